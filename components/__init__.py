@@ -1,0 +1,1 @@
+"""Pulumi components of spotyard; `__main__.py` wires them from the stack configuration."""

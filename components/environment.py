@@ -1,0 +1,74 @@
+"""Facts about the AWS account and network the stack deploys into, looked up once.
+
+Everything here is read with invokes at program start, so components can create one
+resource per subnet and name ARNs without waiting on outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.provider import invoke_options
+from spotyard.config import NetworkConfig
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    availability_zone: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    provider: aws.Provider
+    region: str
+    account_id: str
+    partition: str
+    vpc_id: str
+    subnets: tuple[Subnet, ...]
+
+    @property
+    def subnet_ids(self) -> list[str]:
+        return [subnet.id for subnet in self.subnets]
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+                f"{self.account_id if account else ''}:{resource}")
+
+    def managed_policy(self, name: str) -> str:
+        return f"arn:{self.partition}:iam::aws:policy/{name}"
+
+
+def resolve_environment(network: NetworkConfig, provider: aws.Provider) -> Environment:
+    opts = invoke_options(provider)
+    identity = aws.get_caller_identity(opts=opts)
+    region = aws.get_region(opts=opts)
+    partition = aws.get_partition(opts=opts)
+    vpc_id, subnets = _network(network, opts)
+    return Environment(provider=provider, region=region.region or region.name,
+                       account_id=identity.account_id, partition=partition.partition,
+                       vpc_id=vpc_id, subnets=subnets)
+
+
+def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, tuple[Subnet, ...]]:
+    """The configured VPC and subnets, or the default VPC and its default subnets."""
+    if network.vpc_id:
+        vpc_id = aws.ec2.get_vpc(id=network.vpc_id, opts=opts).id
+        filters = [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id])]
+    else:
+        vpc_id = aws.ec2.get_vpc(default=True, opts=opts).id
+        filters = [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id]),
+                   aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"])]
+    subnet_ids = list(network.subnet_ids) or sorted(aws.ec2.get_subnets(filters=filters, opts=opts).ids)
+    subnets = []
+    for subnet_id in subnet_ids:
+        subnet = aws.ec2.get_subnet(id=subnet_id, opts=opts)
+        if subnet.vpc_id != vpc_id:
+            raise pulumi.RunError(f"spotyard:network.subnetIds: {subnet_id} is not in {vpc_id}")
+        subnets.append(Subnet(id=subnet_id, availability_zone=subnet.availability_zone))
+    if not subnets:
+        raise pulumi.RunError(f"spotyard:network: VPC {vpc_id} has no subnets to launch into")
+    return vpc_id, tuple(subnets)

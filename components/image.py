@@ -1,0 +1,66 @@
+"""Finds each fleet's AMI at preview: a fixed id, the newest self-owned AMI tagged
+Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.provider import invoke_options
+from spotyard.config import FleetConfig
+
+AMAZON_LINUX_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    root_device_name: str
+    architecture: str
+
+
+def resolve_images(fleets: tuple[FleetConfig, ...], provider: aws.Provider) -> dict[str, Image]:
+    """One image per fleet, or one RunError naming every fleet whose image cannot be found."""
+    opts = invoke_options(provider)
+    images, problems = {}, []
+    for fleet in fleets:
+        key = f"spotyard:fleets.{fleet.name}.image"
+        image_id = _image_id(fleet, opts)
+        if image_id is None:
+            tags = " or ".join(f"Role={tag}" for tag in (fleet.image.role_tag, fleet.image.fallback_role_tag) if tag)
+            problems.append(f"{key}: no AMI owned by this account is tagged {tags}")
+            continue
+        found = aws.ec2.get_ami(filters=[aws.ec2.GetAmiFilterArgs(name="image-id", values=[image_id])], opts=opts)
+        if found.architecture != fleet.architecture:
+            problems.append(f"{key}: {image_id} is {found.architecture} but instanceTypes are {fleet.architecture}")
+            continue
+        images[fleet.name] = Image(id=image_id, root_device_name=found.root_device_name,
+                                   architecture=found.architecture)
+    if problems:
+        raise pulumi.RunError("\n".join(problems))
+    return images
+
+
+def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
+    image = fleet.image
+    if image.ami_id:
+        return image.ami_id
+    if image.role_tag:
+        for tag in (image.role_tag, image.fallback_role_tag):
+            if tag and (found := _newest_tagged(tag, opts)):
+                return found
+        return None
+    return aws.ssm.get_parameter(name=AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture), opts=opts).value
+
+
+def _newest_tagged(role: str, opts: pulumi.InvokeOptions) -> str | None:
+    ids = aws.ec2.get_ami_ids(
+        owners=["self"],
+        filters=[aws.ec2.GetAmiIdsFilterArgs(name="tag:Role", values=[role]),
+                 aws.ec2.GetAmiIdsFilterArgs(name="state", values=["available"])],
+        sort_ascending=False,
+        opts=opts,
+    ).ids
+    return ids[0] if ids else None

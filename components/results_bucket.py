@@ -1,0 +1,61 @@
+"""ResultsBucket: the S3 bucket a fleet's instances write their outputs to.
+
+`bucket: create` makes an encrypted, private, TLS-only bucket; a bucket name reuses an
+existing one. Either way the fleet's instance role may list, read and write objects there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import allow, policy_document
+
+
+@dataclass
+class ResultsBucketArgs:
+    bucket: str
+    partition: str
+    instance_role_name: pulumi.Input[str]
+
+
+class ResultsBucket(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("spotyard:index:ResultsBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        if args.bucket == "create":
+            bucket = aws.s3.Bucket(f"{name}-bucket", opts=child)
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-encryption", bucket=bucket.id,
+                rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.
+                    BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms"),
+                    bucket_key_enabled=True)],
+                opts=child)
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-private", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+                ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+            aws.s3.BucketOwnershipControls(
+                f"{name}-ownership", bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+            aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=policy_document([{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }]), opts=child)
+            self.bucket_name = bucket.id
+            bucket_arn = bucket.arn
+        else:
+            self.bucket_name = pulumi.Output.from_input(args.bucket)
+            bucket_arn = pulumi.Output.from_input(f"arn:{args.partition}:s3:::{args.bucket}")
+        aws.iam.RolePolicy(f"{name}-access", role=args.instance_role_name, policy=policy_document([
+            allow("ListResults", ["s3:ListBucket"], bucket_arn),
+            allow("ReadWriteResults", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                  bucket_arn.apply(lambda arn: f"{arn}/*")),
+        ]), opts=child)
+        self.register_outputs({"bucketName": self.bucket_name})

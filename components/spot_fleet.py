@@ -1,0 +1,201 @@
+"""SpotFleet: one fleet's instances on Spot, behind an Auto Scaling group or a Spot Fleet request.
+
+Owns the fleet's security group, instance role and profile, launch template, and the
+group or request. Desired/target capacity is set once at creation; afterwards it belongs
+to the autoscaler, the schedules and the CLI (`ignore_changes`).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.iam import assume_role_policy
+from components.image import Image
+from spotyard.config import FleetConfig
+
+# Spot Fleet spells allocation strategies in camelCase.
+SPOT_FLEET_STRATEGIES = {
+    "price-capacity-optimized": "priceCapacityOptimized",
+    "capacity-optimized": "capacityOptimized",
+    "lowest-price": "lowestPrice",
+    "diversified": "diversified",
+}
+TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface", "spot-instances-request")
+USER_DATA_LIMIT = 16384
+
+
+@dataclass
+class SpotFleetArgs:
+    fleet: FleetConfig
+    environment: Environment
+    image: Image
+    instance_tags: dict[str, str]
+    user_data: pulumi.Input[str] | None = None
+
+
+class SpotFleet(pulumi.ComponentResource):
+    security_group_id: pulumi.Output[str]
+    instance_role: aws.iam.Role
+    launch_template: aws.ec2.LaunchTemplate
+    group: aws.autoscaling.Group | None = None
+    request: aws.ec2.SpotFleetRequest | None = None
+
+    def __init__(self, name: str, args: SpotFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("spotyard:index:SpotFleet", name, None, opts)
+        fleet, env = args.fleet, args.environment
+        child = pulumi.ResourceOptions(parent=self)
+
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=env.vpc_id, description=f"spotyard fleet {fleet.name}",
+            tags={"Name": fleet.name}, opts=child)
+        self.security_group_id = security_group.id
+        for protocol_name, cidr in (("ipv4", {"cidr_ipv4": "0.0.0.0/0"}), ("ipv6", {"cidr_ipv6": "::/0"})):
+            aws.vpc.SecurityGroupEgressRule(f"{name}-egress-{protocol_name}", security_group_id=security_group.id,
+                                            ip_protocol="-1", description="all outbound", **cidr, opts=child)
+        for source in fleet.ssh.allow_from if fleet.ssh else ():
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-ssh-from-{_slug(source)}", security_group_id=security_group.id,
+                ip_protocol="tcp", from_port=22, to_port=22, description=f"ssh from {source}",
+                opts=child, **_ingress_source(source))
+
+        self.instance_role = aws.iam.Role(
+            f"{name}-instance-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
+            description=f"spotyard fleet {fleet.name} instances", opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm-core", role=self.instance_role.name,
+            policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"), opts=child)
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
+
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-template",
+            description=f"spotyard fleet {fleet.name}",
+            image_id=args.image.id,
+            key_name=fleet.ssh.key_name if fleet.ssh else None,
+            vpc_security_group_ids=[security_group.id],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=args.image.root_device_name,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+            user_data=pulumi.Output.from_input(args.user_data).apply(encode_user_data),
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=args.instance_tags)
+                                for kind in TAGGED_AT_LAUNCH],
+            update_default_version=True,
+            opts=child)
+        version = self.launch_template.latest_version.apply(str)
+
+        if fleet.engine == "asg":
+            self.group = self._group(name, args, version)
+            self.capacity_target = self.group.name
+            self.capacity_target_arn = self.group.arn
+        else:
+            self.request = self._request(name, args, version)
+            self.capacity_target = self.request.id
+            self.capacity_target_arn = self.request.id.apply(
+                lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}"))
+
+        self.register_outputs({
+            "securityGroupId": self.security_group_id,
+            "launchTemplateId": self.launch_template.id,
+            "capacityTarget": self.capacity_target,
+        })
+
+    def _group(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.autoscaling.Group:
+        fleet = args.fleet
+        return aws.autoscaling.Group(
+            f"{name}-group",
+            min_size=fleet.min_capacity,
+            max_size=fleet.max_capacity,
+            desired_capacity=fleet.capacity,
+            vpc_zone_identifiers=args.environment.subnet_ids,
+            capacity_rebalance=True,
+            mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
+                instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+                    on_demand_base_capacity=0,
+                    on_demand_percentage_above_base_capacity=0,
+                    spot_allocation_strategy=fleet.allocation_strategy),
+                launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
+                    launch_template_specification=aws.autoscaling.
+                    GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                        launch_template_id=self.launch_template.id, version=version),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
+                               for t in fleet.instance_types])),
+            target_group_arns=list(fleet.target_group_arns),
+            health_check_type="EC2",
+            health_check_grace_period=300,
+            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances", "GroupTotalInstances"],
+            wait_for_capacity_timeout="0",
+            force_delete=True,
+            # Default tags do not reach Auto Scaling groups; the launch template tags the instances.
+            tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
+                  for key, value in sorted(args.instance_tags.items())],
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
+                "desiredCapacity",
+                "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity",
+            ]),
+        )
+
+    def _request(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.ec2.SpotFleetRequest:
+        fleet, env = args.fleet, args.environment
+        child = pulumi.ResourceOptions(parent=self)
+        fleet_role = aws.iam.Role(
+            f"{name}-fleet-role", assume_role_policy=assume_role_policy("spotfleet.amazonaws.com"),
+            description=f"spotyard spot fleet {fleet.name}", opts=child)
+        tagging = aws.iam.RolePolicyAttachment(
+            f"{name}-fleet-tagging", role=fleet_role.name,
+            policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"), opts=child)
+        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(instance_type=t, subnet_id=s.id)
+                     for t in fleet.instance_types for s in env.subnets]
+        return aws.ec2.SpotFleetRequest(
+            f"{name}-request",
+            iam_fleet_role=fleet_role.arn,
+            fleet_type="maintain",
+            target_capacity=fleet.capacity,
+            on_demand_target_capacity=0,
+            allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
+            launch_template_configs=[aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
+                launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
+                    id=self.launch_template.id, version=version),
+                overrides=overrides)],
+            target_group_arns=list(fleet.target_group_arns),
+            excess_capacity_termination_policy="Default",
+            instance_interruption_behaviour="terminate",
+            replace_unhealthy_instances=True,
+            terminate_instances_on_delete="true",
+            terminate_instances_with_expiration=True,
+            wait_for_fulfillment=False,
+            tags={"spotyard:fleet": fleet.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging],
+                                        ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
+        )
+
+
+def encode_user_data(text: str | None) -> str | None:
+    """Base64 user data; gzipped (cloud-init reads both) when the text is over EC2's 16 KB."""
+    if not text:
+        return None
+    raw = text.encode()
+    if len(raw) > USER_DATA_LIMIT:
+        raw = gzip.compress(raw, mtime=0)
+        if len(raw) > USER_DATA_LIMIT:
+            raise pulumi.RunError(f"user data is {len(raw)} bytes even gzipped; EC2 allows {USER_DATA_LIMIT}")
+    return base64.b64encode(raw).decode()
+
+
+def _ingress_source(source: str) -> dict[str, str]:
+    if source.startswith("sg-"):
+        return {"referenced_security_group_id": source}
+    return {"cidr_ipv6": source} if ":" in source else {"cidr_ipv4": source}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

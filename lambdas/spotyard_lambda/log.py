@@ -1,0 +1,38 @@
+"""JSON logs. In Lambda (log format JSON) the runtime renders records and their `extra`
+fields as JSON; elsewhere (tests, moto_server benchmarks) this module does the same."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+_logger = logging.getLogger("spotyard")
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS}
+        return json.dumps({"level": record.levelname, "message": record.getMessage(), **fields}, default=str)
+
+
+def _configure() -> None:
+    _logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+    if "AWS_LAMBDA_LOG_FORMAT" not in os.environ and not _logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        _logger.addHandler(handler)
+        _logger.propagate = False
+
+
+_configure()
+
+
+def info(message: str, **fields: Any) -> None:
+    _logger.info(message, extra=fields)
+
+
+def warning(message: str, **fields: Any) -> None:
+    _logger.warning(message, extra=fields)

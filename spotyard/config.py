@@ -1,0 +1,395 @@
+"""The stack configuration (`Pulumi.<stack>.yaml`, spec section 1) as typed dataclasses.
+
+`load(...)` reads every `spotyard:` key once, checks each against the contract, and
+raises one `pulumi.RunError` that lists every problem by its full key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spotyard import config_rules as rules
+from spotyard.config_reader import Problems, Section
+
+NAMESPACE = "spotyard"
+ENGINES = ("asg", "spot-fleet")
+ALLOCATION_STRATEGIES = {
+    "asg": ("price-capacity-optimized", "capacity-optimized", "lowest-price"),
+    "spot-fleet": ("price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"),
+}
+REBALANCE_ACTIONS = ("notify", "drain")
+FLEET_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    zone_name: str | None
+    zone_id: str | None
+    ttl: int
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    email: str | None
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Where a fleet's AMI comes from. No amiId and no roleTag: the latest Amazon Linux 2023."""
+
+    ami_id: str | None = None
+    role_tag: str | None = None
+    fallback_role_tag: str | None = None
+    snapshot_on_terminate: bool = False
+    keep: int = 3
+
+
+@dataclass(frozen=True)
+class HomeConfig:
+    mount_path: str
+    retain_on_destroy: bool
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    key_name: str | None
+    allow_from: tuple[str, ...]
+    user: str
+    bastion: str | None
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    start: str | None
+    stop: str | None
+    timezone: str
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    messages_per_instance: int
+    scale_in_cooldown_seconds: int
+    visibility_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class ResultsConfig:
+    bucket: str
+
+    @property
+    def create(self) -> bool:
+        return self.bucket == "create"
+
+
+@dataclass(frozen=True)
+class InterruptionConfig:
+    decrement_capacity: bool = False
+    on_rebalance: str = "notify"
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    name: str
+    engine: str = "asg"
+    instance_types: tuple[str, ...] = ()
+    allocation_strategy: str = "price-capacity-optimized"
+    capacity: int = 1
+    min_capacity: int = 0
+    max_capacity: int = 1
+    on_demand_fallback: bool = False
+    elastic_ip: str | None = None
+    image: ImageConfig = field(default_factory=ImageConfig)
+    home: HomeConfig | None = None
+    ssh: SshConfig | None = None
+    schedule: ScheduleConfig | None = None
+    idle_stop_minutes: int | None = None
+    queue: QueueConfig | None = None
+    results: ResultsConfig | None = None
+    target_group_arns: tuple[str, ...] = ()
+    interruption: InterruptionConfig = field(default_factory=InterruptionConfig)
+    user_data: str | None = None
+
+    @property
+    def architecture(self) -> str:
+        return rules.architecture(self.instance_types[0]) if self.instance_types else "x86_64"
+
+    @property
+    def ssh_user(self) -> str:
+        return self.ssh.user if self.ssh else "ec2-user"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    region: str | None
+    network: NetworkConfig
+    dns: DnsConfig | None
+    notifications: NotificationsConfig | None
+    tags: Mapping[str, str]
+    fleets: tuple[FleetConfig, ...]
+
+    @property
+    def stack_tag(self) -> str:
+        """Value of the `spotyard:stack` tag on everything this stack owns."""
+        return f"{self.project}/{self.stack}"
+
+
+class ConfigError(Exception):
+    """Raised with the whole list of problems; the program turns it into a RunError."""
+
+
+def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Path) -> StackConfig:
+    """Parse `{"spotyard:fleets": {...}, "aws:region": "..."}` (values already JSON-decoded)."""
+    problems = Problems()
+    ours = {key.split(":", 1)[1]: value for key, value in values.items()
+            if key.startswith(NAMESPACE + ":")}
+    root = Section(NAMESPACE, ours, problems, separator=":")
+    network = _network(root.child("network"))
+    dns = _dns(root.child("dns"))
+    notifications = _notifications(root.child("notifications"))
+    tags = _tags(root)
+    fleets = _fleets(root, project_dir)
+    root.close()
+    if problems:
+        raise ConfigError(problems.report())
+    region = values.get("aws:region")
+    return StackConfig(project=project, stack=stack, region=str(region) if region else None,
+                       network=network, dns=dns, notifications=notifications, tags=tags,
+                       fleets=fleets)
+
+
+def _network(section: Section | None) -> NetworkConfig:
+    if section is None:
+        return NetworkConfig()
+    vpc_id = section.text("vpcId", pattern=r"vpc-[0-9a-z]+", expected="a VPC id (vpc-...)")
+    subnet_ids = section.texts("subnetIds", item=lambda s: None if s.startswith("subnet-") and len(s) > 7
+                               else f"must be a subnet id (subnet-...), got '{s}'")
+    section.close()
+    if subnet_ids and vpc_id is None and not section.has("vpcId"):
+        section.problem("vpcId", "is required when subnetIds is set")
+    return NetworkConfig(vpc_id=vpc_id, subnet_ids=subnet_ids)
+
+
+def _dns(section: Section | None) -> DnsConfig | None:
+    if section is None:
+        return None
+    zone_name = section.text("zoneName", check=rules.dns_name)
+    zone_id = section.text("zoneId", pattern=r"Z[0-9A-Z]+", expected="a hosted zone id (Z...)")
+    ttl = section.integer("ttl", 60, minimum=1, maximum=86400)
+    section.close()
+    if not section.has("zoneName") and not section.has("zoneId"):
+        section.problem("zoneName", "is required (or name an existing zone with zoneId)")
+    return DnsConfig(zone_name=zone_name.rstrip(".").lower() if zone_name else None,
+                     zone_id=zone_id, ttl=ttl or 60)
+
+
+def _notifications(section: Section | None) -> NotificationsConfig | None:
+    if section is None:
+        return None
+    email = section.text("email", pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", expected="an e-mail address")
+    section.close()
+    return NotificationsConfig(email=email)
+
+
+def _tags(root: Section) -> dict[str, str]:
+    raw = root.mapping("tags") or {}
+    tags = {}
+    for key, value in raw.items():
+        full = f"{root.key_of('tags')}.{key}"
+        if key.lower().startswith(("aws:", f"{NAMESPACE}:")):
+            root.problems.add(full, f"tag keys starting with aws: or {NAMESPACE}: are reserved")
+        elif not 1 <= len(key) <= 128:
+            root.problems.add(full, "tag keys must be 1 to 128 characters long")
+        elif not isinstance(value, (str, int, float, bool)) or len(str(value)) > 256:
+            root.problems.add(full, "tag values must be strings of at most 256 characters")
+        else:
+            tags[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return tags
+
+
+def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
+    raw = root.mapping("fleets")
+    key = root.key_of("fleets")
+    if raw is None:
+        if not root.has("fleets"):
+            root.problems.add(key, "is required: at least one fleet")
+        return ()
+    if not raw:
+        root.problems.add(key, "must name at least one fleet")
+    fleets = []
+    for name, value in raw.items():
+        section = Section(f"{key}.{name}", value, root.problems)
+        if not re.fullmatch(FLEET_NAME, str(name)):
+            root.problems.add(section.key, "fleet names must be 1-24 lowercase letters, digits and "
+                                           "hyphens, start with a letter and not end with a hyphen")
+        fleets.append(_fleet(str(name), section, project_dir))
+    return tuple(fleets)
+
+
+def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
+    engine = s.text("engine", "asg", choices=ENGINES) or "asg"
+    instance_types = s.texts("instanceTypes", required=True, item=rules.instance_type)
+    strategy = s.text("allocationStrategy", "price-capacity-optimized",
+                      choices=ALLOCATION_STRATEGIES[engine])
+    min_capacity = s.integer("minCapacity", 0, minimum=0)
+    capacity = s.integer("capacity", max(1, min_capacity or 0), minimum=0)
+    max_capacity = s.integer("maxCapacity", max(1, capacity or 0), minimum=1)
+    if None not in (min_capacity, capacity, max_capacity):
+        if capacity < min_capacity:
+            s.problem("capacity", f"must be at least minCapacity ({min_capacity}), got {capacity}")
+        if max_capacity < capacity:
+            s.problem("maxCapacity", f"must be at least capacity ({capacity}), got {max_capacity}")
+    architectures = {rules.architecture(t) for t in instance_types}
+    if len(architectures) > 1:
+        s.problem("instanceTypes", "mixes arm64 (Graviton) and x86_64 types; one AMI cannot boot both")
+    ssh = _ssh(s.child("ssh"))
+    queue = _queue(s.child("queue"))
+    fleet = FleetConfig(
+        name=name,
+        engine=engine,
+        instance_types=instance_types,
+        allocation_strategy=strategy or "price-capacity-optimized",
+        capacity=capacity if capacity is not None else 1,
+        min_capacity=min_capacity or 0,
+        max_capacity=max_capacity or 1,
+        on_demand_fallback=s.flag("onDemandFallback"),
+        elastic_ip=s.text("elasticIp", pattern=r"eipalloc-[0-9a-z]+",
+                          expected="an Elastic IP allocation id (eipalloc-...)"),
+        image=_image(s.child("image")),
+        home=_home(s.child("home"), ssh.user if ssh else "ec2-user"),
+        ssh=ssh,
+        schedule=_schedule(s.child("schedule")),
+        idle_stop_minutes=s.integer("idleStopMinutes", minimum=10),
+        queue=queue,
+        results=_results(s.child("results")),
+        target_group_arns=_load_balancer(s.child("loadBalancer")),
+        interruption=_interruption(s.child("interruption")),
+        user_data=_user_data(s, project_dir),
+    )
+    s.close()
+    return fleet
+
+
+def _image(s: Section | None) -> ImageConfig:
+    if s is None:
+        return ImageConfig()
+    ami_id = s.text("amiId", pattern=r"ami-[0-9a-z]+", expected="an AMI id (ami-...)")
+    role_tag = s.text("roleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
+    fallback = s.text("fallbackRoleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
+    snapshot = s.flag("snapshotOnTerminate")
+    keep = s.integer("keep", 3, minimum=1)
+    s.close()
+    if s.has("amiId") == s.has("roleTag"):
+        s.problem("amiId", "set exactly one of amiId and roleTag")
+    if s.has("fallbackRoleTag") and not s.has("roleTag"):
+        s.problem("fallbackRoleTag", "needs roleTag")
+    if snapshot and not s.has("roleTag"):
+        s.problem("snapshotOnTerminate", "needs roleTag: saved AMIs are tagged Role=<roleTag>")
+    return ImageConfig(ami_id=ami_id, role_tag=role_tag, fallback_role_tag=fallback,
+                       snapshot_on_terminate=snapshot, keep=keep or 3)
+
+
+def _home(s: Section | None, user: str) -> HomeConfig | None:
+    if s is None:
+        return None
+    mount_path = s.text("mountPath", f"/home/{user}/var", pattern=r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]",
+                        expected="an absolute path of letters, digits, . _ - and /")
+    retain = s.flag("retainOnDestroy", True)
+    uid = s.integer("uid", 1000, minimum=0, maximum=4294967295)
+    gid = s.integer("gid", 1000, minimum=0, maximum=4294967295)
+    s.close()
+    system = ("/", "/home", "/etc", "/usr", "/var", "/boot", "/tmp", "/root")
+    if mount_path in system or (mount_path or "").startswith(("/proc/", "/sys/", "/dev/")):
+        s.problem("mountPath", f"must not be a system directory, got '{mount_path}'")
+    return HomeConfig(mount_path=mount_path or f"/home/{user}/var", retain_on_destroy=retain,
+                      uid=1000 if uid is None else uid, gid=1000 if gid is None else gid)
+
+
+def _ssh(s: Section | None) -> SshConfig | None:
+    if s is None:
+        return None
+    key_name = s.text("keyName", pattern=r"[ -~]{1,255}", expected="a key pair name")
+    allow_from = s.texts("allowFrom", item=rules.network_source)
+    user = s.text("user", "ec2-user", pattern=r"[a-z_][a-z0-9_-]{0,31}", expected="a Linux user name")
+    bastion = s.text("bastion", pattern=r"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?",
+                     expected="a host name, optionally user@host:port")
+    s.close()
+    return SshConfig(key_name=key_name, allow_from=allow_from, user=user or "ec2-user", bastion=bastion)
+
+
+def _schedule(s: Section | None) -> ScheduleConfig | None:
+    if s is None:
+        return None
+    start = s.text("start", check=rules.schedule_expression)
+    stop = s.text("stop", check=rules.schedule_expression)
+    timezone = s.text("timezone", "UTC", check=rules.time_zone)
+    s.close()
+    if not s.has("start") and not s.has("stop"):
+        s.problem("start", "a schedule needs start, stop or both")
+    return ScheduleConfig(start=start, stop=stop, timezone=timezone or "UTC")
+
+
+def _queue(s: Section | None) -> QueueConfig | None:
+    if s is None:
+        return None
+    per_instance = s.integer("messagesPerInstance", 10, minimum=1)
+    cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1)
+    visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=43200)
+    s.close()
+    return QueueConfig(messages_per_instance=per_instance or 10,
+                       scale_in_cooldown_seconds=cooldown or 300,
+                       visibility_timeout_seconds=visibility or 300)
+
+
+def _results(s: Section | None) -> ResultsConfig | None:
+    if s is None:
+        return None
+    bucket = s.text("bucket", required=True,
+                    pattern=r"create|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+                    expected="'create' or the name of an existing bucket")
+    s.close()
+    return ResultsConfig(bucket=bucket) if bucket else None
+
+
+def _load_balancer(s: Section | None) -> tuple[str, ...]:
+    if s is None:
+        return ()
+    arns = s.texts("targetGroupArns", required=True, item=rules.target_group_arn)
+    s.close()
+    return arns
+
+
+def _interruption(s: Section | None) -> InterruptionConfig:
+    if s is None:
+        return InterruptionConfig()
+    decrement = s.flag("decrementCapacity")
+    on_rebalance = s.text("onRebalance", "notify", choices=REBALANCE_ACTIONS)
+    s.close()
+    return InterruptionConfig(decrement_capacity=decrement, on_rebalance=on_rebalance or "notify")
+
+
+def _user_data(s: Section, project_dir: Path) -> str | None:
+    value = s.text("userData")
+    if value is None:
+        return None
+    if "\n" in value or value.startswith("#!"):
+        return value
+    path = project_dir / value
+    if not path.is_file():
+        s.problem("userData", f"file '{value}' not found in the project directory (inline shell "
+                              "must start with #! or span several lines)")
+        return None
+    return path.read_text()

@@ -1,0 +1,72 @@
+"""Fixtures: moto with fake credentials, the program under mocks, stack configurations."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "ap-northeast-1"
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials so nothing can reach a real account."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """moto, seeded with what an account has before spotyard: see tests/harness/world.py."""
+    from moto import mock_aws
+
+    from tests.harness.world import World
+
+    with mock_aws():
+        yield World(REGION).seed()
+
+
+def dev_config() -> dict[str, Any]:
+    """The shipped Pulumi.dev.yaml, as the CLI would hand it to the program."""
+    return yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+
+
+@pytest.fixture
+def deploy(aws) -> Callable[..., Any]:
+    """Run the program against moto: deploy(config) -> StackRun."""
+    from tests.harness.program import run_program
+
+    def run(config: dict[str, Any], stack: str = "dev", **kwargs: Any):
+        return run_program(copy.deepcopy(config), region=REGION, stack=stack, **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def iam_audit() -> Iterator[Any]:
+    """Every Lambda call of this module's tests checked against its role; at the end, every
+    action the role grants must have been exercised by one of them."""
+    from tests.harness.iam import IamAudit
+
+    audit = IamAudit()
+    yield audit
+    unexercised = {name: sorted(actions) for name, actions in audit.unexercised().items() if actions}
+    assert not unexercised, f"granted but never exercised by this module's tests: {unexercised}"
+
+
+@pytest.fixture
+def lambda_of(iam_audit, tmp_path) -> Callable[..., Any]:
+    """lambda_of(run, "dns") -> the deployed Lambda, invoked under the IAM audit."""
+    from tests.harness.lambdas import deployed_lambda
+
+    return lambda run, name: deployed_lambda(run, name, tmp_path, iam_audit)

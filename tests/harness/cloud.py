@@ -1,0 +1,285 @@
+"""Pulumi mocks backed by moto: the program's invokes read moto, and the resources the
+Lambdas act on (launch templates, groups, Spot Fleet requests, zones, queues, topics,
+parameters) are created in moto with the inputs the program gave them, so a Lambda run
+afterwards finds exactly what `pulumi up` would have made. Other resources get
+deterministic ids and ARNs."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pulumi
+
+ACCOUNT = "123456789012"
+
+
+def autoname(name: str, deployment: int = 0) -> str:
+    """Like Pulumi's autonaming: the logical name and a suffix, deterministic per deployment."""
+    return f"{name}-{hashlib.sha1(f'{deployment}/{name}'.encode()).hexdigest()[:7]}"
+
+
+def _attribute(value: Any) -> str:
+    """SQS attribute text for a Pulumi input value (numbers arrive as floats)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value))
+    return str(value)
+
+
+def _tags(mapping: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in (mapping or {}).items()]
+
+
+class MotoCloud(pulumi.runtime.Mocks):
+    deployments = itertools.count()
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.deployment = next(MotoCloud.deployments)
+        self.default_tags: dict[str, str] = {}
+        self._provisioners: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
+            "aws:ec2/securityGroup:SecurityGroup": self._security_group,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
+            "aws:autoscaling/group:Group": self._auto_scaling_group,
+            "aws:ec2/spotFleetRequest:SpotFleetRequest": self._spot_fleet_request,
+            "aws:route53/zone:Zone": self._hosted_zone,
+            "aws:sqs/queue:Queue": self._queue,
+            "aws:sns/topic:Topic": self._topic,
+            "aws:ssm/parameter:Parameter": self._parameter,
+        }
+        self._calls: dict[str, Callable[[dict], dict]] = {
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
+                "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/moto", "userId": "moto", "id": ACCOUNT},
+            "aws:index/getRegion:getRegion": lambda a: {"name": self.region, "region": self.region, "id": self.region},
+            "aws:index/getPartition:getPartition": lambda a: {
+                "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+            "aws:ec2/getVpc:getVpc": self._get_vpc,
+            "aws:ec2/getSubnets:getSubnets": self._get_subnets,
+            "aws:ec2/getSubnet:getSubnet": self._get_subnet,
+            "aws:ec2/getAmiIds:getAmiIds": self._get_ami_ids,
+            "aws:ec2/getAmi:getAmi": self._get_ami,
+            "aws:ssm/getParameter:getParameter": self._get_parameter,
+            "aws:lb/getTargetGroup:getTargetGroup": self._get_target_group,
+            "aws:route53/getZone:getZone": self._get_zone,
+        }
+
+    def autoname(self, name: str) -> str:
+        return autoname(name, self.deployment)
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=self.region)
+
+    # -- invokes ---------------------------------------------------------------------------
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        handler = self._calls.get(args.token)
+        if handler is None:
+            raise NotImplementedError(f"the test cloud does not answer {args.token}")
+        return handler(args.args)
+
+    def _get_vpc(self, a: dict) -> dict:
+        filters = [{"Name": "is-default", "Values": ["true"]}] if a.get("default") else []
+        ids = [a["id"]] if a.get("id") else []
+        vpc = self.client("ec2").describe_vpcs(VpcIds=ids, Filters=filters)["Vpcs"][0]
+        return {"id": vpc["VpcId"], "cidrBlock": vpc["CidrBlock"], "default": vpc.get("IsDefault", False)}
+
+    def _get_subnets(self, a: dict) -> dict:
+        filters = [{"Name": f["name"], "Values": f["values"]} for f in a.get("filters", [])]
+        subnets = self.client("ec2").describe_subnets(Filters=filters)["Subnets"]
+        return {"ids": [s["SubnetId"] for s in subnets], "id": self.region}
+
+    def _get_subnet(self, a: dict) -> dict:
+        subnet = self.client("ec2").describe_subnets(SubnetIds=[a["id"]])["Subnets"][0]
+        return {"id": subnet["SubnetId"], "vpcId": subnet["VpcId"], "cidrBlock": subnet["CidrBlock"],
+                "availabilityZone": subnet["AvailabilityZone"]}
+
+    def _images(self, a: dict) -> list[dict]:
+        filters = [{"Name": f["name"], "Values": f["values"]} for f in a.get("filters", [])]
+        images = self.client("ec2").describe_images(Owners=a.get("owners", []), Filters=filters)["Images"]
+        return sorted(images, key=lambda i: i["CreationDate"], reverse=not a.get("sortAscending", False))
+
+    def _get_ami_ids(self, a: dict) -> dict:
+        return {"ids": [image["ImageId"] for image in self._images(a)], "id": self.region}
+
+    def _get_ami(self, a: dict) -> dict:
+        images = self._images(a)
+        if not images:
+            raise Exception("Your query returned no results. Please change your search criteria and try again.")
+        image = images[0]
+        return {"id": image["ImageId"], "imageId": image["ImageId"], "architecture": image["Architecture"],
+                "rootDeviceName": image["RootDeviceName"], "name": image["Name"],
+                "tags": {t["Key"]: t["Value"] for t in image.get("Tags", [])}}
+
+    def _get_parameter(self, a: dict) -> dict:
+        parameter = self.client("ssm").get_parameter(Name=a["name"])["Parameter"]
+        return {"id": parameter["Name"], "name": parameter["Name"], "value": parameter["Value"],
+                "type": parameter["Type"], "arn": parameter["ARN"]}
+
+    def _get_target_group(self, a: dict) -> dict:
+        elb = self.client("elbv2")
+        group = elb.describe_target_groups(TargetGroupArns=[a["arn"]])["TargetGroups"][0]
+        attributes = {x["Key"]: x["Value"]
+                      for x in elb.describe_target_group_attributes(TargetGroupArn=a["arn"])["Attributes"]}
+        return {"id": group["TargetGroupArn"], "arn": group["TargetGroupArn"], "name": group["TargetGroupName"],
+                "targetType": group["TargetType"], "vpcId": group["VpcId"],
+                "deregistrationDelay": attributes["deregistration_delay.timeout_seconds"]}
+
+    def _get_zone(self, a: dict) -> dict:
+        zone = self.client("route53").get_hosted_zone(Id=a["zoneId"])["HostedZone"]
+        return {"id": a["zoneId"], "zoneId": a["zoneId"], "name": zone["Name"].rstrip(".")}
+
+    # -- resources -------------------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "pulumi:providers:aws":
+            raw = args.inputs.get("defaultTags")
+            self.default_tags = (json.loads(raw) if isinstance(raw, str) else raw or {}).get("tags", {})
+            return "aws-provider", {}
+        if not args.custom:
+            return "", {}
+        provision = self._provisioners.get(args.typ)
+        if provision:
+            return provision(args.name, args.inputs)
+        return self._synthesized(args.typ, args.name, args.inputs)
+
+    def _all_tags(self, inputs: dict) -> dict[str, str]:
+        return {**self.default_tags, **(inputs.get("tags") or {})}
+
+    def _synthesized(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        service, kind = typ.split(":")[1].split("/")[0], typ.split(":")[2]
+        resource_id = physical if kind in {"Role", "Function", "LogGroup", "EventRule", "Bucket"} else \
+            f"{kind.lower()}-{hashlib.sha1(self.autoname(name).encode()).hexdigest()[:12]}"
+        arns = {
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
+            "InstanceProfile": f"arn:aws:iam::{ACCOUNT}:instance-profile/{physical}",
+            "Function": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{physical}",
+            "LogGroup": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{physical}",
+            "EventRule": f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{physical}",
+            "Bucket": f"arn:aws:s3:::{physical}",
+        }
+        arn = arns.get(kind, f"arn:aws:{service}:{self.region}:{ACCOUNT}:{kind.lower()}/{resource_id}")
+        return resource_id, {**inputs, "name": physical, "arn": arn, "tagsAll": self._all_tags(inputs)}
+
+    def _security_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self.autoname(name)
+        group_id = self.client("ec2").create_security_group(
+            GroupName=physical, Description=inputs.get("description", "x"), VpcId=inputs["vpcId"],
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(self._all_tags(inputs))}],
+        )["GroupId"]
+        return group_id, {**inputs, "name": physical,
+                          "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:security-group/{group_id}"}
+
+    def _launch_template(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self.autoname(name)
+        data: dict[str, Any] = {
+            "ImageId": inputs["imageId"],
+            "SecurityGroupIds": inputs.get("vpcSecurityGroupIds", []),
+            "TagSpecifications": [{"ResourceType": spec["resourceType"], "Tags": _tags(spec["tags"])}
+                                  for spec in inputs.get("tagSpecifications", [])],
+            "MetadataOptions": {"HttpTokens": inputs["metadataOptions"]["httpTokens"]},
+        }
+        if inputs.get("userData"):
+            data["UserData"] = inputs["userData"]
+        template = self.client("ec2").create_launch_template(
+            LaunchTemplateName=physical, LaunchTemplateData=data)["LaunchTemplate"]
+        template_id = template["LaunchTemplateId"]
+        return template_id, {**inputs, "name": physical, "latestVersion": 1, "defaultVersion": 1,
+                             "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:launch-template/{template_id}"}
+
+    def _auto_scaling_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self.autoname(name)
+        policy = inputs["mixedInstancesPolicy"]
+        distribution = policy["instancesDistribution"]
+        spec = policy["launchTemplate"]["launchTemplateSpecification"]
+        client = self.client("autoscaling")
+        client.create_auto_scaling_group(
+            AutoScalingGroupName=physical,
+            MinSize=int(inputs["minSize"]), MaxSize=int(inputs["maxSize"]),
+            DesiredCapacity=int(inputs["desiredCapacity"]),
+            VPCZoneIdentifier=",".join(inputs["vpcZoneIdentifiers"]),
+            TargetGroupARNs=inputs.get("targetGroupArns", []),
+            CapacityRebalance=inputs.get("capacityRebalance", False),
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": spec["launchTemplateId"],
+                                                    "Version": str(spec["version"])},
+                    "Overrides": [{"InstanceType": o["instanceType"]}
+                                  for o in policy["launchTemplate"]["overrides"]]},
+                "InstancesDistribution": {
+                    "OnDemandBaseCapacity": int(distribution["onDemandBaseCapacity"]),
+                    "OnDemandPercentageAboveBaseCapacity":
+                        int(distribution["onDemandPercentageAboveBaseCapacity"]),
+                    "SpotAllocationStrategy": distribution["spotAllocationStrategy"]}},
+            Tags=[{"Key": t["key"], "Value": t["value"], "PropagateAtLaunch": t["propagateAtLaunch"],
+                   "ResourceId": physical, "ResourceType": "auto-scaling-group"} for t in inputs.get("tags", [])],
+        )
+        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[physical])["AutoScalingGroups"][0]
+        return physical, {**inputs, "name": physical, "arn": group["AutoScalingGroupARN"]}
+
+    def _spot_fleet_request(self, name: str, inputs: dict) -> tuple[str, dict]:
+        configs = [{
+            "LaunchTemplateSpecification": {
+                "LaunchTemplateId": c["launchTemplateSpecification"]["id"],
+                "Version": str(c["launchTemplateSpecification"]["version"])},
+            "Overrides": [{"InstanceType": o["instanceType"], "SubnetId": o["subnetId"]} for o in c["overrides"]],
+        } for c in inputs["launchTemplateConfigs"]]
+        request: dict[str, Any] = {
+            "IamFleetRole": inputs["iamFleetRole"],
+            "TargetCapacity": int(inputs["targetCapacity"]),
+            "OnDemandTargetCapacity": int(inputs.get("onDemandTargetCapacity", 0)),
+            "AllocationStrategy": inputs["allocationStrategy"],
+            "Type": inputs["fleetType"],
+            "ExcessCapacityTerminationPolicy": inputs["excessCapacityTerminationPolicy"],
+            "LaunchTemplateConfigs": configs,
+            "TagSpecifications": [{"ResourceType": "spot-fleet-request", "Tags": _tags(self._all_tags(inputs))}],
+        }
+        if inputs.get("targetGroupArns"):
+            request["LoadBalancersConfig"] = {"TargetGroupsConfig": {
+                "TargetGroups": [{"Arn": arn} for arn in inputs["targetGroupArns"]]}}
+        request_id = self.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
+        return request_id, {**inputs, "tagsAll": self._all_tags(inputs)}
+
+    def _hosted_zone(self, name: str, inputs: dict) -> tuple[str, dict]:
+        vpc = inputs["vpcs"][0]
+        zone = self.client("route53").create_hosted_zone(
+            Name=inputs["name"], CallerReference=self.autoname(name),
+            HostedZoneConfig={"PrivateZone": True, "Comment": inputs.get("comment", "")},
+            VPC={"VPCRegion": vpc.get("vpcRegion", self.region), "VPCId": vpc["vpcId"]},
+        )["HostedZone"]
+        zone_id = zone["Id"].split("/")[-1]
+        return zone_id, {**inputs, "zoneId": zone_id, "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
+
+    def _queue(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        attribute_names = {
+            "visibilityTimeoutSeconds": "VisibilityTimeout",
+            "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+            "messageRetentionSeconds": "MessageRetentionPeriod",
+            "redrivePolicy": "RedrivePolicy",
+            "sqsManagedSseEnabled": "SqsManagedSseEnabled",
+        }
+        attributes = {aws_name: _attribute(inputs[key]) for key, aws_name in attribute_names.items() if key in inputs}
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=physical, Attributes=attributes, tags=self._all_tags(inputs))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, {**inputs, "name": physical, "url": url, "arn": arn}
+
+    def _topic(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        attributes = {"KmsMasterKeyId": inputs["kmsMasterKeyId"]} if inputs.get("kmsMasterKeyId") else {}
+        arn = self.client("sns").create_topic(Name=physical, Attributes=attributes,
+                                              Tags=_tags(self._all_tags(inputs)))["TopicArn"]
+        return arn, {**inputs, "name": physical, "arn": arn}
+
+    def _parameter(self, name: str, inputs: dict) -> tuple[str, dict]:
+        self.client("ssm").put_parameter(Name=inputs["name"], Value=inputs["value"], Type=inputs.get("type", "String"),
+                                         DataType=inputs.get("dataType", "text"), Overwrite=True)
+        arn = f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{inputs['name']}"
+        return inputs["name"], {**inputs, "arn": arn}

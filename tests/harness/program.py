@@ -1,0 +1,125 @@
+"""Runs `__main__.py` under Pulumi mocks (a fresh event loop each time) and records every
+resource with its inputs, outputs and options, the stack outputs and the engine's log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.harness.cloud import MotoCloud
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "spotyard"
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str
+    provider: str
+    ignore_changes: list[str]
+    retain_on_delete: bool
+    depends_on: list[str]
+
+
+@dataclass
+class StackRun:
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    log: list[tuple[str, str]] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> Resource:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        assert len(found) == 1, f"expected one {type_} named {name}, found {[r.name for r in self.of_type(type_)]}"
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def warnings(self) -> list[str]:
+        return [message for level, message in self.log if level == "WARNING"]
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, keeping the resource options tests assert on."""
+
+    def __init__(self, mocks: MotoCloud) -> None:
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            self.recorded.append(Resource(
+                type=request.type, name=request.name, urn=response.urn, id=registration.id,
+                inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                outputs=dict(registration.state), parent=request.parent,
+                provider=request.provider.split("::")[-2] if request.provider else "",
+                ignore_changes=list(request.ignoreChanges), retain_on_delete=request.retainOnDelete,
+                depends_on=list(request.dependencies)))
+        return response
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname, record.getMessage()))
+
+
+def _main_program() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
+                program: Callable[[], None] = _main_program) -> StackRun:
+    """Run the spotyard program (or `program`) with `config` ({"spotyard:fleets": {...}}) against moto."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    capture = _LogCapture()
+    logger = logging.getLogger(f"pulumi-engine-{id(capture)}")
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
+                                       for key, value in {"aws:region": region, **config}.items()})
+        cloud = MotoCloud(region)
+        monitor = RecordingMonitor(cloud)
+        pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                                 logger=logger)
+        _sync_await(run_pulumi_func(program))
+        root = pulumi.runtime.get_root_resource()
+        outputs = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future()) if root.outputs else {}
+        return StackRun(resources=monitor.recorded, outputs=outputs or {}, log=capture.records)
+    finally:
+        logger.removeHandler(capture)
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,57 @@
+"""What an AWS account holds before spotyard is deployed, built in moto: Amazon's public
+Amazon Linux 2023 AMIs, the user's own tagged AMIs, target groups, Elastic IPs.
+
+moto ships the public SSM parameters for Amazon Linux but not the AMIs they name, and its
+RegisterImage ignores the architecture; those two gaps are filled through moto's backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import Ami
+
+AMAZON_OWNER = "137112412989"
+AMAZON_LINUX = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+
+
+class World:
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.ec2 = boto3.client("ec2", region_name=region)
+        self._backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+        self._clock = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def seed(self) -> World:
+        ssm = boto3.client("ssm", region_name=self.region)
+        for arch in ("x86_64", "arm64"):
+            image_id = ssm.get_parameter(Name=AMAZON_LINUX.format(arch=arch))["Parameter"]["Value"]
+            self._backend.amis[image_id] = Ami(
+                self._backend, image_id, name=f"al2023-ami-2023.9-kernel-6.1-{arch}", architecture=arch,
+                root_device_name="/dev/xvda", owner_id=AMAZON_OWNER, public=True)
+        return self
+
+    def own_ami(self, name: str, *, arch: str = "x86_64", tags: dict[str, str] | None = None,
+                age_days: int = 0) -> str:
+        """An AMI this account owns, created `age_days` ago (each one newer than the last at equal age)."""
+        (instance,) = self.ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"]
+        instance_id = instance["InstanceId"]
+        specs = [{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+        image_id = self.ec2.create_image(InstanceId=instance_id, Name=name, TagSpecifications=specs)["ImageId"]
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+        image = self._backend.amis[image_id]
+        image.architecture = arch
+        self._clock += timedelta(seconds=1)
+        image.creation_date = self._clock - timedelta(days=age_days)
+        return image_id
+
+    def target_group(self, name: str, *, deregistration_delay: int = 300, target_type: str = "instance") -> str:
+        elb = boto3.client("elbv2", region_name=self.region)
+        vpc_id = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        arn = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc_id,
+                                      TargetType=target_type)["TargetGroups"][0]["TargetGroupArn"]
+        elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": str(deregistration_delay)}])
+        return arn

@@ -1,0 +1,215 @@
+"""The configuration contract (spec section 1): each rule, with a bad value, names its full key."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pulumi
+import pytest
+
+from spotyard import config as schema
+from spotyard.config_reader import Section
+from tests.conftest import ROOT, dev_config
+
+BASE: dict[str, Any] = {
+    "aws:region": "ap-northeast-1",
+    "spotyard:fleets": {"box": {"instanceTypes": ["m5.large"]}},
+}
+
+
+def load(values: dict[str, Any]) -> schema.StackConfig:
+    return schema.load(values, project="spotyard", stack="dev", project_dir=ROOT)
+
+
+def problems_of(values: dict[str, Any]) -> str:
+    with pytest.raises(schema.ConfigError) as raised:
+        load(values)
+    return str(raised.value)
+
+
+def with_fleet(**fields: Any) -> dict[str, Any]:
+    values = copy.deepcopy(BASE)
+    values["spotyard:fleets"]["box"].update(fields)
+    return values
+
+
+def test_minimal_config_gets_the_documented_defaults():
+    fleet = load(BASE).fleets[0]
+    assert (fleet.engine, fleet.allocation_strategy) == ("asg", "price-capacity-optimized")
+    assert (fleet.min_capacity, fleet.capacity, fleet.max_capacity) == (0, 1, 1)
+    assert fleet.image == schema.ImageConfig()
+    assert fleet.interruption == schema.InterruptionConfig(decrement_capacity=False, on_rebalance="notify")
+    assert load(BASE).stack_tag == "spotyard/dev"
+
+
+def test_dev_stack_file_loads_and_documents_every_key(monkeypatch):
+    config = load(dev_config())
+    assert [f.name for f in config.fleets] == ["workbench", "workers"]
+    assert {f.engine for f in config.fleets} == {"asg", "spot-fleet"}
+    # Every key the loader reads appears in the commented example users copy.
+    asked: set[str] = set()
+    take = Section._take
+    monkeypatch.setattr(Section, "_take", lambda self, name: (asked.add(name), take(self, name))[1])
+    load(EVERY_KEY)
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    missing = sorted(name for name in asked if f"{name}:" not in text)
+    assert not missing, f"Pulumi.dev.yaml does not document {missing}"
+
+
+EVERY_KEY: dict[str, Any] = {
+    "spotyard:network": {"vpcId": "vpc-1", "subnetIds": ["subnet-1"]},
+    "spotyard:dns": {"zoneName": "a.example.internal", "zoneId": "Z1", "ttl": 30},
+    "spotyard:notifications": {"email": "ops@example.com"},
+    "spotyard:tags": {"owner": "me"},
+    "spotyard:fleets": {"box": {
+        "engine": "spot-fleet", "instanceTypes": ["m5.large"], "allocationStrategy": "diversified",
+        "capacity": 1, "minCapacity": 0, "maxCapacity": 2, "onDemandFallback": True,
+        "elasticIp": "eipalloc-1",
+        "image": {"roleTag": "box", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2},
+        "home": {"mountPath": "/data", "retainOnDestroy": False, "uid": 1001, "gid": 1001},
+        "ssh": {"keyName": "k", "allowFrom": ["sg-1", "10.0.0.0/8"], "user": "dev", "bastion": "gw.example.com"},
+        "schedule": {"start": "cron(0 9 ? * MON-FRI *)", "stop": "rate(1 day)", "timezone": "Asia/Tokyo"},
+        "idleStopMinutes": 30,
+        "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120},
+        "results": {"bucket": "create"},
+        "loadBalancer": {"targetGroupArns": [
+            "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/web/0123456789abcdef"]},
+        "interruption": {"decrementCapacity": True, "onRebalance": "drain"},
+        "userData": "#!/bin/bash\necho hi\n",
+    }},
+}
+
+
+def test_every_key_is_read_into_the_typed_config():
+    config = load(EVERY_KEY)
+    fleet = config.fleets[0]
+    assert config.network == schema.NetworkConfig(vpc_id="vpc-1", subnet_ids=("subnet-1",))
+    assert config.dns == schema.DnsConfig(zone_name="a.example.internal", zone_id="Z1", ttl=30)
+    assert config.notifications == schema.NotificationsConfig(email="ops@example.com")
+    assert fleet.home == schema.HomeConfig(mount_path="/data", retain_on_destroy=False, uid=1001, gid=1001)
+    assert fleet.ssh == schema.SshConfig(key_name="k", allow_from=("sg-1", "10.0.0.0/8"), user="dev",
+                                         bastion="gw.example.com")
+    assert fleet.queue == schema.QueueConfig(messages_per_instance=5, scale_in_cooldown_seconds=60,
+                                             visibility_timeout_seconds=120)
+    assert fleet.image.snapshot_on_terminate and fleet.image.keep == 2
+    assert fleet.target_group_arns and fleet.results.create and fleet.on_demand_fallback
+    assert fleet.interruption == schema.InterruptionConfig(decrement_capacity=True, on_rebalance="drain")
+    assert fleet.schedule.timezone == "Asia/Tokyo" and fleet.idle_stop_minutes == 30
+
+
+BAD_VALUES = [
+    # (fleet fields, key that must be named, text that must be said)
+    ({"engine": "ec2-fleet"}, "spotyard:fleets.box.engine", "must be one of asg, spot-fleet"),
+    ({"allocationStrategy": "diversified"}, "spotyard:fleets.box.allocationStrategy", "must be one of"),
+    ({"interruption": {"onRebalance": "ignore"}}, "spotyard:fleets.box.interruption.onRebalance", "notify, drain"),
+    ({"minCapacity": 2, "capacity": 1}, "spotyard:fleets.box.capacity", "at least minCapacity (2)"),
+    ({"capacity": 3, "maxCapacity": 2}, "spotyard:fleets.box.maxCapacity", "at least capacity (3)"),
+    ({"minCapacity": -1}, "spotyard:fleets.box.minCapacity", "at least 0"),
+    ({"capacity": "many"}, "spotyard:fleets.box.capacity", "whole number"),
+    ({"instanceTypes": []}, "spotyard:fleets.box.instanceTypes", "must not be empty"),
+    ({"instanceTypes": ["m5"]}, "spotyard:fleets.box.instanceTypes[0]", "family.size"),
+    ({"instanceTypes": ["m5.large", "m6g.large"]}, "spotyard:fleets.box.instanceTypes", "arm64"),
+    ({"image": {"amiId": "ami-1", "roleTag": "x"}}, "spotyard:fleets.box.image.amiId", "exactly one of"),
+    ({"image": {"keep": 3}}, "spotyard:fleets.box.image.amiId", "exactly one of"),
+    ({"image": {"amiId": "ami-1", "snapshotOnTerminate": True}},
+     "spotyard:fleets.box.image.snapshotOnTerminate", "needs roleTag"),
+    ({"image": {"amiId": "ami-1", "fallbackRoleTag": "b"}}, "spotyard:fleets.box.image.fallbackRoleTag", "roleTag"),
+    ({"image": {"roleTag": "x", "keep": 0}}, "spotyard:fleets.box.image.keep", "at least 1"),
+    ({"schedule": {"start": "cron(0 9 * * MON-FRI *)"}}, "spotyard:fleets.box.schedule.start", "exactly one of"),
+    ({"schedule": {"start": "cron(0 25 ? * MON-FRI *)"}}, "spotyard:fleets.box.schedule.start", "hours '25'"),
+    ({"schedule": {"start": "cron(0 9 ? *)"}}, "spotyard:fleets.box.schedule.start", "6 fields"),
+    ({"schedule": {"stop": "rate(0 minutes)"}}, "spotyard:fleets.box.schedule.stop", "rate("),
+    ({"schedule": {"stop": "rate(2 hour)"}}, "spotyard:fleets.box.schedule.stop", "plural"),
+    ({"schedule": {"stop": "at(2026-13-01T00:00:00)"}}, "spotyard:fleets.box.schedule.stop", "at(yyyy"),
+    ({"schedule": {"stop": "every day"}}, "spotyard:fleets.box.schedule.stop", "cron(...), rate(...) or at(...)"),
+    ({"schedule": {"start": "rate(1 day)", "timezone": "Mars/Olympus"}},
+     "spotyard:fleets.box.schedule.timezone", "IANA time zone"),
+    ({"schedule": {"timezone": "UTC"}}, "spotyard:fleets.box.schedule.start", "needs start, stop or both"),
+    ({"ssh": {"allowFrom": ["0.0.0.0"]}}, "spotyard:fleets.box.ssh.allowFrom[0]", "prefix length"),
+    ({"ssh": {"allowFrom": ["bastion"]}}, "spotyard:fleets.box.ssh.allowFrom[0]", "security group id"),
+    ({"ssh": {"allowFrom": ["10.0.0.1/8"]}}, "spotyard:fleets.box.ssh.allowFrom[0]", "CIDR"),
+    ({"ssh": {"user": "Root User"}}, "spotyard:fleets.box.ssh.user", "Linux user name"),
+    ({"idleStopMinutes": 0}, "spotyard:fleets.box.idleStopMinutes", "at least 10"),
+    ({"queue": {"messagesPerInstance": 0}}, "spotyard:fleets.box.queue.messagesPerInstance", "at least 1"),
+    ({"queue": {"scaleInCooldownSeconds": -5}}, "spotyard:fleets.box.queue.scaleInCooldownSeconds", "at least 1"),
+    ({"queue": ["a"]}, "spotyard:fleets.box.queue", "must be a mapping"),
+    ({"home": {"mountPath": "relative/path"}}, "spotyard:fleets.box.home.mountPath", "absolute path"),
+    ({"home": {"mountPath": "/etc"}}, "spotyard:fleets.box.home.mountPath", "system directory"),
+    ({"home": "yes"}, "spotyard:fleets.box.home", "must be a mapping"),
+    ({"loadBalancer": {}}, "spotyard:fleets.box.loadBalancer.targetGroupArns", "is required"),
+    ({"loadBalancer": {"targetGroupArns": ["arn:aws:s3:::bucket"]}},
+     "spotyard:fleets.box.loadBalancer.targetGroupArns[0]", "target group ARN"),
+    ({"results": {"bucket": "Not_A_Bucket"}}, "spotyard:fleets.box.results.bucket", "'create' or the name"),
+    ({"elasticIp": "1.2.3.4"}, "spotyard:fleets.box.elasticIp", "eipalloc-"),
+    ({"onDemandFallback": "sometimes"}, "spotyard:fleets.box.onDemandFallback", "true or false"),
+    ({"userData": "scripts/missing.sh"}, "spotyard:fleets.box.userData", "not found"),
+    ({"maxCapacty": 3}, "spotyard:fleets.box.maxCapacty", "did you mean 'maxCapacity'"),
+    ({"home": {"mountpath": "/x"}}, "spotyard:fleets.box.home.mountpath", "did you mean 'mountPath'"),
+]
+
+
+@pytest.mark.parametrize(("fields", "key", "text"), BAD_VALUES, ids=[case[1] + ":" + case[2] for case in BAD_VALUES])
+def test_bad_fleet_value_is_named_by_its_full_key(fields, key, text):
+    report = problems_of(with_fleet(**fields))
+    line = next((line for line in report.splitlines() if f"- {key}:" in line), None)
+    assert line is not None, report
+    assert text in line, report
+
+
+BAD_STACK = [
+    ({"spotyard:dns": {"zoneName": "not a name"}}, "spotyard:dns.zoneName", "DNS name"),
+    ({"spotyard:dns": {"ttl": 60}}, "spotyard:dns.zoneName", "is required"),
+    ({"spotyard:dns": {"zoneId": "hostedzone/1"}}, "spotyard:dns.zoneId", "hosted zone id"),
+    ({"spotyard:dns": {"zoneName": "a.internal", "ttl": 0}}, "spotyard:dns.ttl", "at least 1"),
+    ({"spotyard:network": {"subnetIds": ["subnet-1"]}}, "spotyard:network.vpcId", "required when subnetIds"),
+    ({"spotyard:network": {"vpcId": "vpc-1", "subnetIds": ["sub-1"]}}, "spotyard:network.subnetIds[0]", "subnet id"),
+    ({"spotyard:notifications": {"email": "ops"}}, "spotyard:notifications.email", "e-mail"),
+    ({"spotyard:tags": {"aws:owner": "x"}}, "spotyard:tags.aws:owner", "reserved"),
+    ({"spotyard:fleet": {}}, "spotyard:fleet", "did you mean 'fleets'"),
+    ({"spotyard:fleets": {}}, "spotyard:fleets", "at least one fleet"),
+    ({"spotyard:fleets": {"Work_Bench": {"instanceTypes": ["m5.large"]}}}, "spotyard:fleets.Work_Bench",
+     "fleet names"),
+]
+
+
+@pytest.mark.parametrize(("values", "key", "text"), BAD_STACK, ids=[case[1] + ":" + case[2] for case in BAD_STACK])
+def test_bad_stack_value_is_named_by_its_full_key(values, key, text):
+    report = problems_of({**BASE, **values})
+    assert any(f"- {key}:" in line and text in line for line in report.splitlines()), report
+
+
+def test_fleets_are_required():
+    assert "- spotyard:fleets: is required" in problems_of({"aws:region": "ap-northeast-1"})
+
+
+def test_every_problem_is_listed_not_only_the_first():
+    report = problems_of(with_fleet(engine="x", maxCapacity=0, ssh={"allowFrom": ["nowhere"]}))
+    assert report.startswith("spotyard configuration has 3 problems:")
+    for key in ("engine", "maxCapacity", "ssh.allowFrom[0]"):
+        assert f"spotyard:fleets.box.{key}:" in report
+
+
+def test_values_set_with_pulumi_config_set_path_are_strings_and_still_load():
+    fleet = load(with_fleet(capacity="2", maxCapacity="3", onDemandFallback="true")).fleets[0]
+    assert (fleet.capacity, fleet.max_capacity, fleet.on_demand_fallback) == (2, 3, True)
+
+
+def test_user_data_file_is_read_relative_to_the_project():
+    fleet = load(with_fleet(userData="scripts/workbench.sh")).fleets[0]
+    assert fleet.user_data == (ROOT / "scripts" / "workbench.sh").read_text()
+
+
+def test_the_program_fails_preview_with_one_run_error_naming_each_key(deploy):
+    with pytest.raises(pulumi.RunError) as raised:
+        deploy({"spotyard:fleets": {"box": {"instanceTypes": [], "engine": "x"}}})
+    message = str(raised.value)
+    assert "spotyard:fleets.box.instanceTypes" in message and "spotyard:fleets.box.engine" in message
+
+
+def test_loader_reads_structured_values_as_the_engine_passes_them():
+    from components.stack_config import _decode
+
+    assert _decode('{"box": {"capacity": 1}}') == {"box": {"capacity": 1}}
+    assert _decode("[1, 2]") == [1, 2]
+    assert _decode("plain") == "plain"
