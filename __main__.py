@@ -4,12 +4,16 @@ from pathlib import Path
 
 import pulumi
 
+from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.environment import resolve_environment
+from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image import resolve_images
 from components.provider import fleet_tags, stack_provider
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.stack_config import load_stack_config
+from spotyard.config import FleetConfig
+from spotyard.ssh_config import SshHost, render
 
 config = load_stack_config(Path(__file__).resolve().parent)
 provider = stack_provider(config)
@@ -17,27 +21,47 @@ environment = resolve_environment(config.network, provider)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
 
-fleet_outputs = {}
-for fleet in config.fleets:
+
+def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
+    """One fleet and what hangs off it; returns the fleet's entry of the `fleets` output."""
+    # The user data names resources that need the fleet's security group and role first.
+    fleet_user_data, resolve_user_data = pulumi.deferred_output()
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
-        fleet=fleet,
-        environment=environment,
-        image=images[fleet.name],
-        instance_tags=fleet_tags(config, fleet.name),
-        user_data=fleet.user_data,
-    ), opts=with_provider)
-    outputs = {
+        fleet=fleet, environment=environment, image=images[fleet.name],
+        instance_tags=fleet_tags(config, fleet.name), user_data=fleet_user_data), opts=with_provider)
+    outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
         "groupName" if fleet.engine == "asg" else "requestId": spot_fleet.capacity_target,
         "securityGroupId": spot_fleet.security_group_id,
     }
+    instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+
+    if fleet.home:
+        home = HomeVolume(f"{fleet.name}-home", HomeVolumeArgs(
+            fleet=fleet.name, vpc_id=environment.vpc_id, subnets=environment.subnets,
+            fleet_security_group_id=spot_fleet.security_group_id,
+            instance_role_arn=spot_fleet.instance_role.arn,
+            uid=fleet.home.uid, gid=fleet.home.gid, retain_on_destroy=fleet.home.retain_on_destroy),
+            opts=with_provider)
+        instance_env |= {"SPOTYARD_EFS_ID": home.file_system_id, "SPOTYARD_EFS_ACCESS_POINT": home.access_point_id}
+        outputs["homeFileSystemId"] = home.file_system_id
     if fleet.results:
         results = ResultsBucket(f"{fleet.name}-results", ResultsBucketArgs(
             bucket=fleet.results.bucket, partition=environment.partition,
             instance_role_name=spot_fleet.instance_role.name), opts=with_provider)
         outputs["resultsBucket"] = results.bucket_name
-    fleet_outputs[fleet.name] = outputs
+
+    resolve_user_data(pulumi.Output.all(**instance_env).apply(
+        lambda values: user_data(bootstrap_script(values), fleet.user_data)))
+    return outputs
+
+
+fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}
+ssh_hosts = [SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
+                     zone_name=config.dns.zone_name if config.dns else None, bastion=fleet.ssh.bastion)
+             for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)
 pulumi.export("subnetIds", environment.subnet_ids)
 pulumi.export("fleets", fleet_outputs)
+pulumi.export("sshConfig", render(ssh_hosts))

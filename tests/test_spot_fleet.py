@@ -72,9 +72,15 @@ def test_user_data_is_the_configured_script(dev):
     assert "worker $(hostname) ready" in base64.b64decode(template.inputs["userData"]).decode()
 
 
+def fleet_ingress(run):
+    fleet_groups = {run.one("aws:ec2/securityGroup:SecurityGroup", f"{fleet}-sg").id
+                    for fleet in ("workbench", "workers")}
+    return [r for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.inputs["securityGroupId"] in fleet_groups]
+
+
 def test_security_group_is_closed_to_inbound_unless_configured(dev, deploy):
-    rules = dev.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert rules == []
+    assert fleet_ingress(dev) == []
     egress = dev.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
     workbench_sg = dev.one("aws:ec2/securityGroup:SecurityGroup", "workbench-sg")
     assert {(e.inputs.get("cidrIpv4"), e.inputs.get("cidrIpv6"), e.inputs["ipProtocol"])
@@ -83,7 +89,7 @@ def test_security_group_is_closed_to_inbound_unless_configured(dev, deploy):
 
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["ssh"]["allowFrom"] = ["sg-0bastion", "203.0.113.0/24", "2001:db8::/32"]
-    opened = deploy(config).of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    opened = fleet_ingress(deploy(config))
     sources = {(r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6"),
                 r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"]) for r in opened}
     assert sources == {("sg-0bastion", 22, 22, "tcp"), ("203.0.113.0/24", 22, 22, "tcp"),

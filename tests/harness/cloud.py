@@ -151,20 +151,28 @@ class MotoCloud(pulumi.runtime.Mocks):
     def _all_tags(self, inputs: dict) -> dict[str, str]:
         return {**self.default_tags, **(inputs.get("tags") or {})}
 
+    # Id prefixes and ARN formats of the synthesized resources tests look at.
+    _ID_PREFIX = {"FileSystem": "fs", "AccessPoint": "fsap", "MountTarget": "fsmt", "Schedule": "schedule"}
+    _ARN = {
+        "Role": "arn:aws:iam::{account}:role/{name}",
+        "InstanceProfile": "arn:aws:iam::{account}:instance-profile/{name}",
+        "Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+        "LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+        "EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+        "Bucket": "arn:aws:s3:::{name}",
+        "FileSystem": "arn:aws:elasticfilesystem:{region}:{account}:file-system/{id}",
+        "AccessPoint": "arn:aws:elasticfilesystem:{region}:{account}:access-point/{id}",
+        "Key": "arn:aws:kms:{region}:{account}:key/{id}",
+    }
+    _NAMED = {"Role", "InstanceProfile", "Function", "LogGroup", "EventRule", "Bucket"}
+
     def _synthesized(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
         physical = inputs.get("name") or self.autoname(name)
         service, kind = typ.split(":")[1].split("/")[0], typ.split(":")[2]
-        resource_id = physical if kind in {"Role", "Function", "LogGroup", "EventRule", "Bucket"} else \
-            f"{kind.lower()}-{hashlib.sha1(self.autoname(name).encode()).hexdigest()[:12]}"
-        arns = {
-            "Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
-            "InstanceProfile": f"arn:aws:iam::{ACCOUNT}:instance-profile/{physical}",
-            "Function": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{physical}",
-            "LogGroup": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{physical}",
-            "EventRule": f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{physical}",
-            "Bucket": f"arn:aws:s3:::{physical}",
-        }
-        arn = arns.get(kind, f"arn:aws:{service}:{self.region}:{ACCOUNT}:{kind.lower()}/{resource_id}")
+        digest = hashlib.sha1(self.autoname(name).encode()).hexdigest()
+        resource_id = physical if kind in self._NAMED else f"{self._ID_PREFIX.get(kind, kind.lower())}-{digest[:17]}"
+        arn = self._ARN.get(kind, f"arn:aws:{service}:{{region}}:{{account}}:{kind.lower()}/{{id}}").format(
+            account=ACCOUNT, region=self.region, name=physical, id=resource_id)
         return resource_id, {**inputs, "name": physical, "arn": arn, "tagsAll": self._all_tags(inputs)}
 
     def _security_group(self, name: str, inputs: dict) -> tuple[str, dict]:
