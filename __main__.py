@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 
 from components.bootstrap import bootstrap_script, instance_environment, user_data
+from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.environment import resolve_environment
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image import resolve_images
@@ -21,6 +22,12 @@ environment = resolve_environment(config.network, provider)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
 
+elastic_ips = {fleet.name: fleet.elastic_ip for fleet in config.fleets if fleet.elastic_ip}
+registrar = DnsRegistrar("dns", DnsRegistrarArgs(
+    dns=config.dns, environment=environment, stack_tag=config.stack_tag, elastic_ips=elastic_ips,
+    fleets=[fleet.name for fleet in config.fleets]), opts=with_provider) if config.dns or elastic_ips else None
+zone_name = registrar.zone_name if registrar else None
+
 
 def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     """One fleet and what hangs off it; returns the fleet's entry of the `fleets` output."""
@@ -34,6 +41,8 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         "groupName" if fleet.engine == "asg" else "requestId": spot_fleet.capacity_target,
         "securityGroupId": spot_fleet.security_group_id,
     }
+    if zone_name:
+        outputs["dnsName"] = f"{fleet.name}.{zone_name}"
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
 
     if fleet.home:
@@ -58,10 +67,11 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
 
 fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}
 ssh_hosts = [SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
-                     zone_name=config.dns.zone_name if config.dns else None, bastion=fleet.ssh.bastion)
+                     zone_name=zone_name, bastion=fleet.ssh.bastion)
              for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)
 pulumi.export("subnetIds", environment.subnet_ids)
 pulumi.export("fleets", fleet_outputs)
+pulumi.export("zoneId", registrar.zone_id if registrar else None)
 pulumi.export("sshConfig", render(ssh_hosts))

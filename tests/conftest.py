@@ -30,8 +30,10 @@ def aws() -> Iterator[Any]:
     """moto, seeded with what an account has before spotyard: see tests/harness/world.py."""
     from moto import mock_aws
 
+    from tests.harness import moto_fixes
     from tests.harness.world import World
 
+    moto_fixes.apply()
     with mock_aws():
         yield World(REGION).seed()
 

@@ -30,9 +30,14 @@ def _configure() -> None:
 _configure()
 
 
+def _extra(fields: dict[str, Any]) -> dict[str, Any]:
+    """`extra` must not shadow LogRecord attributes (name, msg, ...): those get a trailing _."""
+    return {f"{key}_" if key in _RECORD_FIELDS else key: value for key, value in fields.items()}
+
+
 def info(message: str, **fields: Any) -> None:
-    _logger.info(message, extra=fields)
+    _logger.info(message, extra=_extra(fields))
 
 
 def warning(message: str, **fields: Any) -> None:
-    _logger.warning(message, extra=fields)
+    _logger.warning(message, extra=_extra(fields))

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+import botocore.session
 from policy_sentry.querying.actions import get_action_data
 
 ACCOUNT = "123456789012"
@@ -50,14 +51,22 @@ class CallRecorder:
 
     @contextmanager
     def recording(self) -> Iterator[CallRecorder]:
+        """A fresh default session (so only the handler's clients carry the recorder), sharing
+        the loaded service models, and the test's own session back afterwards."""
+        previous = boto3.DEFAULT_SESSION
         boto3.setup_default_session()
-        events = boto3.DEFAULT_SESSION.events
+        boto3.DEFAULT_SESSION._session.register_component("data_loader", _shared_loader())
+        events = self.session_events = boto3.DEFAULT_SESSION.events
         events.register("before-parameter-build.*.*", self._record, unique_id="spotyard-iam-recorder")
         try:
             yield self
         finally:
-            events.unregister("before-parameter-build.*.*", unique_id="spotyard-iam-recorder")
-            boto3.setup_default_session()
+            boto3.DEFAULT_SESSION = previous
+
+
+@cache
+def _shared_loader():
+    return botocore.session.get_session().get_component("data_loader")
 
 
 # -- which resources a call acts on ------------------------------------------------------

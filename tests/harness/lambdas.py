@@ -62,14 +62,18 @@ class DeployedLambda:
         finally:
             sys.path.remove(str(root))
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], hooks: tuple[tuple[str, Any], ...] = ()) -> Any:
+        """Run the handler on a cold import. `hooks` are botocore event handlers for the
+        handler's clients, to stand in for AWS behaviour moto lacks (errors, throttling)."""
         root = self.unpack()
         saved = dict(os.environ)
         os.environ.update(self.environment)
         os.environ.update({"AWS_LAMBDA_FUNCTION_NAME": self.name, "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13"})
         recorder = CallRecorder()
         try:
-            with recorder.recording():
+            with recorder.recording() as recording:
+                for event_name, hook in hooks:
+                    recording.session_events.register_first(event_name, hook)
                 handler = self._cold_import(root)
                 sys.path.insert(0, str(root))
                 try:

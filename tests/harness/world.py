@@ -47,6 +47,11 @@ class World:
         image.creation_date = self._clock - timedelta(days=age_days)
         return image_id
 
+    def launched_ago(self, instance_id: str, minutes: int) -> None:
+        """Backdate an instance's launch (moto stamps launches to the second)."""
+        instance = self._backend.get_instance(instance_id)
+        instance.launch_time = instance.launch_time - timedelta(minutes=minutes)
+
     def target_group(self, name: str, *, deregistration_delay: int = 300, target_type: str = "instance") -> str:
         elb = boto3.client("elbv2", region_name=self.region)
         vpc_id = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

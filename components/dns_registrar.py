@@ -1,0 +1,94 @@
+"""DnsRegistrar: every instance gets its Route 53 names by itself, and loses them when it goes.
+
+A private hosted zone in the VPC (or the configured `zoneId`), and the `dns_registrar`
+Lambda, run on every EC2 `running` / `shutting-down` / `terminated` state change and every
+5 minutes to reconcile. It also keeps each fleet's `elasticIp` on its newest instance, so
+the component exists when `dns` is set or any fleet has an Elastic IP.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.iam import allow
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from spotyard.config import DnsConfig
+
+STATE_CHANGES = {
+    "source": ["aws.ec2"],
+    "detail-type": ["EC2 Instance State-change Notification"],
+    "detail": {"state": ["running", "shutting-down", "terminated"]},
+}
+RECONCILE_EVERY = "rate(5 minutes)"
+
+
+@dataclass
+class DnsRegistrarArgs:
+    dns: DnsConfig | None
+    environment: Environment
+    stack_tag: str
+    elastic_ips: dict[str, str] = field(default_factory=dict)  # fleet -> allocation id
+    fleets: list[str] = field(default_factory=list)
+    alarm_topic_arn: pulumi.Input[str] | None = None
+
+
+class DnsRegistrar(pulumi.ComponentResource):
+    zone_id: pulumi.Output[str] | None = None
+    zone_name: str | None = None
+
+    def __init__(self, name: str, args: DnsRegistrarArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("spotyard:index:DnsRegistrar", name, None, opts)
+        env = args.environment
+        if args.dns and args.dns.zone_id:
+            existing = aws.route53.get_zone(zone_id=args.dns.zone_id, opts=pulumi.InvokeOptions(parent=self))
+            self.zone_id = pulumi.Output.from_input(args.dns.zone_id)
+            self.zone_name = (args.dns.zone_name or existing.name).rstrip(".").lower()
+        elif args.dns:
+            zone = aws.route53.Zone(
+                f"{name}-zone", name=args.dns.zone_name, comment=f"spotyard {args.stack_tag}",
+                vpcs=[aws.route53.ZoneVpcArgs(vpc_id=env.vpc_id, vpc_region=env.region)],
+                force_destroy=True,  # the records in it are the registrar's, written at run time
+                opts=pulumi.ResourceOptions(parent=self))
+            self.zone_id = zone.zone_id
+            self.zone_name = args.dns.zone_name
+
+        statements = [allow("FindInstances", ["ec2:DescribeInstances"], "*")]
+        if self.zone_id is not None:
+            statements.append(allow("ManageRecords",
+                                    ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                                    self.zone_id.apply(lambda zone_id: f"arn:{env.partition}:route53:::hostedzone/"
+                                                                       f"{zone_id}")))
+        if args.elastic_ips:
+            statements += [
+                allow("FindAddresses", ["ec2:DescribeAddresses"], "*"),
+                allow("MoveAddresses", ["ec2:AssociateAddress"],
+                      [env.arn("ec2", f"elastic-ip/{allocation}") for allocation in args.elastic_ips.values()]),
+                allow("OntoStackInstances", ["ec2:AssociateAddress"], env.arn("ec2", "instance/*"),
+                      {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}),
+            ]
+        fleets: dict[str, dict[str, Any]] = {fleet: {} for fleet in args.fleets}
+        for fleet, allocation in args.elastic_ips.items():
+            fleets[fleet] = {"elasticIp": allocation}
+        self.function = LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
+            source="dns_registrar",
+            description="spotyard: Route 53 names and Elastic IPs follow the fleets' instances",
+            statements=statements,
+            variables={
+                "SPOTYARD_ZONE_ID": self.zone_id if self.zone_id is not None else "",
+                "SPOTYARD_ZONE_NAME": self.zone_name or "",
+                "SPOTYARD_TTL": str(args.dns.ttl if args.dns else 60),
+                "SPOTYARD_FLEETS": json.dumps(fleets, sort_keys=True),
+            },
+            triggers=[Trigger("state-changes", event_pattern=STATE_CHANGES,
+                              description="instances start and stop"),
+                      Trigger("reconcile", schedule_expression=RECONCILE_EVERY,
+                              description="repair what missed events left behind")],
+            alarm_topic_arn=args.alarm_topic_arn,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})

@@ -1,0 +1,43 @@
+"""Where moto's emulation differs from AWS in a way that matters to these tests, made to
+behave as AWS does. Each fix names the difference.
+
+Route 53 applies a change batch in order, as one transaction: `DELETE` of a record then
+`CREATE` of the same name and type is the documented way to replace it (and the way the
+registrar detects a concurrent writer), and a `CREATE` of a name and type that exists
+fails. moto checks a `CREATE` against its journal of past changes and then against any
+record sorting after the name, before applying the batch's `DELETE`s: a replace whose new
+value equals an old one is rejected, and some creates of existing names pass. Here the
+check is made as Route 53 makes it, in batch order.
+"""
+
+from __future__ import annotations
+
+import functools
+from unittest import mock
+
+from moto.route53.exceptions import ResourceRecordAlreadyExists
+from moto.route53.models import ChangeList, Route53Backend
+
+
+def _checked_in_batch_order(original):
+    @functools.wraps(original)
+    def change_resource_record_sets(self, zoneid, change_list):
+        zone = self.get_hosted_zone(zoneid)
+        existing = {(r.name.rstrip("."), r.type) for r in zone.rrsets}
+        for change in change_list:
+            record = change["ResourceRecordSet"]
+            key = (record["Name"].rstrip("."), record["Type"])
+            if change["Action"] == "DELETE":
+                existing.discard(key)
+            elif change["Action"] == "CREATE":
+                if key in existing:
+                    raise ResourceRecordAlreadyExists(name=f"{key[0]}.", _type=key[1])
+                existing.add(key)
+        with mock.patch.object(ChangeList, "__contains__", lambda journal, item: False):
+            return original(self, zoneid, change_list)
+    return change_resource_record_sets
+
+
+def apply() -> None:
+    if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
+        Route53Backend.change_resource_record_sets = _checked_in_batch_order(Route53Backend.change_resource_record_sets)
