@@ -9,6 +9,9 @@ from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.environment import resolve_environment
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image import resolve_images
+from components.interruption_handler import InterruptedFleet, InterruptionHandler, InterruptionHandlerArgs
+from components.load_balancing import read_target_groups
+from components.notifications import Notifications, NotificationsArgs
 from components.provider import fleet_tags, stack_provider
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
@@ -22,11 +25,16 @@ environment = resolve_environment(config.network, provider)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
 
+notifications = Notifications("notifications", NotificationsArgs(
+    environment=environment, email=config.notifications.email), opts=with_provider) if config.notifications else None
+topic_arn = notifications.topic_arn if notifications else None
 elastic_ips = {fleet.name: fleet.elastic_ip for fleet in config.fleets if fleet.elastic_ip}
 registrar = DnsRegistrar("dns", DnsRegistrarArgs(
     dns=config.dns, environment=environment, stack_tag=config.stack_tag, elastic_ips=elastic_ips,
-    fleets=[fleet.name for fleet in config.fleets]), opts=with_provider) if config.dns or elastic_ips else None
+    fleets=[fleet.name for fleet in config.fleets], alarm_topic_arn=topic_arn),
+    opts=with_provider) if config.dns or elastic_ips else None
 zone_name = registrar.zone_name if registrar else None
+interrupted_fleets: list[InterruptedFleet] = []
 
 
 def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
@@ -36,6 +44,9 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
         fleet=fleet, environment=environment, image=images[fleet.name],
         instance_tags=fleet_tags(config, fleet.name), user_data=fleet_user_data), opts=with_provider)
+    interrupted_fleets.append(InterruptedFleet(
+        config=fleet, capacity_target=spot_fleet.capacity_target, capacity_target_arn=spot_fleet.capacity_target_arn,
+        target_groups=read_target_groups(fleet, provider)))
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
         "groupName" if fleet.engine == "asg" else "requestId": spot_fleet.capacity_target,
@@ -66,6 +77,10 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
 
 
 fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}
+InterruptionHandler("interruptions", InterruptionHandlerArgs(
+    environment=environment, stack_tag=config.stack_tag, fleets=interrupted_fleets,
+    zone_id=registrar.zone_id if registrar else None, zone_name=zone_name,
+    ttl=config.dns.ttl if config.dns else 60, topic_arn=topic_arn), opts=with_provider)
 ssh_hosts = [SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
                      zone_name=zone_name, bastion=fleet.ssh.bastion)
              for fleet in config.fleets if fleet.ssh]
@@ -74,4 +89,5 @@ pulumi.export("vpcId", environment.vpc_id)
 pulumi.export("subnetIds", environment.subnet_ids)
 pulumi.export("fleets", fleet_outputs)
 pulumi.export("zoneId", registrar.zone_id if registrar else None)
+pulumi.export("notificationTopicArn", topic_arn)
 pulumi.export("sshConfig", render(ssh_hosts))

@@ -128,9 +128,24 @@ def _order(action: str, kind: str) -> int:
     return {("DELETE", "A"): 0, ("DELETE", "TXT"): 1, ("CREATE", "TXT"): 2, ("CREATE", "A"): 3}[(action, kind)]
 
 
-def read_zone(zone: Zone, stack: str) -> ZoneView:
-    pages = aws.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone.id)
-    return ZoneView.of((RecordSet.from_api(r) for page in pages for r in page["ResourceRecordSets"]), stack)
+def read_zone(zone: Zone, stack: str, prefix: str | None = None) -> ZoneView:
+    """The zone, or only the names whose first label starts with `prefix` (a fleet's names
+    and any that share its prefix): Route 53 lists names in order with their labels
+    reversed, so those are one run starting at `<prefix>.<zone>`, read in as few pages."""
+    return ZoneView.of(_record_sets(zone, prefix), stack)
+
+
+def _record_sets(zone: Zone, prefix: str | None) -> Iterable[RecordSet]:
+    start = {"StartRecordName": zone.fqdn(prefix)} if prefix else {}
+    suffix = f".{zone.name}.".lower()
+    pages = aws.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone.id, **start)
+    for page in pages:
+        for data in page["ResourceRecordSets"]:
+            record = RecordSet.from_api(data)
+            # The label next to the zone decides the order (a.b.zone sorts with b.zone).
+            if prefix and not record.name.removesuffix(suffix).rsplit(".", 1)[-1].startswith(prefix):
+                return
+            yield record
 
 
 def converge(zone: Zone, stack: str, fleets: set[str], instances_of: Callable[[str], list[Instance]], *,
@@ -138,8 +153,9 @@ def converge(zone: Zone, stack: str, fleets: set[str], instances_of: Callable[[s
     """Make the records of `fleets` (and, `with_owned`, of every fleet owning a name in the
     zone) match `instances_of(fleet)`; returns the number of changes. A conflicting
     concurrent change (InvalidChangeBatch) is met by reading the zone again."""
+    prefix = next(iter(fleets)) if len(fleets) == 1 and not with_owned else None
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        view = read_zone(zone, stack)
+        view = read_zone(zone, stack, prefix)
         if with_owned:
             fleets = fleets | set(view.owner.values())
         wanted: dict[tuple[str, str], RecordSet] = {}

@@ -10,7 +10,7 @@ import os
 import sys
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class DeployedLambda:
     policy: Policy
     workdir: Path
     audit: IamAudit | None = None
+    last_calls: list = field(default_factory=list)
 
     def unpack(self) -> Path:
         """Zip the archive's entries as the engine would, then unpack them as Lambda does."""
@@ -83,6 +84,7 @@ class DeployedLambda:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            self.last_calls = recorder.calls
             if self.audit is not None:
                 self.audit.check(self.name, self.policy, recorder.calls)
 

@@ -47,6 +47,19 @@ class World:
         image.creation_date = self._clock - timedelta(days=age_days)
         return image_id
 
+    def scale_spot_fleet(self, request_id: str, capacity: int, launch_template_id: str) -> list[str]:
+        """Set a Spot Fleet's target capacity; returns its active instances. moto does not apply
+        the launch template's tag specifications to Spot Fleet instances (AWS does): done here."""
+        self.ec2.modify_spot_fleet_request(SpotFleetRequestId=request_id, TargetCapacity=capacity)
+        data = self.ec2.describe_launch_template_versions(LaunchTemplateId=launch_template_id)[
+            "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        tags = [t for s in data.get("TagSpecifications", []) if s["ResourceType"] == "instance" for t in s["Tags"]]
+        ids = [i["InstanceId"] for i in self.ec2.describe_spot_fleet_instances(
+            SpotFleetRequestId=request_id)["ActiveInstances"]]
+        if ids and tags:
+            self.ec2.create_tags(Resources=ids, Tags=tags)
+        return ids
+
     def launched_ago(self, instance_id: str, minutes: int) -> None:
         """Backdate an instance's launch (moto stamps launches to the second)."""
         instance = self._backend.get_instance(instance_id)

@@ -1,0 +1,39 @@
+"""AMIs saved from a fleet's instances (`image.snapshotOnTerminate`): started without a
+reboot, tagged Role=<roleTag> for the fleet, at most one per instance."""
+
+from __future__ import annotations
+
+import re
+
+from spotyard_lambda import aws, log
+from spotyard_lambda.instances import FLEET_TAG, STACK_TAG, Instance
+
+SOURCE_TAG = "spotyard:source-instance"
+
+
+def image_name(stack: str, fleet: str, instance_id: str) -> str:
+    """Unique per instance, so that a second request for the same instance is refused by EC2."""
+    return re.sub(r"[^A-Za-z0-9()\[\]./\-'@_]", "-", f"spotyard-{stack}-{fleet}-{instance_id}")
+
+
+def start_image(ec2, instance: Instance, stack: str, role_tag: str) -> tuple[str, bool]:
+    """The AMI of this instance: (image id, whether this call started it)."""
+    existing = ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": f"tag:{SOURCE_TAG}", "Values": [instance.id]}])["Images"]
+    if existing:
+        return existing[0]["ImageId"], False
+    name = image_name(stack, instance.fleet or "", instance.id)
+    tags = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "", SOURCE_TAG: instance.id}
+    try:
+        image_id = ec2.create_image(
+            InstanceId=instance.id, Name=name, NoReboot=True,
+            Description=f"spotyard: {instance.fleet} instance {instance.id} as it left the fleet",
+            TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["ImageId"]
+    except ec2.exceptions.ClientError as error:
+        if aws.error_code(error) != "InvalidAMIName.Duplicate":
+            raise
+        (found,) = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+        return found["ImageId"], False
+    log.info("image.started", image_id=image_id, instance_id=instance.id, fleet=instance.fleet)
+    return image_id, True
