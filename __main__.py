@@ -13,6 +13,7 @@ from components.interruption_handler import InterruptedFleet, InterruptionHandle
 from components.load_balancing import read_target_groups
 from components.notifications import Notifications, NotificationsArgs
 from components.provider import fleet_tags, stack_provider
+from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.stack_config import load_stack_config
@@ -69,7 +70,13 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         results = ResultsBucket(f"{fleet.name}-results", ResultsBucketArgs(
             bucket=fleet.results.bucket, partition=environment.partition,
             instance_role_name=spot_fleet.instance_role.name), opts=with_provider)
-        outputs["resultsBucket"] = results.bucket_name
+        outputs["resultsBucket"] = instance_env["SPOTYARD_RESULTS_BUCKET"] = results.bucket_name
+    if fleet.queue:
+        jobs = QueueAutoscaler(f"{fleet.name}-jobs", QueueAutoscalerArgs(
+            fleet=fleet, environment=environment, stack_tag=config.stack_tag,
+            capacity_target=spot_fleet.capacity_target, capacity_target_arn=spot_fleet.capacity_target_arn,
+            instance_role_name=spot_fleet.instance_role.name, topic_arn=topic_arn), opts=with_provider)
+        outputs["queueUrl"] = instance_env["SPOTYARD_QUEUE_URL"] = jobs.queue_url
 
     resolve_user_data(pulumi.Output.all(**instance_env).apply(
         lambda values: user_data(bootstrap_script(values), fleet.user_data)))

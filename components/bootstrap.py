@@ -19,6 +19,8 @@ BOUNDARY = "==spotyard-user-data=="
 INSTALLED_FILES = (
     ("interruption-watcher.sh", "/usr/local/sbin/spotyard-interruption-watcher", "0755"),
     ("spotyard-interruption-watcher.service", "/etc/systemd/system/spotyard-interruption-watcher.service", "0644"),
+    ("spotyard_agent.py", "/usr/local/lib/spotyard/spotyard_agent.py", "0755"),
+    ("spotyard-busy", "/usr/local/bin/spotyard-busy", "0755"),
 )
 
 
@@ -37,6 +39,8 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_HOME_PATH": home.mount_path if home else "",
         "SPOTYARD_HOME_UID": str(home.uid) if home else "",
         "SPOTYARD_HOME_GID": str(home.gid) if home else "",
+        "SPOTYARD_QUEUE_URL": "",
+        "SPOTYARD_RESULTS_BUCKET": "",
     }
 
 

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import assume_role_policy
+from components.iam import allow, assume_role_policy, policy_document
 from components.image import Image
 from spotyard.config import FleetConfig
 
@@ -102,12 +102,31 @@ class SpotFleet(pulumi.ComponentResource):
             self.capacity_target = self.request.id
             self.capacity_target_arn = self.request.id.apply(
                 lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}"))
+        agent = self._agent_statements(args)
+        if agent:
+            aws.iam.RolePolicy(f"{name}-agent", role=self.instance_role.name, policy=policy_document(agent),
+                               opts=child)
 
         self.register_outputs({
             "securityGroupId": self.security_group_id,
             "launchTemplateId": self.launch_template.id,
             "capacityTarget": self.capacity_target,
         })
+
+    def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
+        """What spotyard's agent on the instances may do to their own fleet (and nothing else)."""
+        fleet = args.fleet
+        own_fleet = {"StringEquals": {"ec2:ResourceTag/spotyard:fleet": fleet.name,
+                                      "ec2:ResourceTag/spotyard:stack": args.instance_tags["spotyard:stack"]}}
+        statements = []
+        if fleet.queue and fleet.engine == "asg":
+            statements += [allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"),
+                           allow("ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"],
+                                 self.capacity_target_arn)]
+        elif fleet.queue:
+            statements.append(allow("MarkBusyWorkers", ["ec2:CreateTags", "ec2:DeleteTags"],
+                                    args.environment.arn("ec2", "instance/*"), own_fleet))
+        return statements
 
     def _group(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.autoscaling.Group:
         fleet = args.fleet

@@ -41,6 +41,9 @@ if [ -n "${SPOTYARD_EFS_ID}" ]; then
   mount_home
 fi
 
+# The agent (spotyard-busy) needs boto3; Amazon Linux ships it as a package.
+python3 -c 'import boto3' 2>/dev/null || install_packages python3-boto3
+
 install -d -m 0755 /etc/spotyard/on-interruption.d
 systemctl daemon-reload
 systemctl enable --now spotyard-interruption-watcher.service

@@ -32,6 +32,17 @@ def _attribute(value: Any) -> str:
     return str(value)
 
 
+def _reveal(value: Any) -> Any:
+    """Inputs with secrets (e.g. an SSM parameter's value) unwrapped, as the provider sees them."""
+    if isinstance(value, dict):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return _reveal(value["value"])
+        return {key: _reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reveal(item) for item in value]
+    return value
+
+
 def _tags(mapping: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in (mapping or {}).items()]
 
@@ -143,10 +154,11 @@ class MotoCloud(pulumi.runtime.Mocks):
             return "aws-provider", {}
         if not args.custom:
             return "", {}
+        inputs = _reveal(args.inputs)
         provision = self._provisioners.get(args.typ)
         if provision:
-            return provision(args.name, args.inputs)
-        return self._synthesized(args.typ, args.name, args.inputs)
+            return provision(args.name, inputs)
+        return self._synthesized(args.typ, args.name, inputs)
 
     def _all_tags(self, inputs: dict) -> dict[str, str]:
         return {**self.default_tags, **(inputs.get("tags") or {})}

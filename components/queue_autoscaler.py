@@ -1,0 +1,126 @@
+"""QueueAutoscaler: a fleet's job queue and the Lambda that sizes the fleet from its backlog
+every minute, down to zero, with on-demand capacity only while Spot is short.
+
+The `<fleet>-jobs` queue (encrypted, long polling) and its dead-letter queue (after five
+receives, alarmed), the fleet's instances allowed to receive, delete and extend messages
+on that queue only, and the `queue_autoscaler` Lambda with its state in an SSM parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.iam import allow, policy_document
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from spotyard.config import FleetConfig
+
+EVERY_MINUTE = "rate(1 minute)"
+MAX_RECEIVES = 5
+
+
+@dataclass
+class QueueAutoscalerArgs:
+    fleet: FleetConfig
+    environment: Environment
+    stack_tag: str
+    capacity_target: pulumi.Input[str]
+    capacity_target_arn: pulumi.Input[str]
+    instance_role_name: pulumi.Input[str]
+    topic_arn: pulumi.Input[str] | None = None
+
+
+class QueueAutoscaler(pulumi.ComponentResource):
+    queue_url: pulumi.Output[str]
+    queue_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: QueueAutoscalerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("spotyard:index:QueueAutoscaler", name, None, opts)
+        fleet, env, queue = args.fleet, args.environment, args.fleet.queue
+        if queue is None:
+            raise ValueError(f"fleet {fleet.name} has no queue")
+        child = pulumi.ResourceOptions(parent=self)
+        dead_letters = aws.sqs.Queue(f"{name}-dlq", sqs_managed_sse_enabled=True,
+                                     message_retention_seconds=14 * 24 * 3600, opts=child)
+        jobs = aws.sqs.Queue(
+            f"{name}-queue",
+            sqs_managed_sse_enabled=True,
+            receive_wait_time_seconds=20,
+            visibility_timeout_seconds=queue.visibility_timeout_seconds,
+            message_retention_seconds=4 * 24 * 3600,
+            redrive_policy=dead_letters.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES})),
+            opts=child)
+        self.queue_url, self.queue_arn = jobs.url, jobs.arn
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-depth",
+            alarm_description=f"spotyard {fleet.name}: jobs failed {MAX_RECEIVES} times are in the dead-letter queue",
+            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible", statistic="Maximum",
+            dimensions={"QueueName": dead_letters.name}, period=300, evaluation_periods=1, threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[args.topic_arn] if args.topic_arn else [], opts=child)
+        aws.iam.RolePolicy(f"{name}-workers", role=args.instance_role_name, policy=policy_document([
+            allow("WorkTheJobQueue", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
+                  jobs.arn)]), opts=child)
+        state = aws.ssm.Parameter(
+            f"{name}-state",
+            name=f"/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet.name}/autoscaler",
+            type="String", value="{}", description=f"spotyard {fleet.name} autoscaler state (owned by its Lambda)",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
+
+        statements = [
+            allow("ReadBacklog", ["sqs:GetQueueAttributes"], jobs.arn),
+            allow("KeepState", ["ssm:GetParameter", "ssm:PutParameter"], state.arn),
+            allow("PublishMetrics", ["cloudwatch:PutMetricData"], "*",
+                  {"StringEquals": {"cloudwatch:namespace": "spotyard"}}),
+        ]
+        if fleet.engine == "asg":
+            statements += [allow("ReadGroup", ["autoscaling:DescribeAutoScalingGroups"], "*"),
+                           allow("SizeGroup", ["autoscaling:SetDesiredCapacity"], args.capacity_target_arn)]
+            if fleet.on_demand_fallback:
+                statements += [allow("ReadActivities", ["autoscaling:DescribeScalingActivities",
+                                                        "ec2:DescribeInstances"], "*"),
+                               allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"],
+                                     args.capacity_target_arn)]
+        else:
+            fleet_instances = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag,
+                                                "ec2:ResourceTag/spotyard:fleet": fleet.name}}
+            statements += [
+                allow("ReadFleets", ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"], "*"),
+                allow("SizeFleet", ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest"],
+                      args.capacity_target_arn),
+                allow("RemoveIdleInstances", ["ec2:TerminateInstances"], env.arn("ec2", "instance/*"),
+                      fleet_instances),
+            ]
+            if fleet.on_demand_fallback:
+                statements.append(allow("ReadFleetHistory", ["ec2:DescribeSpotFleetRequestHistory"],
+                                        args.capacity_target_arn))
+        if args.topic_arn is not None:
+            statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
+
+        LambdaFunction(f"{name}-autoscaler", LambdaFunctionArgs(
+            source="queue_autoscaler",
+            description=f"spotyard: size fleet {fleet.name} from its job queue",
+            statements=statements,
+            variables={
+                "SPOTYARD_FLEET": fleet.name,
+                "SPOTYARD_ENGINE": fleet.engine,
+                "SPOTYARD_CAPACITY_TARGET": args.capacity_target,
+                "SPOTYARD_QUEUE_URL": jobs.url,
+                "SPOTYARD_MESSAGES_PER_INSTANCE": str(queue.messages_per_instance),
+                "SPOTYARD_MIN_CAPACITY": str(fleet.min_capacity),
+                "SPOTYARD_MAX_CAPACITY": str(fleet.max_capacity),
+                "SPOTYARD_SCALE_IN_COOLDOWN_SECONDS": str(queue.scale_in_cooldown_seconds),
+                "SPOTYARD_ON_DEMAND_FALLBACK": str(fleet.on_demand_fallback).lower(),
+                "SPOTYARD_STATE_PARAMETER": state.name,
+                "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else "",
+            },
+            triggers=[Trigger("every-minute", schedule_expression=EVERY_MINUTE,
+                              description=f"size fleet {fleet.name} from its backlog")],
+            alarm_topic_arn=args.topic_arn,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"queueUrl": self.queue_url})

@@ -1,0 +1,112 @@
+"""One autoscaler run: read the backlog and the fleet, decide, act, remember.
+
+The scale-in window and the fallback live in an SSM parameter, not in memory, so that a
+cold start or two overlapping runs see the same history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from decide import Policy, ScaleInWindow, decide
+from fallback import Fallback, Observation, step
+from fleets import AutoScalingGroup, SpotFleetRequest
+from spotyard_lambda import aws, log, notify, settings
+
+NAMESPACE = "spotyard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    fleet: str
+    engine: str
+    target: str
+    queue_url: str
+    policy: Policy
+    on_demand_fallback: bool
+    state_parameter: str
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        env = os.environ
+        return cls(
+            stack=settings.stack(), fleet=env["SPOTYARD_FLEET"], engine=env["SPOTYARD_ENGINE"],
+            target=env["SPOTYARD_CAPACITY_TARGET"], queue_url=env["SPOTYARD_QUEUE_URL"],
+            policy=Policy(messages_per_instance=int(env["SPOTYARD_MESSAGES_PER_INSTANCE"]),
+                          min_capacity=int(env["SPOTYARD_MIN_CAPACITY"]),
+                          max_capacity=int(env["SPOTYARD_MAX_CAPACITY"]),
+                          cooldown_seconds=int(env["SPOTYARD_SCALE_IN_COOLDOWN_SECONDS"])),
+            on_demand_fallback=env.get("SPOTYARD_ON_DEMAND_FALLBACK") == "true",
+            state_parameter=env["SPOTYARD_STATE_PARAMETER"])
+
+
+@dataclass(frozen=True)
+class State:
+    window: ScaleInWindow | None = None
+    fallback: Fallback = Fallback()
+    last_run: float | None = None
+
+    @classmethod
+    def load(cls, parameter: str) -> State:
+        raw = json.loads(aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] or "{}")
+        return cls(window=ScaleInWindow(**raw["window"]) if raw.get("window") else None,
+                   fallback=Fallback(**raw.get("fallback", {})), last_run=raw.get("lastRun"))
+
+    def save(self, parameter: str) -> None:
+        value = {"window": asdict(self.window) if self.window else None, "fallback": asdict(self.fallback),
+                 "lastRun": self.last_run}
+        aws.client("ssm").put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True)
+
+
+def backlog(queue_url: str) -> int:
+    """Visible plus in-flight messages: work waiting and work being done."""
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def run(config: Settings, now: float) -> dict[str, Any]:
+    fleet = AutoScalingGroup(config.target) if config.engine == "asg" else SpotFleetRequest(config.target)
+    state = State.load(config.state_parameter)
+    demand = backlog(config.queue_url)
+    view = fleet.read()
+    decision = decide(view.desired, demand, now, state.window, config.policy)
+    capacity = view.desired
+    if decision.capacity != view.desired:
+        capacity = fleet.set_capacity(view.desired, decision.capacity)
+        notify.publish(f"spotyard: {config.fleet} capacity {view.desired} -> {capacity} ({decision.reason})", {
+            "fleet": config.fleet, "backlog": demand, "from": view.desired, "to": capacity,
+            "reason": decision.reason, "kept for busy instances": max(0, capacity - decision.capacity)})
+    fallback = state.fallback
+    if config.on_demand_fallback:
+        since = datetime.fromtimestamp(state.last_run or now - 120, tz=UTC)
+        fallback = step(state.fallback, Observation(desired=capacity, spot_in_service=fleet.spot_in_service(),
+                                                    capacity_failures=fleet.capacity_failures(since)), now)
+        changed = fallback.on_demand != state.fallback.on_demand
+        if changed or fallback.on_demand != view.on_demand:  # a change, or a drift from what was set
+            fleet.set_on_demand(fallback.on_demand, capacity)
+        if changed:
+            notify.publish(f"spotyard: {config.fleet} on-demand capacity {state.fallback.on_demand} -> "
+                           f"{fallback.on_demand}", {
+                               "fleet": config.fleet, "on-demand": fallback.on_demand,
+                               "reason": "Spot capacity is short" if fallback.engaged else "Spot is available again"})
+    State(window=decision.window, fallback=fallback, last_run=now).save(config.state_parameter)
+    _metrics(config, demand, capacity, capacity - view.desired)
+    result = {"fleet": config.fleet, "backlog": demand, "from": view.desired, "to": capacity,
+              "reason": decision.reason, "onDemand": fallback.on_demand}
+    log.info("autoscaler.run", **result)
+    return result
+
+
+def _metrics(config: Settings, demand: int, capacity: int, change: int) -> None:
+    dimensions = [{"Name": "Stack", "Value": config.stack}, {"Name": "Fleet", "Value": config.fleet}]
+    data = [{"MetricName": "Backlog", "Dimensions": dimensions, "Value": demand, "Unit": "Count"},
+            {"MetricName": "DesiredCapacity", "Dimensions": dimensions, "Value": capacity, "Unit": "Count"}]
+    if change:
+        data.append({"MetricName": "CapacityChange", "Dimensions": dimensions, "Value": change, "Unit": "Count"})
+    aws.client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=data)

@@ -1,0 +1,124 @@
+"""The two engines as the autoscaler sees them: read capacity, set it, set the on-demand
+part, and tell whether Spot launches failed for lack of capacity since a given time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from spotyard_lambda import aws, log
+from spotyard_lambda.instances import Instance
+
+BUSY_TAG = "spotyard:busy"
+# Why a Spot launch fails when the capacity is not there (Auto Scaling activity messages).
+CAPACITY_REASONS = ("InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity",
+                    "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow", "capacity")
+# Spot Fleet history events that mean the same.
+CAPACITY_EVENTS = ("allLaunchSpecsTemporarilyBlacklisted", "launchSpecTemporarilyBlacklisted",
+                   "spotInstanceCountLimitExceeded")
+
+
+@dataclass(frozen=True)
+class FleetView:
+    desired: int
+    on_demand: int
+
+
+class AutoScalingGroup:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client = aws.client("autoscaling")
+        self._members: list[dict] = []
+        self._policy: dict = {}
+
+    def read(self) -> FleetView:
+        (group,) = self.client.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])["AutoScalingGroups"]
+        self._members = group["Instances"]
+        self._policy = group.get("MixedInstancesPolicy", {})
+        distribution = self._policy.get("InstancesDistribution", {})
+        return FleetView(desired=group["DesiredCapacity"], on_demand=distribution.get("OnDemandBaseCapacity", 0))
+
+    def spot_in_service(self) -> int:
+        """Of the members `read` saw, those in service on Spot."""
+        serving = [i["InstanceId"] for i in self._members if i["LifecycleState"] == "InService"]
+        if not serving:
+            return 0
+        reservations = aws.client("ec2").describe_instances(InstanceIds=serving)["Reservations"]
+        return sum(Instance.from_api(i).lifecycle == "spot" for r in reservations for i in r["Instances"])
+
+    def set_capacity(self, current: int, capacity: int) -> int:
+        """Busy instances are protected from scale-in, so the group itself spares them."""
+        self.client.set_desired_capacity(AutoScalingGroupName=self.name, DesiredCapacity=capacity,
+                                         HonorCooldown=False)
+        return capacity
+
+    def set_on_demand(self, count: int, capacity: int) -> None:
+        """The group's own mixed-instances policy, as `read` saw it, with the new on-demand base."""
+        template = dict(self._policy["LaunchTemplate"])
+        specification = dict(template["LaunchTemplateSpecification"])
+        if "LaunchTemplateId" in specification:
+            specification.pop("LaunchTemplateName", None)  # the API takes one of the two
+        self.client.update_auto_scaling_group(AutoScalingGroupName=self.name, MixedInstancesPolicy={
+            "LaunchTemplate": {**template, "LaunchTemplateSpecification": specification},
+            "InstancesDistribution": {**self._policy["InstancesDistribution"], "OnDemandBaseCapacity": count}})
+
+    def capacity_failures(self, since: datetime) -> bool:
+        activities = self.client.describe_scaling_activities(AutoScalingGroupName=self.name, MaxRecords=20)
+        return any(a["StartTime"] >= since and a["StatusCode"] in ("Failed", "Cancelled") and
+                   any(reason in a.get("StatusMessage", "") for reason in CAPACITY_REASONS)
+                   for a in activities["Activities"])
+
+
+class SpotFleetRequest:
+    def __init__(self, request_id: str) -> None:
+        self.id = request_id
+        self.client = aws.client("ec2")
+
+    def read(self) -> FleetView:
+        (request,) = self.client.describe_spot_fleet_requests(SpotFleetRequestIds=[self.id])["SpotFleetRequestConfigs"]
+        config = request["SpotFleetRequestConfig"]
+        return FleetView(desired=int(config["TargetCapacity"]), on_demand=int(config.get("OnDemandTargetCapacity", 0)))
+
+    def _active(self, spot_only: bool = False) -> list[str]:
+        pages = self.client.get_paginator("describe_spot_fleet_instances").paginate(SpotFleetRequestId=self.id)
+        return [i["InstanceId"] for page in pages for i in page["ActiveInstances"]
+                if not spot_only or i.get("SpotInstanceRequestId")]
+
+    def spot_in_service(self) -> int:
+        return len(self._active(spot_only=True))
+
+    def set_capacity(self, current: int, capacity: int) -> int:
+        """Scale-out sets the target. Scale-in lowers the target without letting the fleet choose
+        (`noTermination`) and terminates only idle instances (not tagged spotyard:busy), newest
+        first; busy ones keep the capacity up. Returns the capacity set."""
+        if capacity >= current:
+            self.client.modify_spot_fleet_request(SpotFleetRequestId=self.id, TargetCapacity=capacity)
+            return capacity
+        active = self._active()
+        needed = max(0, len(active) - capacity)
+        idle = []
+        if needed:
+            reservations = self.client.describe_instances(InstanceIds=active)["Reservations"]
+            instances = [Instance.from_api(i) for r in reservations for i in r["Instances"]]
+            idle = sorted((i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
+                          key=lambda i: (i.launch_time, i.id), reverse=True)[:needed]
+        target = capacity + needed - len(idle)
+        self.client.modify_spot_fleet_request(SpotFleetRequestId=self.id, TargetCapacity=target,
+                                              ExcessCapacityTerminationPolicy="noTermination")
+        if idle:
+            self.client.terminate_instances(InstanceIds=[i.id for i in idle])
+        if target > capacity:
+            log.info("autoscaler.busy_kept", fleet_request=self.id, busy=target - capacity)
+        return target
+
+    def set_on_demand(self, count: int, capacity: int) -> None:
+        """The on-demand part of the (unchanged) total capacity."""
+        self.client.modify_spot_fleet_request(SpotFleetRequestId=self.id, TargetCapacity=capacity,
+                                              OnDemandTargetCapacity=count)
+
+    def capacity_failures(self, since: datetime) -> bool:
+        history = self.client.describe_spot_fleet_request_history(SpotFleetRequestId=self.id, StartTime=since)
+        return any(record["EventType"] in ("error", "information") and
+                   (record.get("EventInformation", {}).get("EventSubType") in CAPACITY_EVENTS or
+                    "capacity" in record.get("EventInformation", {}).get("EventDescription", "").lower())
+                   for record in history["HistoryRecords"])

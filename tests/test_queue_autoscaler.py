@@ -1,0 +1,342 @@
+"""The queue autoscaler, through its Lambda as the stack bundles it, with the stack's
+environment and role, on both engines; the backlog and capacities read from moto."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tests import events
+from tests.conftest import REGION, dev_config
+from tests.harness.iam import CallRecorder, denied, role_policy
+from tests.lambda_source import ROOT
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ENGINES = {"asg": "batch", "spot-fleet": "workers"}
+
+
+def instance_agent(run, fleet: str, engine: str, instance_id: str):
+    """The on-instance agent of `instance_id`, its AWS calls recorded for the instance role check."""
+    agent = agent_module()
+    recorder = CallRecorder()
+    session = recorder.attach(boto3.session.Session(region_name=REGION))
+    worker = agent.Fleet({"SPOTYARD_ENGINE": engine, "SPOTYARD_REGION": REGION}, instance_id, session=session)
+    role = run.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
+    return agent, worker, lambda: denied(role_policy(run.resources, role), recorder.calls), recorder
+
+
+def agent_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("spotyard_agent_under_test",
+                                                  ROOT / "components" / "instance" / "spotyard_agent.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def config():
+    """workers (spot-fleet) without the fallback: moto lacks the history call it reads;
+    the fallback test turns it on and answers that call."""
+    config = dev_config()
+    config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
+    config["spotyard:fleets"]["batch"] = {
+        "engine": "asg", "instanceTypes": ["c5.large", "c6i.large"], "capacity": 0, "minCapacity": 0,
+        "maxCapacity": 4, "onDemandFallback": True,
+        "queue": {"messagesPerInstance": 10, "scaleInCooldownSeconds": 300}}
+    return config
+
+
+@pytest.fixture
+def stack(deploy, config):
+    return deploy(config)
+
+
+@pytest.fixture
+def scaler(stack, lambda_of):
+    return lambda fleet: lambda_of(stack, f"{fleet}-jobs-autoscaler")
+
+
+def at(minutes: float) -> dict:
+    """The every-minute scheduled event, `minutes` after START."""
+    moment = START + timedelta(minutes=minutes)
+    return events.load("scheduled-event") | {"time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def queue_url(run, fleet: str) -> str:
+    return run.outputs["fleets"][fleet]["queueUrl"]
+
+
+def send(run, fleet: str, count: int) -> None:
+    sqs = boto3.client("sqs")
+    for start in range(0, count, 10):
+        sqs.send_message_batch(QueueUrl=queue_url(run, fleet), Entries=[
+            {"Id": str(i), "MessageBody": json.dumps({"job": start + i})} for i in range(min(10, count - start))])
+
+
+def take(run, fleet: str, count: int) -> None:
+    """Workers receive `count` messages: they are in flight until deleted or timed out."""
+    taken = 0
+    while taken < count:
+        taken += len(boto3.client("sqs").receive_message(
+            QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=min(10, count - taken), WaitTimeSeconds=0).get(
+            "Messages", []))
+
+
+def drain(run, fleet: str) -> None:
+    """Workers finish every job: received and deleted."""
+    sqs = boto3.client("sqs")
+    while messages := sqs.receive_message(QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=0).get("Messages"):
+        sqs.delete_message_batch(QueueUrl=queue_url(run, fleet), Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+
+def capacity(run, fleet: str) -> int:
+    if fleet == "batch":
+        name = run.one("aws:autoscaling/group:Group", "batch-group").id
+        return boto3.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["DesiredCapacity"]
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    return int(boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])[
+        "SpotFleetRequestConfigs"][0]["SpotFleetRequestConfig"]["TargetCapacity"])
+
+
+def tag_spot_instances(run, aws) -> list[str]:
+    """moto leaves Spot Fleet instances untagged; AWS applies the launch template's tags."""
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    return aws.scale_spot_fleet(request, capacity(run, "workers"), template)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_backlog_to_capacity(stack, scaler, engine):
+    fleet = ENGINES[engine]
+    autoscaler = scaler(fleet)
+    steps = [(0, 0), (1, 1), (20, 2), (1000, 4)]  # backlog: 0, 1, exactly 2 x 10, far above max
+    for minute, (backlog, expected) in enumerate(steps):
+        send(stack, fleet, backlog - (steps[minute - 1][0] if minute else 0))
+        result = autoscaler.invoke(at(minute))
+        assert (result["backlog"], capacity(stack, fleet)) == (backlog, expected), result
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_in_flight_messages_count(stack, scaler, engine):
+    fleet = ENGINES[engine]
+    send(stack, fleet, 25)
+    take(stack, fleet, 20)
+    assert scaler(fleet).invoke(at(0))["backlog"] == 25
+    assert capacity(stack, fleet) == 3
+
+
+def test_minimum_capacity_is_kept_with_an_empty_queue(deploy, config, lambda_of):
+    config["spotyard:fleets"]["batch"].update(minCapacity=2, capacity=2)
+    run = deploy(config)
+    result = lambda_of(run, "batch-jobs-autoscaler").invoke(at(0))
+    assert (result["reason"], capacity(run, "batch")) == ("steady", 2)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_scale_in_waits_out_the_cooldown_across_cold_starts_and_reaches_zero(stack, scaler, engine, aws):
+    fleet = ENGINES[engine]
+    autoscaler = scaler(fleet)
+    send(stack, fleet, 30)
+    assert autoscaler.invoke(at(0))["to"] == 3
+    if engine == "spot-fleet":
+        tag_spot_instances(stack, aws)
+    drain(stack, fleet)
+    send(stack, fleet, 5)  # demand drops to one instance's worth
+    for minute in (1, 2, 3, 4, 5):  # every run is a fresh import: the window is kept in SSM
+        assert autoscaler.invoke(at(minute))["reason"] == "cooldown"
+        assert capacity(stack, fleet) == 3
+    assert autoscaler.invoke(at(6)) == {"fleet": fleet, "backlog": 5, "from": 3, "to": 1, "reason": "scale-in",
+                                        "onDemand": 0}
+    assert capacity(stack, fleet) == 1
+    drain(stack, fleet)
+    assert autoscaler.invoke(at(7))["reason"] == "cooldown"
+    assert autoscaler.invoke(at(12))["to"] == 0
+    assert capacity(stack, fleet) == 0
+
+
+def test_a_spike_inside_the_cooldown_is_remembered(stack, scaler):
+    autoscaler = scaler("batch")
+    send(stack, "batch", 40)
+    autoscaler.invoke(at(0))
+    drain(stack, "batch")
+    autoscaler.invoke(at(1))
+    send(stack, "batch", 20)
+    autoscaler.invoke(at(2))  # still below 4, but asks for 2
+    drain(stack, "batch")
+    assert autoscaler.invoke(at(6))["to"] == 2  # the peak of the window, not 0
+
+
+def test_a_busy_instance_survives_scale_in_on_asg(stack, scaler, tmp_path):
+    autoscaler = scaler("batch")
+    send(stack, "batch", 20)
+    autoscaler.invoke(at(0))
+    group = stack.one("aws:autoscaling/group:Group", "batch-group").id
+    members = boto3.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+    busy, idle = sorted(i["InstanceId"] for i in members)
+    agent, worker, refused, recorder = instance_agent(stack, "batch", "asg", busy)
+    with agent.kept_busy(worker, state_dir=tmp_path):
+        drain(stack, "batch")
+        autoscaler.invoke(at(1))
+        autoscaler.invoke(at(6))
+        left = boto3.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        assert left["DesiredCapacity"] == 0
+        assert [i["InstanceId"] for i in left["Instances"]] == [busy]
+        assert left["Instances"][0]["ProtectedFromScaleIn"] is True
+    assert boto3.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[busy])[
+        "AutoScalingInstances"][0]["ProtectedFromScaleIn"] is False
+    assert {c.action for c in recorder.calls} == {"autoscaling:DescribeAutoScalingInstances",
+                                                  "autoscaling:SetInstanceProtection"}
+    assert refused() == []  # the instance role allows exactly this
+
+
+def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
+    autoscaler = scaler("workers")
+    send(stack, "workers", 30)
+    autoscaler.invoke(at(0))
+    busy, *_ = instances = sorted(tag_spot_instances(stack, aws))
+    assert len(instances) == 3
+    agent, worker, refused, _ = instance_agent(stack, "workers", "spot-fleet", busy)
+    with agent.kept_busy(worker, state_dir=tmp_path):
+        drain(stack, "workers")
+        autoscaler.invoke(at(1))
+        result = autoscaler.invoke(at(6))
+    assert result["to"] == 1 and capacity(stack, "workers") == 1
+    states = {i["InstanceId"]: i["State"]["Name"] for r in boto3.client("ec2").describe_instances(
+        InstanceIds=instances)["Reservations"] for i in r["Instances"]}
+    assert states[busy] == "running"
+    assert sorted(s for i, s in states.items() if i != busy) == ["terminated", "terminated"]
+    assert "spotyard:busy" not in {t["Key"] for t in boto3.client("ec2").describe_instances(
+        InstanceIds=[busy])["Reservations"][0]["Instances"][0]["Tags"]}
+    assert refused() == []
+
+
+def test_each_change_is_notified_and_measured(stack, scaler):
+    sqs = boto3.client("sqs")
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=stack.outputs["notificationTopicArn"], Protocol="sqs", Endpoint=arn)
+    send(stack, "batch", 15)
+    scaler("batch").invoke(at(0))
+    scaler("batch").invoke(at(1))  # no change: no message
+    (message,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)[
+        "Messages"]]
+    assert message["Subject"] == "spotyard: batch capacity 0 -> 2 (scale-out)"
+    assert "backlog: 15" in message["Message"]
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="spotyard")["Metrics"]
+    assert {m["MetricName"] for m in metrics} == {"Backlog", "DesiredCapacity", "CapacityChange"}
+    assert {"Name": "Fleet", "Value": "batch"} in metrics[0]["Dimensions"]
+
+
+def _answer(operation: str, body: dict):
+    def hook(params, **_):
+        return AWSResponse(f"https://{operation}", 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+    return hook
+
+
+def test_asg_falls_back_to_on_demand_after_three_starved_runs_and_hands_back(stack, scaler):
+    """moto does not simulate Spot shortage and always answers DescribeScalingActivities with
+    nothing: that call alone is answered here with what Auto Scaling reports when Spot is short."""
+    autoscaler = scaler("batch")
+    group = stack.one("aws:autoscaling/group:Group", "batch-group").id
+
+    def starved(minute):
+        return (("before-call.autoscaling.DescribeScalingActivities", _answer("autoscaling", {"Activities": [{
+            "ActivityId": f"a-{minute}", "AutoScalingGroupName": group, "Cause": "scale-out",
+            "StartTime": START + timedelta(minutes=minute), "StatusCode": "Failed", "Progress": 100,
+            "StatusMessage": "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot "
+                             "capacity available that matches your request. Launching EC2 instance failed."}]})),)
+
+    send(stack, "batch", 20)
+    for minute in (0, 1):
+        assert autoscaler.invoke(at(minute), hooks=starved(minute))["onDemand"] == 0
+    assert autoscaler.invoke(at(2), hooks=starved(2))["onDemand"] == 2
+    distribution = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"][0]["MixedInstancesPolicy"]["InstancesDistribution"]
+    assert distribution["OnDemandBaseCapacity"] == 2
+    quiet = (("before-call.autoscaling.DescribeScalingActivities", _answer("autoscaling", {"Activities": []})),)
+    assert autoscaler.invoke(at(10), hooks=quiet)["onDemand"] == 2
+    assert autoscaler.invoke(at(18), hooks=quiet)["onDemand"] == 0  # the whole fleet was on-demand: a probe
+    assert boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"][0]["MixedInstancesPolicy"]["InstancesDistribution"]["OnDemandBaseCapacity"] == 0
+
+
+def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfilled(deploy, config, lambda_of, aws):
+    """moto lacks DescribeSpotFleetRequestHistory (NotImplementedError): that call alone is
+    answered here, as Spot Fleet reports capacity it cannot find."""
+    config["spotyard:fleets"]["workers"]["onDemandFallback"] = True
+    stack = deploy(config)
+    autoscaler = lambda_of(stack, "workers-jobs-autoscaler")
+
+    def history(short: bool):
+        records = [{"EventType": "error", "Timestamp": START, "EventInformation": {
+            "EventSubType": "allLaunchSpecsTemporarilyBlacklisted",
+            "EventDescription": "There is no Spot capacity available that matches your request."}}] if short else []
+        return (("before-call.ec2.DescribeSpotFleetRequestHistory", _answer("ec2", {
+            "HistoryRecords": records, "SpotFleetRequestId": "x", "StartTime": START, "LastEvaluatedTime": START})),)
+
+    send(stack, "workers", 20)
+    autoscaler.invoke(at(0), hooks=history(False))
+    lost, kept = sorted(tag_spot_instances(stack, aws))
+    boto3.client("ec2").terminate_instances(InstanceIds=[lost])  # Spot took it; none to replace it
+
+    # moto's ModifySpotFleetRequest ignores OnDemandTargetCapacity: the requests are read as sent.
+    modified = []
+    sent = ("provide-client-params.ec2.ModifySpotFleetRequest", lambda params, **_: modified.append(params))
+    results = [autoscaler.invoke(at(minute), hooks=(*history(True), sent)) for minute in (1, 2, 3)]
+    assert [r["onDemand"] for r in results] == [0, 0, 1]
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    assert modified == [{"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 1}]
+    assert kept
+    for minute in (4, 5):
+        assert autoscaler.invoke(at(minute), hooks=history(False))["onDemand"] == 1
+    assert autoscaler.invoke(at(6), hooks=(*history(False), sent))["onDemand"] == 0  # Spot part fulfilled 3 runs
+    assert modified[-1] == {"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 0}
+
+
+def test_job_queue_has_a_dead_letter_queue_and_workers_may_only_work_it(stack):
+    queue = stack.one("aws:sqs/queue:Queue", "workers-jobs-queue")
+    dead = stack.one("aws:sqs/queue:Queue", "workers-jobs-dlq")
+    assert json.loads(queue.inputs["redrivePolicy"]) == {"deadLetterTargetArn": dead.outputs["arn"],
+                                                         "maxReceiveCount": 5}
+    assert queue.inputs["sqsManagedSseEnabled"] and queue.inputs["receiveWaitTimeSeconds"] == 20
+    assert queue.inputs["visibilityTimeoutSeconds"] == 600 and queue.outputs["name"].startswith("workers-jobs")
+    alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm", "workers-jobs-dlq-depth")
+    assert alarm.inputs["dimensions"] == {"QueueName": dead.outputs["name"]}
+    assert alarm.inputs["alarmActions"] == [stack.outputs["notificationTopicArn"]]
+    policy = json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "workers-jobs-workers").inputs["policy"])
+    assert policy["Statement"] == [{"Sid": "WorkTheJobQueue", "Effect": "Allow", "Resource": queue.outputs["arn"],
+                                    "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                               "sqs:ReceiveMessage"]}]
+    instance_role = stack.one("aws:iam/role:Role", "workers-instance-role")
+    assert stack.one("aws:iam/rolePolicy:RolePolicy", "workers-jobs-workers").inputs["role"] == \
+        instance_role.outputs["name"]
+    state = stack.one("aws:ssm/parameter:Parameter", "workers-jobs-state")
+    assert "value" in state.ignore_changes and state.inputs["name"] == "/spotyard/dev/workers/autoscaler"
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule", "workers-jobs-autoscaler-every-minute")
+    assert rule.inputs["scheduleExpression"] == "rate(1 minute)"
+
+
+def test_instances_are_told_the_queue(stack):
+    import base64
+    from email import message_from_string
+
+    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template")
+    bootstrap = message_from_string(base64.b64decode(template.inputs["userData"]).decode()).get_payload()[0]
+    assert f"SPOTYARD_QUEUE_URL={queue_url(stack, 'workers')}" in bootstrap.get_payload()
+    assert "cat > /usr/local/bin/spotyard-busy" in bootstrap.get_payload()
+
+
+def test_an_event_it_cannot_parse_fails(scaler):
+    with pytest.raises(Exception, match="unexpected event"):
+        scaler("workers").invoke(events.state_change("i-0abcd1234ef567890", "running"))
