@@ -9,12 +9,14 @@ from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.environment import resolve_environment
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image import resolve_images
+from components.image_keeper import ImageKeeper, ImageKeeperArgs, KeptFleet
 from components.interruption_handler import InterruptedFleet, InterruptionHandler, InterruptionHandlerArgs
 from components.load_balancing import read_target_groups
 from components.notifications import Notifications, NotificationsArgs
 from components.provider import fleet_tags, stack_provider
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
+from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.stack_config import load_stack_config
 from spotyard.config import FleetConfig
@@ -36,6 +38,19 @@ registrar = DnsRegistrar("dns", DnsRegistrarArgs(
     opts=with_provider) if config.dns or elastic_ips else None
 zone_name = registrar.zone_name if registrar else None
 interrupted_fleets: list[InterruptedFleet] = []
+kept_fleets: list[KeptFleet] = []
+
+
+def cli_tags(fleet: FleetConfig) -> dict[str, str]:
+    """What `spotyard` (the CLI) reads back from the group or request, without Pulumi."""
+    tags = {"spotyard:dns-zone": zone_name} if zone_name else {}
+    if fleet.ssh:
+        tags["spotyard:ssh-user"] = fleet.ssh.user
+        if fleet.ssh.bastion:
+            tags["spotyard:ssh-bastion"] = fleet.ssh.bastion
+    if fleet.image.snapshot_on_terminate:
+        tags["spotyard:image-role"] = fleet.image.role_tag or ""
+    return tags
 
 
 def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
@@ -43,25 +58,29 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     # The user data names resources that need the fleet's security group and role first.
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
-        fleet=fleet, environment=environment, image=images[fleet.name],
-        instance_tags=fleet_tags(config, fleet.name), user_data=fleet_user_data), opts=with_provider)
-    interrupted_fleets.append(InterruptedFleet(
-        config=fleet, capacity_target=spot_fleet.capacity_target, capacity_target_arn=spot_fleet.capacity_target_arn,
-        target_groups=read_target_groups(fleet, provider)))
+        fleet=fleet, environment=environment, image=images[fleet.name], instance_tags=fleet_tags(config, fleet.name),
+        user_data=fleet_user_data, fleet_tags=cli_tags(fleet)), opts=with_provider)
+    target, target_arn = spot_fleet.capacity_target, spot_fleet.capacity_target_arn
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
-        "groupName" if fleet.engine == "asg" else "requestId": spot_fleet.capacity_target,
+        "groupName" if fleet.engine == "asg" else "requestId": target,
         "securityGroupId": spot_fleet.security_group_id,
+        "amiParameter": spot_fleet.image_parameter.name,
     }
+    instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+    interrupted_fleets.append(InterruptedFleet(config=fleet, capacity_target=target, capacity_target_arn=target_arn,
+                                               target_groups=read_target_groups(fleet, provider)))
+    if fleet.image.snapshot_on_terminate:
+        kept_fleets.append(KeptFleet(
+            config=fleet, capacity_target=target, capacity_target_arn=target_arn,
+            parameter_name=spot_fleet.image_parameter.name, parameter_arn=spot_fleet.image_parameter.arn,
+            launch_template_id=spot_fleet.launch_template.id))
     if zone_name:
         outputs["dnsName"] = f"{fleet.name}.{zone_name}"
-    instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
-
     if fleet.home:
         home = HomeVolume(f"{fleet.name}-home", HomeVolumeArgs(
             fleet=fleet.name, vpc_id=environment.vpc_id, subnets=environment.subnets,
-            fleet_security_group_id=spot_fleet.security_group_id,
-            instance_role_arn=spot_fleet.instance_role.arn,
+            fleet_security_group_id=spot_fleet.security_group_id, instance_role_arn=spot_fleet.instance_role.arn,
             uid=fleet.home.uid, gid=fleet.home.gid, retain_on_destroy=fleet.home.retain_on_destroy),
             opts=with_provider)
         instance_env |= {"SPOTYARD_EFS_ID": home.file_system_id, "SPOTYARD_EFS_ACCESS_POINT": home.access_point_id}
@@ -73,10 +92,14 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         outputs["resultsBucket"] = instance_env["SPOTYARD_RESULTS_BUCKET"] = results.bucket_name
     if fleet.queue:
         jobs = QueueAutoscaler(f"{fleet.name}-jobs", QueueAutoscalerArgs(
-            fleet=fleet, environment=environment, stack_tag=config.stack_tag,
-            capacity_target=spot_fleet.capacity_target, capacity_target_arn=spot_fleet.capacity_target_arn,
-            instance_role_name=spot_fleet.instance_role.name, topic_arn=topic_arn), opts=with_provider)
+            fleet=fleet, environment=environment, stack_tag=config.stack_tag, capacity_target=target,
+            capacity_target_arn=target_arn, instance_role_name=spot_fleet.instance_role.name, topic_arn=topic_arn),
+            opts=with_provider)
         outputs["queueUrl"] = instance_env["SPOTYARD_QUEUE_URL"] = jobs.queue_url
+    if fleet.schedule:
+        FleetSchedule(f"{fleet.name}-schedule", FleetScheduleArgs(
+            fleet=fleet, environment=environment, capacity_target=target, capacity_target_arn=target_arn),
+            opts=with_provider)
 
     resolve_user_data(pulumi.Output.all(**instance_env).apply(
         lambda values: user_data(bootstrap_script(values), fleet.user_data)))
@@ -88,6 +111,9 @@ InterruptionHandler("interruptions", InterruptionHandlerArgs(
     environment=environment, stack_tag=config.stack_tag, fleets=interrupted_fleets,
     zone_id=registrar.zone_id if registrar else None, zone_name=zone_name,
     ttl=config.dns.ttl if config.dns else 60, topic_arn=topic_arn), opts=with_provider)
+if kept_fleets:
+    ImageKeeper("images", ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets,
+                                          topic_arn=topic_arn), opts=with_provider)
 ssh_hosts = [SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
                      zone_name=zone_name, bastion=fleet.ssh.bastion)
              for fleet in config.fleets if fleet.ssh]

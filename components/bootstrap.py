@@ -21,6 +21,8 @@ INSTALLED_FILES = (
     ("spotyard-interruption-watcher.service", "/etc/systemd/system/spotyard-interruption-watcher.service", "0644"),
     ("spotyard_agent.py", "/usr/local/lib/spotyard/spotyard_agent.py", "0755"),
     ("spotyard-busy", "/usr/local/bin/spotyard-busy", "0755"),
+    ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
+    ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
 )
 
 
@@ -41,6 +43,7 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_HOME_GID": str(home.gid) if home else "",
         "SPOTYARD_QUEUE_URL": "",
         "SPOTYARD_RESULTS_BUCKET": "",
+        "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
     }
 
 

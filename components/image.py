@@ -1,5 +1,6 @@
 """Finds each fleet's AMI at preview: a fixed id, the newest self-owned AMI tagged
-Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023."""
+Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023. For a fleet
+whose AMI parameter the image keeper owns, the AMI it points to now."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def resolve_images(fleets: tuple[FleetConfig, ...], provider: aws.Provider) -> d
 
 def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
     image = fleet.image
+    if image.snapshot_on_terminate and (current := _current_parameter(fleet.name, opts)):
+        return current
     if image.ami_id:
         return image.ami_id
     if image.role_tag:
@@ -53,6 +56,17 @@ def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
                 return found
         return None
     return aws.ssm.get_parameter(name=AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture), opts=opts).value
+
+
+def ami_parameter_name(fleet: str) -> str:
+    return f"/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet}/ami"
+
+
+def _current_parameter(fleet: str, opts: pulumi.InvokeOptions) -> str | None:
+    """The AMI the fleet's parameter names today (None before the first deployment)."""
+    name = ami_parameter_name(fleet)
+    found = aws.ssm.get_parameters_by_path(path=name.rsplit("/", 1)[0], opts=opts)
+    return dict(zip(found.names, found.values, strict=True)).get(name)
 
 
 def _newest_tagged(role: str, opts: pulumi.InvokeOptions) -> str | None:

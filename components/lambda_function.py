@@ -8,7 +8,6 @@ failed on to an SQS queue, alarms on its errors, and wires its EventBridge trigg
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,7 @@ class LambdaFunction(pulumi.ComponentResource):
         rule = aws.cloudwatch.EventRule(
             f"{name}-{trigger.role}",
             description=trigger.description or f"spotyard {name}: {trigger.role}",
-            event_pattern=json.dumps(trigger.event_pattern) if trigger.event_pattern else None,
+            event_pattern=pulumi.Output.json_dumps(trigger.event_pattern) if trigger.event_pattern else None,
             schedule_expression=trigger.schedule_expression,
             opts=child)
         aws.cloudwatch.EventTarget(

@@ -1,8 +1,9 @@
 """SpotFleet: one fleet's instances on Spot, behind an Auto Scaling group or a Spot Fleet request.
 
-Owns the fleet's security group, instance role and profile, launch template, and the
-group or request. Desired/target capacity is set once at creation; afterwards it belongs
-to the autoscaler, the schedules and the CLI (`ignore_changes`).
+Owns the fleet's security group, instance role and profile, the SSM parameter naming its
+AMI, its launch template, and the group or request. Desired/target capacity is set once
+at creation; afterwards it belongs to the autoscaler, the schedules and the CLI
+(`ignore_changes`). So does the AMI parameter of a fleet that saves its instances as AMIs.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import base64
 import gzip
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import allow, assume_role_policy, policy_document
-from components.image import Image
+from components.image import Image, ami_parameter_name
 from spotyard.config import FleetConfig
 
 # Spot Fleet spells allocation strategies in camelCase.
@@ -38,6 +39,8 @@ class SpotFleetArgs:
     image: Image
     instance_tags: dict[str, str]
     user_data: pulumi.Input[str] | None = None
+    # On the group or request only: what the CLI reads back (ssh user, zone, saved-image role).
+    fleet_tags: dict[str, str] = field(default_factory=dict)
 
 
 class SpotFleet(pulumi.ComponentResource):
@@ -73,10 +76,24 @@ class SpotFleet(pulumi.ComponentResource):
             policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"), opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
 
+        self.image_parameter = aws.ssm.Parameter(
+            f"{name}-ami", name=ami_parameter_name(fleet.name), type="String", data_type="aws:ec2:image",
+            value=args.image.id, description=f"spotyard: the AMI fleet {fleet.name} boots from",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if fleet.image.snapshot_on_terminate
+                                        else []))
+        # Auto Scaling resolves the parameter at every launch. Spot Fleet cannot follow one (only
+        # instant EC2 Fleets can), so its template names the AMI the parameter held at preview.
+        image_id = self.image_parameter.name.apply(lambda parameter: f"resolve:ssm:{parameter}") \
+            if fleet.engine == "asg" else args.image.id
+        if fleet.engine == "spot-fleet" and fleet.image.snapshot_on_terminate:
+            pulumi.log.warn(f"spotyard:fleets.{fleet.name}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
+                            "its newest saved AMI after the next `pulumi up`, not at its next launch (Spot Fleet "
+                            "cannot follow an SSM parameter); use engine: asg for that")
+
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             description=f"spotyard fleet {fleet.name}",
-            image_id=args.image.id,
+            image_id=image_id,
             key_name=fleet.ssh.key_name if fleet.ssh else None,
             vpc_security_group_ids=[security_group.id],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
@@ -118,14 +135,27 @@ class SpotFleet(pulumi.ComponentResource):
         fleet = args.fleet
         own_fleet = {"StringEquals": {"ec2:ResourceTag/spotyard:fleet": fleet.name,
                                       "ec2:ResourceTag/spotyard:stack": args.instance_tags["spotyard:stack"]}}
+        own_group = {"StringEquals": {"autoscaling:ResourceTag/spotyard:fleet": fleet.name}}
+        own_instances = args.environment.arn("ec2", "instance/*")
         statements = []
-        if fleet.queue and fleet.engine == "asg":
-            statements += [allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"),
-                           allow("ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"],
-                                 self.capacity_target_arn)]
-        elif fleet.queue:
-            statements.append(allow("MarkBusyWorkers", ["ec2:CreateTags", "ec2:DeleteTags"],
-                                    args.environment.arn("ec2", "instance/*"), own_fleet))
+        if fleet.engine == "asg":
+            if fleet.queue:
+                statements.append(allow("ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"],
+                                        self.capacity_target_arn, own_group))
+            if fleet.idle_stop_minutes:
+                statements.append(allow("LeaveWhenIdle", ["autoscaling:TerminateInstanceInAutoScalingGroup"],
+                                        self.capacity_target_arn, own_group))
+            if statements:
+                statements.append(allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"))
+            return statements
+        if fleet.queue:
+            statements.append(allow("MarkBusyWorkers", ["ec2:CreateTags", "ec2:DeleteTags"], own_instances, own_fleet))
+        if fleet.idle_stop_minutes:
+            statements += [
+                allow("ReadOwnFleet", ["ec2:DescribeSpotFleetRequests"], "*"),
+                allow("LowerOwnFleet", ["ec2:ModifySpotFleetRequest"], self.capacity_target_arn, own_fleet),
+                allow("LeaveWhenIdle", ["ec2:TerminateInstances"], own_instances, own_fleet),
+            ]
         return statements
 
     def _group(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.autoscaling.Group:
@@ -156,7 +186,7 @@ class SpotFleet(pulumi.ComponentResource):
             force_delete=True,
             # Default tags do not reach Auto Scaling groups; the launch template tags the instances.
             tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
-                  for key, value in sorted(args.instance_tags.items())],
+                  for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())],
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
                 "desiredCapacity",
                 "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity",
@@ -192,7 +222,7 @@ class SpotFleet(pulumi.ComponentResource):
             terminate_instances_on_delete="true",
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
-            tags={"spotyard:fleet": fleet.name},
+            tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging],
                                         ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "ap-northeast-1"
+# The CLI imports the Lambdas' shared package (installed beside it by `pip install -e .`).
+sys.path.append(str(ROOT / "lambdas"))
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 

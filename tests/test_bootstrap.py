@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-from email import message_from_string
 
 import pytest
 
@@ -13,16 +12,7 @@ from components import bootstrap
 from components.spot_fleet import USER_DATA_LIMIT, encode_user_data
 from tests.conftest import dev_config
 from tests.shell import check_shell
-
-
-def parts_of(run, fleet: str):
-    encoded = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["userData"]
-    raw = base64.b64decode(encoded)
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    document = message_from_string(raw.decode())
-    assert document.get_content_type() == "multipart/mixed"
-    return [(p.get_content_type(), p.get_filename(), p.get_payload()) for p in document.get_payload()]
+from tests.user_data import parts
 
 
 @pytest.fixture
@@ -31,33 +21,32 @@ def dev(deploy):
 
 
 def test_spotyard_part_comes_first_and_the_users_script_after(dev):
-    parts = parts_of(dev, "workbench")
-    assert [(kind, name) for kind, name, _ in parts] == [
+    found = parts(dev, "workbench")
+    assert [(kind, name) for kind, name, _ in found] == [
         ("text/x-shellscript", "10-spotyard-bootstrap.sh"), ("text/x-shellscript", "20-user-data")]
-    assert sorted(name for _, name, _ in parts) == [name for _, name, _ in parts]  # cloud-init runs them sorted
-    assert parts[1][2].startswith("#!/bin/bash\n# The workbench's own setup")
+    assert sorted(name for _, name, _ in found) == [name for _, name, _ in found]  # cloud-init runs them sorted
+    assert found[1][2].startswith("#!/bin/bash\n# The workbench's own setup")
 
 
 def test_cloud_config_user_data_keeps_its_type(deploy):
     config = dev_config()
     config["spotyard:fleets"]["workers"]["userData"] = "#cloud-config\npackages: [jq]\n"
-    parts = parts_of(deploy(config), "workers")
-    assert parts[1][:2] == ("text/cloud-config", "20-user-data")
+    assert parts(deploy(config), "workers")[1][:2] == ("text/cloud-config", "20-user-data")
 
 
 def test_fleet_without_user_data_gets_only_the_bootstrap(deploy):
     config = dev_config()
     del config["spotyard:fleets"]["workers"]["userData"]
-    assert [name for _, name, _ in parts_of(deploy(config), "workers")] == ["10-spotyard-bootstrap.sh"]
+    assert [name for _, name, _ in parts(deploy(config), "workers")] == ["10-spotyard-bootstrap.sh"]
 
 
 def test_rendered_bootstrap_passes_bash_n_and_shellcheck(dev, tmp_path):
     for fleet in ("workbench", "workers"):
-        check_shell(parts_of(dev, fleet)[0][2], tmp_path, f"{fleet}-bootstrap.sh")
+        check_shell(parts(dev, fleet)[0][2], tmp_path, f"{fleet}-bootstrap.sh")
 
 
 def test_watcher_passes_bash_n_and_shellcheck_as_installed(dev, tmp_path):
-    script = parts_of(dev, "workbench")[0][2]
+    script = parts(dev, "workbench")[0][2]
     start = script.index("cat > /usr/local/sbin/spotyard-interruption-watcher <<'SPOTYARD_EOF'\n")
     body = script[start:].split("\n", 1)[1].split("\nSPOTYARD_EOF\n", 1)[0]
     assert body == (bootstrap.INSTANCE_DIR / "interruption-watcher.sh").read_text().rstrip("\n")
@@ -65,7 +54,7 @@ def test_watcher_passes_bash_n_and_shellcheck_as_installed(dev, tmp_path):
 
 
 def test_bootstrap_sets_hostname_mounts_home_and_starts_the_watcher(dev):
-    script = parts_of(dev, "workbench")[0][2]
+    script = parts(dev, "workbench")[0][2]
     for expected in (
         "SPOTYARD_FLEET=workbench", "SPOTYARD_STACK=spotyard/dev", "SPOTYARD_SSH_USER=ec2-user",
         'hostnamectl set-hostname "${SPOTYARD_FLEET}-${instance_id}"',
@@ -78,7 +67,7 @@ def test_bootstrap_sets_hostname_mounts_home_and_starts_the_watcher(dev):
         "install -d -m 0755 /etc/spotyard/on-interruption.d",
     ):
         assert expected in script, expected
-    assert "SPOTYARD_EFS_ID=''" in parts_of(dev, "workers")[0][2]  # no home: mount skipped
+    assert "SPOTYARD_EFS_ID=''" in parts(dev, "workers")[0][2]  # no home: mount skipped
 
 
 def test_environment_values_are_shell_quoted():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from email import message_from_string
 
 import pytest
 
 from tests.conftest import dev_config
+from tests.user_data import bootstrap
 
 
 @pytest.fixture
@@ -101,11 +100,9 @@ def test_policy_requires_tls_and_the_access_point_and_admits_only_the_fleet_role
 
 
 def test_instances_learn_the_file_system_and_access_point(dev):
-    template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template")
-    document = message_from_string(base64.b64decode(template.inputs["userData"]).decode())
-    bootstrap = document.get_payload()[0].get_payload()
+    script = bootstrap(dev, "workbench")
     fs = dev.one("aws:efs/fileSystem:FileSystem", "workbench-home-fs")
     point = dev.one("aws:efs/accessPoint:AccessPoint", "workbench-home-access-point")
-    assert f"SPOTYARD_EFS_ID={fs.id}" in bootstrap
-    assert f"SPOTYARD_EFS_ACCESS_POINT={point.id}" in bootstrap
-    assert "SPOTYARD_HOME_PATH=/home/ec2-user/var" in bootstrap
+    assert f"SPOTYARD_EFS_ID={fs.id}" in script
+    assert f"SPOTYARD_EFS_ACCESS_POINT={point.id}" in script
+    assert "SPOTYARD_HOME_PATH=/home/ec2-user/var" in script

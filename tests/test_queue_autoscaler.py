@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 from tests import events
 from tests.conftest import REGION, dev_config
 from tests.harness.iam import CallRecorder, denied, role_policy
-from tests.lambda_source import ROOT
+from tests.user_data import bootstrap
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ENGINES = {"asg": "batch", "spot-fleet": "workers"}
@@ -30,13 +30,9 @@ def instance_agent(run, fleet: str, engine: str, instance_id: str):
 
 
 def agent_module():
-    import importlib.util
+    from tests.agent import agent
 
-    spec = importlib.util.spec_from_file_location("spotyard_agent_under_test",
-                                                  ROOT / "components" / "instance" / "spotyard_agent.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return agent
 
 
 @pytest.fixture
@@ -328,13 +324,9 @@ def test_job_queue_has_a_dead_letter_queue_and_workers_may_only_work_it(stack):
 
 
 def test_instances_are_told_the_queue(stack):
-    import base64
-    from email import message_from_string
-
-    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template")
-    bootstrap = message_from_string(base64.b64decode(template.inputs["userData"]).decode()).get_payload()[0]
-    assert f"SPOTYARD_QUEUE_URL={queue_url(stack, 'workers')}" in bootstrap.get_payload()
-    assert "cat > /usr/local/bin/spotyard-busy" in bootstrap.get_payload()
+    script = bootstrap(stack, "workers")
+    assert f"SPOTYARD_QUEUE_URL={queue_url(stack, 'workers')}" in script
+    assert "cat > /usr/local/bin/spotyard-busy" in script
 
 
 def test_an_event_it_cannot_parse_fails(scaler):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 
 import boto3
@@ -10,6 +9,7 @@ import pulumi
 import pytest
 
 from tests.conftest import REGION, dev_config
+from tests.user_data import parts
 
 FLEET_TAGS = {"spotyard:stack": "spotyard/dev", "owner": "me"}
 
@@ -60,16 +60,33 @@ def test_launch_template_is_secure_and_tags_instances_and_volumes(dev, fleet):
                           "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
 
 
+def booted_image(run, fleet: str) -> str:
+    """The AMI the fleet's launch template boots: through its SSM parameter on asg fleets."""
+    image = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["imageId"]
+    if image.startswith("resolve:ssm:"):
+        return boto3.client("ssm").get_parameter(Name=image.removeprefix("resolve:ssm:"))["Parameter"]["Value"]
+    return image
+
+
 def test_launch_template_boots_the_latest_amazon_linux_by_default(dev, aws):
     parameter = boto3.client("ssm").get_parameter(
         Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")["Parameter"]["Value"]
+    assert booted_image(dev, "workbench") == booted_image(dev, "workers") == parameter
+
+
+def test_the_ami_comes_from_the_fleets_ssm_parameter(dev):
+    parameter = dev.one("aws:ssm/parameter:Parameter", "workbench-ami")
+    assert (parameter.inputs["name"], parameter.inputs["dataType"]) == ("/spotyard/dev/workbench/ami", "aws:ec2:image")
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template")
-    assert template.inputs["imageId"] == parameter
+    assert template.inputs["imageId"] == "resolve:ssm:/spotyard/dev/workbench/ami"
+    assert parameter.ignore_changes == []  # no saved images: pulumi up keeps it on the configured image
+    # Spot Fleet cannot follow a parameter: its template names the parameter's AMI of the day.
+    workers = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").inputs["imageId"]
+    assert workers.startswith("ami-")
 
 
 def test_user_data_is_the_configured_script(dev):
-    template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template")
-    assert "worker $(hostname) ready" in base64.b64decode(template.inputs["userData"]).decode()
+    assert "worker $(hostname) ready" in parts(dev, "workers")[1][2]
 
 
 def fleet_ingress(run):
@@ -206,11 +223,12 @@ def test_role_tag_picks_the_newest_owned_ami_then_the_fallback(deploy, aws):
     aws.own_ami("base-old", tags={"Role": "base"}, age_days=30)
     base = aws.own_ami("base-new", tags={"Role": "base"}, age_days=10)
     config = _image_config(roleTag="workbench", fallbackRoleTag="base")
-    assert deploy(config).one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").inputs["imageId"] == base
+    assert booted_image(deploy(config), "workbench") == base
     aws.own_ami("wb-old", tags={"Role": "workbench"}, age_days=5)
     newest = aws.own_ami("wb-new", tags={"Role": "workbench"}, age_days=1)
-    template = deploy(config).one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template")
-    assert template.inputs["imageId"] == newest
+    run = deploy(config)
+    assert booted_image(run, "workbench") == newest
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template")
     assert template.inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/sda1"
 
 
@@ -226,8 +244,7 @@ def test_fixed_ami_and_architecture_check(deploy, aws):
         deploy(_image_config(amiId=image))
     config = _image_config(amiId=image)
     config["spotyard:fleets"]["workbench"]["instanceTypes"] = ["m7g.large", "c7g.large"]
-    assert deploy(config).one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").inputs[
-        "imageId"] == image
+    assert booted_image(deploy(config), "workbench") == image
 
 
 def test_graviton_fleets_boot_arm64_amazon_linux(deploy, aws):
@@ -235,5 +252,4 @@ def test_graviton_fleets_boot_arm64_amazon_linux(deploy, aws):
     config["spotyard:fleets"]["workers"]["instanceTypes"] = ["c7g.large", "m7g.large"]
     parameter = boto3.client("ssm").get_parameter(
         Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")["Parameter"]["Value"]
-    assert deploy(config).one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").inputs[
-        "imageId"] == parameter
+    assert booted_image(deploy(config), "workers") == parameter

@@ -48,3 +48,8 @@ install -d -m 0755 /etc/spotyard/on-interruption.d
 systemctl daemon-reload
 systemctl enable --now spotyard-interruption-watcher.service
 log "interruption watcher running"
+
+if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then
+  systemctl enable --now spotyard-idle-check.timer
+  log "idle stop after ${SPOTYARD_IDLE_STOP_MINUTES} minutes"
+fi

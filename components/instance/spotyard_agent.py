@@ -6,6 +6,13 @@
       instance's scale-in protection, on `spot-fleet` fleets the tag `spotyard:busy` (the
       autoscaler then only removes idle instances). Several jobs at once are counted; the
       mark goes when the last one ends, however it ends.
+
+  spotyard_agent.py idle-check      (every minute, from spotyard-idle-check.timer)
+      With no ssh or Session Manager session, no spotyard-busy job and the CPU under 10%
+      for `idleStopMinutes`, the instance leaves its fleet and lowers the fleet's capacity
+      by one (`asg`: terminated in its group with decrement; `spot-fleet`: target lowered
+      without termination, then it terminates itself). Logged-in users get a wall warning
+      5 minutes before.
 """
 
 from __future__ import annotations
@@ -18,14 +25,19 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ENV_FILE = Path("/etc/spotyard/env")
 STATE_DIR = Path("/run/spotyard")
+IDLE_STATE = Path("/var/lib/spotyard/idle.json")
 BUSY_TAG = "spotyard:busy"
 IMDS = "http://169.254.169.254"
+IDLE_CPU_PERCENT = 10.0
+WARNING_MINUTES = 5
 
 
 def read_env(path: Path = ENV_FILE) -> dict[str, str]:
@@ -50,46 +62,75 @@ def instance_id(endpoint: str = IMDS) -> str:
 
 
 class Fleet:
-    """This instance's place in its fleet, as the instance role lets it act on it."""
+    """This instance in its fleet, with what the instance role lets it do to that fleet."""
 
     def __init__(self, env: dict[str, str], instance: str, session=None) -> None:
         import boto3
 
         self.env = env
+        self.engine = env["SPOTYARD_ENGINE"]
         self.instance = instance
         self.session = session or boto3.session.Session(region_name=env["SPOTYARD_REGION"])
 
-    def group_name(self) -> str:
+    def group(self) -> str:
+        """The Auto Scaling group this instance is in (the user data cannot name it: the group
+        is created from the launch template that carries the user data)."""
         found = self.session.client("autoscaling").describe_auto_scaling_instances(
             InstanceIds=[self.instance])["AutoScalingInstances"]
         if not found:
             raise RuntimeError(f"{self.instance} is not in an Auto Scaling group")
         return found[0]["AutoScalingGroupName"]
 
+    def spot_fleet_request(self) -> str:
+        """This fleet's active Spot Fleet request, found by the fleet's and stack's tags."""
+        wanted = {"spotyard:fleet": self.env["SPOTYARD_FLEET"], "spotyard:stack": self.env["SPOTYARD_STACK"]}
+        pages = self.session.client("ec2").get_paginator("describe_spot_fleet_requests").paginate()
+        for page in pages:
+            for request in page["SpotFleetRequestConfigs"]:
+                tags = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
+                if request["SpotFleetRequestState"] in ("active", "modifying") and \
+                        all(tags.get(k) == v for k, v in wanted.items()):
+                    return request["SpotFleetRequestId"]
+        raise RuntimeError(f"no active Spot Fleet request of fleet {wanted['spotyard:fleet']}")
+
     def mark_busy(self, busy: bool) -> None:
-        if self.env["SPOTYARD_ENGINE"] == "asg":
+        if self.engine == "asg":
             self.session.client("autoscaling").set_instance_protection(
-                InstanceIds=[self.instance], AutoScalingGroupName=self.group_name(), ProtectedFromScaleIn=busy)
+                InstanceIds=[self.instance], AutoScalingGroupName=self.group(), ProtectedFromScaleIn=busy)
         elif busy:
             self.session.client("ec2").create_tags(Resources=[self.instance], Tags=[{"Key": BUSY_TAG, "Value": "true"}])
         else:
             self.session.client("ec2").delete_tags(Resources=[self.instance], Tags=[{"Key": BUSY_TAG}])
 
+    def leave(self) -> None:
+        """Leave the fleet, one less capacity, and terminate."""
+        if self.engine == "asg":
+            self.session.client("autoscaling").terminate_instance_in_auto_scaling_group(
+                InstanceId=self.instance, ShouldDecrementDesiredCapacity=True)
+            return
+        ec2 = self.session.client("ec2")
+        request_id = self.spot_fleet_request()
+        (request,) = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
+        target = int(request["SpotFleetRequestConfig"]["TargetCapacity"])
+        ec2.modify_spot_fleet_request(SpotFleetRequestId=request_id, TargetCapacity=max(0, target - 1),
+                                      ExcessCapacityTerminationPolicy="noTermination")
+        ec2.terminate_instances(InstanceIds=[self.instance])
+
+
+# -- busy ---------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def kept_busy(fleet: Fleet, state_dir: Path = STATE_DIR) -> Iterator[None]:
     """The first job in marks the instance busy, the last one out clears it."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    counter = state_dir / "busy.json"
 
     def change(delta: int) -> int:
         with open(state_dir / "busy.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            jobs = json.loads(counter.read_text())["jobs"] if counter.exists() else 0
-            jobs = max(0, jobs + delta)
+            jobs = max(0, busy_jobs(state_dir) + delta)
             if (delta > 0 and jobs == 1) or (delta < 0 and jobs == 0):
                 fleet.mark_busy(jobs > 0)
-            counter.write_text(json.dumps({"jobs": jobs}))
+            (state_dir / "busy.json").write_text(json.dumps({"jobs": jobs}))
             return jobs
 
     change(+1)
@@ -99,6 +140,11 @@ def kept_busy(fleet: Fleet, state_dir: Path = STATE_DIR) -> Iterator[None]:
         change(-1)
 
 
+def busy_jobs(state_dir: Path = STATE_DIR) -> int:
+    counter = state_dir / "busy.json"
+    return json.loads(counter.read_text())["jobs"] if counter.exists() else 0
+
+
 def busy(command: list[str], fleet: Fleet, state_dir: Path = STATE_DIR) -> int:
     # A stopping instance TERMs us: end the job the same way and still clear the mark.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -106,18 +152,102 @@ def busy(command: list[str], fleet: Fleet, state_dir: Path = STATE_DIR) -> int:
         return subprocess.call(command)
 
 
+# -- idle -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CpuSample:
+    total: int
+    idle: int
+
+    @classmethod
+    def parse(cls, proc_stat: str) -> CpuSample:
+        """The aggregate `cpu` line of /proc/stat: idle time includes iowait."""
+        fields = [int(v) for v in proc_stat.splitlines()[0].split()[1:9]]
+        return cls(total=sum(fields), idle=fields[3] + fields[4])
+
+    def busy_percent_since(self, earlier: CpuSample) -> float:
+        elapsed = self.total - earlier.total
+        return 0.0 if elapsed <= 0 else 100.0 * (elapsed - (self.idle - earlier.idle)) / elapsed
+
+
+def sessions(who: str, processes: list[str]) -> int:
+    """Logged-in users (`who`) and Session Manager sessions (their worker processes)."""
+    logins = [line for line in who.splitlines() if line.strip()]
+    return len(logins) + sum(name.strip() == "ssm-session-wor" for name in processes)
+
+
+@dataclass(frozen=True)
+class IdleState:
+    idle_since: float | None = None
+    warned: bool = False
+    cpu: CpuSample | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> IdleState | None:
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(idle_since=raw["idle_since"], warned=raw["warned"],
+                   cpu=CpuSample(**raw["cpu"]) if raw.get("cpu") else None)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self)))
+
+
+def assess(state: IdleState | None, *, now: float, uptime: float, cpu: CpuSample, users: int, jobs: int,
+           limit_minutes: int) -> tuple[IdleState, str]:
+    """(next state, "active" | "idle" | "warn" | "leave"). Idle time counts from boot until
+    the first activity, so a box nobody ever logs into stops too."""
+    if state is None:
+        state = IdleState(idle_since=now - uptime)
+    busy_cpu = state.cpu is not None and cpu.busy_percent_since(state.cpu) >= IDLE_CPU_PERCENT
+    if users or jobs or busy_cpu:
+        return IdleState(idle_since=None, warned=False, cpu=cpu), "active"
+    since = now if state.idle_since is None else state.idle_since
+    idle_minutes = (now - since) / 60
+    if idle_minutes >= limit_minutes:
+        return IdleState(idle_since=since, warned=state.warned, cpu=cpu), "leave"
+    if idle_minutes >= limit_minutes - WARNING_MINUTES and not state.warned:
+        return IdleState(idle_since=since, warned=True, cpu=cpu), "warn"
+    return IdleState(idle_since=since, warned=state.warned, cpu=cpu), "idle"
+
+
+def idle_check(env: dict[str, str], state_path: Path = IDLE_STATE) -> str:
+    limit = int(env.get("SPOTYARD_IDLE_STOP_MINUTES") or 0)
+    if not limit:
+        return "disabled"
+    who = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
+    processes = subprocess.run(["ps", "-eo", "comm="], capture_output=True, text=True, check=False).stdout
+    state, action = assess(
+        IdleState.load(state_path), now=time.time(),
+        uptime=float(Path("/proc/uptime").read_text().split()[0]),
+        cpu=CpuSample.parse(Path("/proc/stat").read_text()),
+        users=sessions(who, processes.splitlines()), jobs=busy_jobs(), limit_minutes=limit)
+    state.save(state_path)
+    if action == "warn":
+        subprocess.run(["wall", f"spotyard: this idle instance stops in {WARNING_MINUTES} minutes. "
+                                "Log in or start work to keep it."], check=False)
+    elif action == "leave":
+        Fleet(env, instance_id()).leave()
+    return action
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spotyard-agent")
     commands = parser.add_subparsers(dest="command", required=True)
     busy_parser = commands.add_parser("busy", help="run a job kept out of scale-in")
     busy_parser.add_argument("job", nargs=argparse.REMAINDER)
+    commands.add_parser("idle-check", help="leave the fleet after idleStopMinutes without use")
     args = parser.parse_args(argv)
     env = read_env()
-    fleet = Fleet(env, instance_id())
+    if args.command == "idle-check":
+        print(idle_check(env))
+        return 0
     job = args.job[1:] if args.job[:1] == ["--"] else args.job
     if not job:
         parser.error("busy needs a command to run")
-    return busy(job, fleet)
+    return busy(job, Fleet(env, instance_id()))
 
 
 if __name__ == "__main__":

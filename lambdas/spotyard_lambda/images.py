@@ -16,14 +16,20 @@ def image_name(stack: str, fleet: str, instance_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9()\[\]./\-'@_]", "-", f"spotyard-{stack}-{fleet}-{instance_id}")
 
 
-def start_image(ec2, instance: Instance, stack: str, role_tag: str) -> tuple[str, bool]:
-    """The AMI of this instance: (image id, whether this call started it)."""
+def start_image(ec2, instance: Instance, stack: str, role_tag: str,
+                extra_tags: dict[str, str] | None = None) -> tuple[str, bool]:
+    """The AMI of this instance: (image id, whether this call started it). `extra_tags` are
+    set on it either way."""
     existing = ec2.describe_images(Owners=["self"], Filters=[
         {"Name": f"tag:{SOURCE_TAG}", "Values": [instance.id]}])["Images"]
     if existing:
+        if extra_tags:
+            ec2.create_tags(Resources=[existing[0]["ImageId"]],
+                            Tags=[{"Key": k, "Value": v} for k, v in extra_tags.items()])
         return existing[0]["ImageId"], False
     name = image_name(stack, instance.fleet or "", instance.id)
-    tags = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "", SOURCE_TAG: instance.id}
+    tags = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "", SOURCE_TAG: instance.id,
+            **(extra_tags or {})}
     try:
         image_id = ec2.create_image(
             InstanceId=instance.id, Name=name, NoReboot=True,

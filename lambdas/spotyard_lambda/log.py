@@ -19,7 +19,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def _configure() -> None:
-    _logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+    if _logger.level == logging.NOTSET:  # a host (the CLI) may have chosen a level already
+        _logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
     if "AWS_LAMBDA_LOG_FORMAT" not in os.environ and not _logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())

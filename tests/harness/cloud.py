@@ -76,6 +76,7 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:ec2/getAmiIds:getAmiIds": self._get_ami_ids,
             "aws:ec2/getAmi:getAmi": self._get_ami,
             "aws:ssm/getParameter:getParameter": self._get_parameter,
+            "aws:ssm/getParametersByPath:getParametersByPath": self._get_parameters_by_path,
             "aws:lb/getTargetGroup:getTargetGroup": self._get_target_group,
             "aws:route53/getZone:getZone": self._get_zone,
         }
@@ -131,6 +132,12 @@ class MotoCloud(pulumi.runtime.Mocks):
         parameter = self.client("ssm").get_parameter(Name=a["name"])["Parameter"]
         return {"id": parameter["Name"], "name": parameter["Name"], "value": parameter["Value"],
                 "type": parameter["Type"], "arn": parameter["ARN"]}
+
+    def _get_parameters_by_path(self, a: dict) -> dict:
+        found = self.client("ssm").get_parameters_by_path(Path=a["path"])["Parameters"]
+        return {"id": a["path"], "path": a["path"], "names": [p["Name"] for p in found],
+                "values": [p["Value"] for p in found], "types": [p["Type"] for p in found],
+                "arns": [p["ARN"] for p in found]}
 
     def _get_target_group(self, a: dict) -> dict:
         elb = self.client("elbv2")

@@ -30,6 +30,8 @@ class Call:
     action: str
     params: dict[str, Any]
     region: str
+    # The resources it acts on, looked up as the call is made (a deregistered image has no tags after).
+    targets: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Target:
     """A resource a call acts on, with the condition keys the request carries for it."""
 
     arn: str
-    context: dict[str, str | list[str]] = field(default_factory=dict)
+    context: dict[str, str | list[str] | None] = field(default_factory=dict)
 
 
 class CallRecorder:
@@ -48,7 +50,8 @@ class CallRecorder:
         signing = model.service_model.signing_name
         prefix = IAM_PREFIX.get(signing, signing)
         region = (context or {}).get("client_region") or "us-east-1"
-        self.calls.append(Call(action=f"{prefix}:{model.name}", params=dict(params), region=region))
+        call = Call(action=f"{prefix}:{model.name}", params=dict(params), region=region)
+        self.calls.append(Call(call.action, call.params, call.region, tuple(targets(call))))
 
     def attach(self, session: boto3.session.Session) -> boto3.session.Session:
         """Record the calls of clients made from `session` (the on-instance agent's)."""
@@ -87,6 +90,8 @@ def _tag_context(prefix: str, tags: list[dict[str, str]]) -> dict[str, str]:
 
 
 def _instances(call: Call, ids: list[str]) -> list[Target]:
+    if not ids:
+        return []
     found = _lookup(call.region, "ec2").describe_instances(InstanceIds=ids)["Reservations"]
     return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{i['InstanceId']}",
                    _tag_context("ec2", i.get("Tags", [])))
@@ -128,6 +133,15 @@ def _image(call: Call, image_id: str) -> list[Target]:
     return [Target(f"arn:aws:ec2:{call.region}::image/{image_id}", _tag_context("ec2", tags))]
 
 
+def _tagged(call: Call) -> list[Target]:
+    """CreateTags / DeleteTags: each resource named, by its kind. A plain tagging call is no
+    resource-creating action, so ec2:CreateAction is absent from its request."""
+    resources = call.params["Resources"]
+    targets = _instances(call, [r for r in resources if r.startswith("i-")]) + [
+        target for r in resources if r.startswith("ami-") for target in _image(call, r)]
+    return [Target(t.arn, {**t.context, "ec2:CreateAction": None}) for t in targets]
+
+
 def _spot_fleet(call: Call) -> list[Target]:
     request_id = call.params["SpotFleetRequestId"]
     configs = _lookup(call.region, "ec2").describe_spot_fleet_requests(
@@ -138,8 +152,8 @@ def _spot_fleet(call: Call) -> list[Target]:
 
 
 RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
-    "ec2:CreateTags": lambda c: _instances(c, [r for r in c.params["Resources"] if r.startswith("i-")]),
-    "ec2:DeleteTags": lambda c: _instances(c, [r for r in c.params["Resources"] if r.startswith("i-")]),
+    "ec2:CreateTags": _tagged,
+    "ec2:DeleteTags": _tagged,
     "ec2:TerminateInstances": lambda c: _instances(c, c.params["InstanceIds"]),
     "ec2:CreateImage": lambda c: _instances(c, [c.params["InstanceId"]]) + [
         Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")],
@@ -202,6 +216,8 @@ def _condition_holds(condition: dict[str, Any], context: dict[str, Any], action:
         for key, wanted in tests.items():
             if key not in context:
                 raise AssertionError(f"the IAM check knows no value of {key} for {action}; add a resolver")
+            if context[key] is None:  # known to be absent from the request: the condition fails
+                return False
             have = _as_list(context[key])
             if not any(compare(w, h) for w in _as_list(wanted) for h in have):
                 return False
@@ -256,7 +272,7 @@ def role_policy(resources, role_name: str) -> Policy:
 
 
 def denied(policy: Policy, calls: list[Call]) -> list[str]:
-    return [f"{call.action} on {target.arn}" for call in calls for target in targets(call)
+    return [f"{call.action} on {target.arn}" for call in calls for target in call.targets
             if not policy.allows(call.action, target)]
 
 

@@ -21,6 +21,7 @@ from tests.harness.cloud import MotoCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "spotyard"
+PROGRAM_TIMEOUT_SECONDS = 120
 
 
 @dataclass
@@ -115,7 +116,8 @@ def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
         monitor = RecordingMonitor(cloud)
         pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor,
                                  logger=logger)
-        _sync_await(run_pulumi_func(program))
+        # A cycle between outputs (say, user data naming the group built from it) never resolves.
+        _sync_await(asyncio.wait_for(run_pulumi_func(program), timeout=PROGRAM_TIMEOUT_SECONDS))
         root = pulumi.runtime.get_root_resource()
         outputs = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future()) if root.outputs else {}
         return StackRun(resources=monitor.recorded, outputs=outputs or {}, log=capture.records)

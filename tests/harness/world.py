@@ -60,6 +60,19 @@ class World:
             self.ec2.create_tags(Resources=ids, Tags=tags)
         return ids
 
+    def hold_images_pending(self) -> None:
+        """AMIs created from now on stay `pending` (moto makes them available at once)."""
+        original = self._backend.create_image
+
+        def pending(*args, **kwargs):
+            image = original(*args, **kwargs)
+            image.state = "pending"
+            return image
+        self._backend.create_image = pending
+
+    def make_available(self, image_id: str) -> None:
+        self._backend.amis[image_id].state = "available"
+
     def launched_ago(self, instance_id: str, minutes: int) -> None:
         """Backdate an instance's launch (moto stamps launches to the second)."""
         instance = self._backend.get_instance(instance_id)

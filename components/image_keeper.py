@@ -1,0 +1,97 @@
+"""ImageKeeper: for fleets with `image.snapshotOnTerminate`, every instance leaving the fleet
+is saved as an AMI that the next launch boots from, and old AMIs are swept daily.
+
+On `asg` fleets a termination lifecycle hook holds a leaving instance until its AMI is
+registered (at most an hour, then it goes anyway); the interruption handler and
+`spotyard stop` start AMIs on any engine. The `image_keeper` Lambda completes the hold,
+moves the fleet's AMI parameter, and keeps `image.keep` AMIs per fleet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.environment import Environment
+from components.iam import allow
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from spotyard.config import FleetConfig
+
+HOLD_SECONDS = 3600
+AMI_STATES = {"source": ["aws.ec2"], "detail-type": ["EC2 AMI State Change"],
+              "detail": {"State": ["available", "failed"]}}
+
+
+@dataclass
+class KeptFleet:
+    config: FleetConfig
+    capacity_target: pulumi.Input[str]
+    capacity_target_arn: pulumi.Input[str]
+    parameter_name: pulumi.Input[str]
+    parameter_arn: pulumi.Input[str]
+    launch_template_id: pulumi.Input[str]
+
+
+@dataclass
+class ImageKeeperArgs:
+    environment: Environment
+    stack_tag: str
+    fleets: list[KeptFleet]
+    topic_arn: pulumi.Input[str] | None = None
+
+
+class ImageKeeper(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ImageKeeperArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("spotyard:index:ImageKeeper", name, None, opts)
+        env = args.environment
+        groups = [f for f in args.fleets if f.config.engine == "asg"]
+        for fleet in groups:
+            aws.autoscaling.LifecycleHook(
+                f"{name}-{fleet.config.name}-leaving", autoscaling_group_name=fleet.capacity_target,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING", default_result="CONTINUE",
+                heartbeat_timeout=HOLD_SECONDS, opts=pulumi.ResourceOptions(parent=self))
+
+        ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
+        images, snapshots = env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)
+        statements = [
+            allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions"], "*"),
+            allow("SaveStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
+            allow("SaveImages", ["ec2:CreateImage"], [images, snapshots]),
+            allow("TagNewImages", ["ec2:CreateTags"], images, {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
+            allow("TagStackImages", ["ec2:CreateTags"], images, ours),
+            allow("RemoveStackImages", ["ec2:DeregisterImage"], images, ours),
+            allow("RemoveTheirSnapshots", ["ec2:DeleteSnapshot"], snapshots),
+            allow("FollowTheNewest", ["ssm:GetParameter", "ssm:PutParameter"], [f.parameter_arn for f in args.fleets]),
+        ]
+        triggers = [Trigger("ami-states", event_pattern=AMI_STATES, description="saved AMIs become available"),
+                    Trigger("sweep", schedule_expression="rate(1 day)", description="keep the newest AMIs only")]
+        if groups:
+            statements.append(allow("LetInstancesGo", ["autoscaling:CompleteLifecycleAction"],
+                                    [f.capacity_target_arn for f in groups]))
+            triggers.insert(0, Trigger("leaving", description="instances leaving an Auto Scaling fleet", event_pattern={
+                "source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+                "detail": {"AutoScalingGroupName": [f.capacity_target for f in groups]}}))
+        if args.topic_arn is not None:
+            statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
+
+        fleets = pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
+            lambda entries: json.dumps(dict(entries), sort_keys=True))
+        LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
+            source="image_keeper",
+            description="spotyard: save leaving instances as AMIs and follow the newest",
+            statements=statements,
+            variables={"SPOTYARD_FLEETS": fleets,
+                       "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else ""},
+            triggers=triggers,
+            alarm_topic_arn=args.topic_arn,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+
+def _fleet_settings(fleet: KeptFleet) -> pulumi.Output[tuple[str, dict]]:
+    image = fleet.config.image
+    return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(lambda ids: (fleet.config.name, {
+        "parameter": ids[0], "launchTemplateId": ids[1], "roleTag": image.role_tag, "keep": image.keep}))

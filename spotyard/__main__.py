@@ -1,0 +1,5 @@
+"""`python -m spotyard`: the CLI."""
+
+from spotyard.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The spotyard CLI against moto, with the stack deployed by the program: every command,
+and each error a user can meet."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import paramiko
+import pytest
+from click.testing import CliRunner
+
+from spotyard.cli import main
+from tests.conftest import REGION, ROOT, dev_config
+
+
+def spotyard(*args: str) -> object:
+    return CliRunner().invoke(main, ["--stack", "spotyard/dev", "--region", REGION, *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def stack(deploy, aws):
+    aws.own_ami("base", tags={"Role": "base"})
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"]["image"] = {"roleTag": "workbench", "fallbackRoleTag": "base",
+                                                       "snapshotOnTerminate": True}
+    config["spotyard:fleets"]["workbench"]["ssh"]["bastion"] = "gw.example.com"
+    return deploy(config)
+
+
+def group_desired(run) -> int:
+    name = run.one("aws:autoscaling/group:Group", "workbench-group").id
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["DesiredCapacity"]
+
+
+def test_status_as_json_describes_fleets_and_instances(stack):
+    result = spotyard("status", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["stack"], report["region"]) == ("spotyard/dev", REGION)
+    fleets = {f["name"]: f for f in report["fleets"]}
+    assert (fleets["workbench"]["engine"], fleets["workbench"]["desired"], fleets["workbench"]["running"]) == (
+        "asg", 1, 1)
+    assert (fleets["workers"]["engine"], fleets["workers"]["desired"], fleets["workers"]["instances"]) == (
+        "spot-fleet", 0, [])
+    (instance,) = fleets["workbench"]["instances"]
+    described = boto3.client("ec2").describe_instances(InstanceIds=[instance["id"]])["Reservations"][0]["Instances"][0]
+    assert instance["type"] == described["InstanceType"] and instance["privateIp"] == described["PrivateIpAddress"]
+    assert instance["availabilityZone"] == described["Placement"]["AvailabilityZone"]
+    assert instance["dnsName"] == f"workbench-{instance['id']}.spotyard.internal"
+    assert instance["market"] == "on-demand"  # moto starts Auto Scaling instances on-demand
+    assert instance["uptimeSeconds"] >= 0
+    prices = boto3.client("ec2").describe_spot_price_history(InstanceTypes=[instance["type"]])["SpotPriceHistory"]
+    expected = {p["SpotPrice"] for p in prices if p["AvailabilityZone"] == instance["availabilityZone"]}
+    assert instance["spotPrice"] in expected | ({None} if not expected else set())
+
+
+def test_status_shows_spot_instances_of_a_spot_fleet(stack, aws):
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    launched = aws.scale_spot_fleet(request, 2, template)
+    workers = next(f for f in json.loads(spotyard("status", "--json").output)["fleets"] if f["name"] == "workers")
+    assert workers["desired"] == 2 and sorted(i["id"] for i in workers["instances"]) == sorted(launched)
+    assert {i["market"] for i in workers["instances"]} == {"spot"}
+
+
+def test_status_prints_tables_for_people(stack):
+    result = spotyard("status")
+    assert result.exit_code == 0
+    for text in ("spotyard/dev in ap-northeast-1", "workbench", "workers", "spot-fleet", "asg"):
+        assert text in result.output
+
+
+def test_launch_sets_the_capacity_of_either_engine(stack):
+    assert spotyard("launch", "workbench", "-n", "2").output == "workbench: capacity 1 -> 2\n"
+    assert group_desired(stack) == 2
+    assert spotyard("launch", "workers", "--count", "3").exit_code == 0
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    assert boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])[
+        "SpotFleetRequestConfigs"][0]["SpotFleetRequestConfig"]["TargetCapacity"] == 3
+
+
+def test_stop_saves_an_ami_first_when_the_fleet_keeps_images(stack):
+    (running,) = [i["id"] for f in json.loads(spotyard("status", "--json").output)["fleets"]
+                  if f["name"] == "workbench" for i in f["instances"]]
+    result = spotyard("stop", "workbench")
+    assert result.exit_code == 0, result.output
+    (image,) = boto3.client("ec2").describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:spotyard:source-instance", "Values": [running]}])["Images"]
+    assert result.output.splitlines() == [f"workbench: saving {running} as {image['ImageId']}",
+                                          "workbench: 1 AMI(s) available", "workbench: capacity 1 -> 0"]
+    assert {t["Key"]: t["Value"] for t in image["Tags"]}["Role"] == "workbench"
+    assert group_desired(stack) == 0
+
+
+def test_stop_without_images_only_lowers_capacity(stack):
+    spotyard("launch", "workers", "-n", "2")
+    result = spotyard("stop", "workers")
+    assert result.output == "workers: capacity 2 -> 0\n"
+    assert boto3.client("ec2").describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:spotyard:fleet", "Values": ["workers"]}])["Images"] == []
+
+
+def test_ssh_config_matches_the_stack_output(stack):
+    result = spotyard("ssh-config")
+    assert result.output == stack.outputs["sshConfig"]
+    host = paramiko.SSHConfig.from_text(result.output).lookup("workbench")
+    assert (host["hostname"], host["user"], host["proxyjump"]) == (
+        "workbench.spotyard.internal", "ec2-user", "gw.example.com")
+
+
+def test_an_unknown_fleet_names_the_known_ones(stack):
+    result = CliRunner().invoke(main, ["--stack", "spotyard/dev", "--region", REGION, "launch", "workbnch"])
+    assert result.exit_code == 1
+    assert "Error: no fleet 'workbnch' in spotyard/dev; its fleets are: workbench, workers" in result.output
+
+
+def test_nothing_deployed_says_so(aws):
+    for command in (["status"], ["launch", "workbench"], ["ssh-config"]):
+        result = CliRunner().invoke(main, ["--stack", "prod", "--region", REGION, *command])
+        assert result.exit_code == 1
+        assert "nothing deployed: no spotyard fleet is tagged spotyard:stack=spotyard/prod" in result.output
+
+
+def test_stack_names_take_the_project_from_pulumi_yaml(monkeypatch, aws):
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["--stack", "staging", "--region", REGION, "status"])
+    assert "spotyard:stack=spotyard/staging" in result.output
+
+
+def test_no_credentials_is_a_clear_error(monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    result = CliRunner().invoke(main, ["--stack", "dev", "--region", REGION, "status"])
+    assert result.exit_code == 1
+    assert "no AWS credentials: run `aws configure`" in result.output
+
+
+def test_no_region_is_a_clear_error(monkeypatch, tmp_path, aws):
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    result = CliRunner().invoke(main, ["--stack", "dev", "status"])
+    assert result.exit_code == 1 and "no AWS region: pass --region" in result.output
+
+
+def test_the_cli_runs_as_a_module():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "spotyard", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "launch" in result.stdout and "ssh-config" in result.stdout

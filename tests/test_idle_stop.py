@@ -1,0 +1,143 @@
+"""Idle stop: the on-instance detector on recorded inputs (who, ps, uptime, /proc/stat), and
+its leave-the-fleet call against moto for both engines, checked against the instance role."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.agent import agent
+from tests.conftest import REGION, ROOT, dev_config
+from tests.harness.iam import CallRecorder, denied, role_policy
+
+RECORDED = ROOT / "tests" / "fixtures" / "instance"
+
+
+def recorded(name: str) -> str:
+    return (RECORDED / name).read_text()
+
+
+def test_cpu_busy_share_between_two_samples_of_proc_stat():
+    first = agent.CpuSample.parse(recorded("proc-stat-0.txt"))
+    quiet = agent.CpuSample.parse(recorded("proc-stat-quiet.txt"))
+    busy = agent.CpuSample.parse(recorded("proc-stat-busy.txt"))
+    assert quiet.busy_percent_since(first) == pytest.approx(0.83, abs=0.01)  # 100 busy of 12,000 ticks
+    assert busy.busy_percent_since(first) == pytest.approx(53.0, abs=0.1)  # 7,000 of 13,200
+    assert first.busy_percent_since(first) == 0.0
+
+
+def test_sessions_are_ssh_logins_and_session_manager_workers():
+    assert agent.sessions(recorded("who-ssh.txt"), recorded("ps-quiet.txt").splitlines()) == 1
+    assert agent.sessions(recorded("who-nobody.txt"), recorded("ps-session-manager.txt").splitlines()) == 1
+    assert agent.sessions(recorded("who-nobody.txt"), recorded("ps-quiet.txt").splitlines()) == 0
+
+
+def run_checks(steps, limit=60):
+    """Feed (minute, users, jobs, cpu sample) through assess; returns the actions taken."""
+    state, actions = None, []
+    for minute, users, jobs, sample in steps:
+        state, action = agent.assess(state, now=1_000_000 + minute * 60,
+                                     uptime=float(recorded("uptime-1h.txt").split()[0]) - 3600 + minute * 60,
+                                     cpu=agent.CpuSample.parse(recorded(sample)), users=users, jobs=jobs,
+                                     limit_minutes=limit)
+        actions.append(action)
+    return actions
+
+
+def test_a_box_nobody_uses_warns_five_minutes_before_and_leaves_at_the_limit():
+    quiet = "proc-stat-quiet.txt"
+    steps = [(m, 0, 0, quiet) for m in (30, 54, 55, 56, 59, 60)]
+    assert run_checks(steps) == ["idle", "idle", "warn", "idle", "idle", "leave"]
+
+
+def test_an_ssh_session_a_busy_job_or_a_busy_cpu_keeps_it():
+    steps = [(50, 0, 0, "proc-stat-quiet.txt"), (56, 1, 0, "proc-stat-quiet.txt"),  # someone logs in
+             (70, 0, 0, "proc-stat-quiet.txt"), (80, 0, 1, "proc-stat-quiet.txt"),   # a spotyard-busy job
+             (90, 0, 0, "proc-stat-0.txt"), (91, 0, 0, "proc-stat-busy.txt"),        # the CPU works
+             (140, 0, 0, "proc-stat-busy.txt"), (199, 0, 0, "proc-stat-busy.txt"), (200, 0, 0, "proc-stat-busy.txt")]
+    assert run_checks(steps) == ["idle", "active", "idle", "active", "idle", "active", "idle", "warn", "leave"]
+
+
+def test_idle_time_counts_from_boot_when_nobody_ever_came():
+    state, action = agent.assess(None, now=10_000, uptime=3600, cpu=agent.CpuSample(1, 1), users=0, jobs=0,
+                                 limit_minutes=60)
+    assert action == "leave" and state.idle_since == 10_000 - 3600
+
+
+def test_idle_state_survives_between_checks(tmp_path):
+    state = agent.IdleState(idle_since=12.5, warned=True, cpu=agent.CpuSample(100, 40))
+    state.save(tmp_path / "idle.json")
+    assert agent.IdleState.load(tmp_path / "idle.json") == state
+    assert agent.IdleState.load(tmp_path / "missing.json") is None
+
+
+@pytest.fixture
+def stack(deploy):
+    config = dev_config()
+    config["spotyard:fleets"]["workers"]["idleStopMinutes"] = 30
+    return deploy(config)
+
+
+def instance_agent(run, fleet: str, engine: str, instance_id: str):
+    recorder = CallRecorder()
+    session = recorder.attach(boto3.session.Session(region_name=REGION))
+    env = {"SPOTYARD_ENGINE": engine, "SPOTYARD_REGION": REGION, "SPOTYARD_FLEET": fleet,
+           "SPOTYARD_STACK": "spotyard/dev"}
+    role = run.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
+    return agent.Fleet(env, instance_id, session=session), lambda: denied(role_policy(run.resources, role),
+                                                                         recorder.calls)
+
+
+def test_an_idle_asg_instance_leaves_its_group_with_one_less_capacity(stack):
+    group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
+    autoscaling = boto3.client("autoscaling")
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+    idle, other = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
+    fleet, refused = instance_agent(stack, "workbench", "asg", idle)
+    fleet.leave()
+    after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    assert after["DesiredCapacity"] == 1 and [i["InstanceId"] for i in after["Instances"]] == [other]
+    assert refused() == []
+
+
+def test_an_idle_spot_fleet_instance_lowers_the_target_then_terminates_itself(stack, aws):
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    idle, other = sorted(aws.scale_spot_fleet(request, 2, template))
+    fleet, refused = instance_agent(stack, "workers", "spot-fleet", idle)
+    fleet.leave()
+    ec2 = boto3.client("ec2")
+    config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0]
+    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
+    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=[idle, other])[
+        "Reservations"] for i in r["Instances"]}
+    assert states == {idle: "terminated", other: "running"}
+    assert refused() == []
+
+
+def test_the_instance_role_may_not_act_on_another_fleet(stack, aws):
+    """workbench's role, used on a workers instance: refused by the tag conditions."""
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    (victim,) = aws.scale_spot_fleet(request, 1, template)
+    recorder = CallRecorder()
+    session = recorder.attach(boto3.session.Session(region_name=REGION))
+    agent.Fleet({"SPOTYARD_ENGINE": "spot-fleet", "SPOTYARD_REGION": REGION, "SPOTYARD_FLEET": "workers",
+                 "SPOTYARD_STACK": "spotyard/dev"}, victim, session=session).leave()
+    workbench_role = stack.one("aws:iam/role:Role", "workbench-instance-role").outputs["name"]
+    refused = denied(role_policy(stack.resources, workbench_role), recorder.calls)
+    assert any(r.startswith("ec2:TerminateInstances") for r in refused)
+    assert any(r.startswith("ec2:ModifySpotFleetRequest") for r in refused)
+
+
+def test_the_timer_is_installed_and_enabled_only_with_idle_stop(deploy):
+    from tests.user_data import bootstrap
+
+    run = deploy(dev_config())
+    workbench = bootstrap(run, "workbench")
+    assert "SPOTYARD_IDLE_STOP_MINUTES=60" in workbench
+    assert "cat > /etc/systemd/system/spotyard-idle-check.timer" in workbench
+    assert 'if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then\n  systemctl enable --now spotyard-idle-check.timer' \
+        in workbench
+    assert "SPOTYARD_IDLE_STOP_MINUTES=''" in bootstrap(run, "workers")  # the timer stays off there
