@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -75,3 +76,21 @@ def lambda_of(iam_audit, tmp_path) -> Callable[..., Any]:
     from tests.harness.lambdas import deployed_lambda
 
     return lambda run, name: deployed_lambda(run, name, tmp_path, iam_audit)
+
+
+def subscribe(topic_arn: str) -> Callable[[], list[dict[str, Any]]]:
+    """An SQS queue subscribed to `topic_arn`; the returned function reads (and removes)
+    what subscribers received so far: the SNS notifications as JSON."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"inbox-{abs(hash(topic_arn))}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(message["Body"]) for message in messages]
+    return received

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests import events
-from tests.conftest import dev_config
+from tests.conftest import dev_config, subscribe
 
 ZONE = "spotyard.internal"
 
@@ -43,18 +43,8 @@ def handler(stack, lambda_of):
 
 @pytest.fixture
 def inbox(stack):
-    """An SQS queue subscribed to the notification topic: what subscribers receive."""
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=stack.outputs["notificationTopicArn"], Protocol="sqs", Endpoint=arn)
-
-    def received() -> list[dict]:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        for m in messages:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return [json.loads(m["Body"]) for m in messages]
-    return received
+    """What the notification topic's subscribers receive."""
+    return subscribe(stack.outputs["notificationTopicArn"])
 
 
 def group(run) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import boto3
 import pulumi
 import pulumi_aws as aws
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from components import lambda_function
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from tests.conftest import subscribe
 from tests.harness.iam import IamAudit, Policy, Target
 from tests.harness.lambdas import deployed_lambda
 
@@ -188,11 +188,7 @@ def test_explicit_deny_wins():
 
 
 def test_moto_sees_the_calls_the_handler_made(probe, tmp_path):
-    topic = probe.one("aws:sns/topic:Topic", "alerts").outputs["arn"]
-    queue_url = boto3.client("sqs").create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    inbox = subscribe(probe.one("aws:sns/topic:Topic", "alerts").outputs["arn"])
     deployed_lambda(probe, "probe", tmp_path).invoke({})
-    (message,) = boto3.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
-    assert json.loads(message["Body"])["Message"] == "probe"
+    (message,) = inbox()
+    assert message["Message"] == "probe"

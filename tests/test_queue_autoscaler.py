@@ -11,7 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from tests import events
-from tests.conftest import REGION, dev_config
+from tests.conftest import REGION, dev_config, subscribe
 from tests.harness.iam import CallRecorder, denied, role_policy
 from tests.user_data import bootstrap
 
@@ -218,15 +218,11 @@ def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
 
 
 def test_each_change_is_notified_and_measured(stack, scaler):
-    sqs = boto3.client("sqs")
-    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=stack.outputs["notificationTopicArn"], Protocol="sqs", Endpoint=arn)
+    inbox = subscribe(stack.outputs["notificationTopicArn"])
     send(stack, "batch", 15)
     scaler("batch").invoke(at(0))
     scaler("batch").invoke(at(1))  # no change: no message
-    (message,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)[
-        "Messages"]]
+    (message,) = inbox()
     assert message["Subject"] == "spotyard: batch capacity 0 -> 2 (scale-out)"
     assert "backlog: 15" in message["Message"]
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="spotyard")["Metrics"]

@@ -5,7 +5,6 @@ all converge to the same zone."""
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +22,7 @@ class Registrar:
 
     @classmethod
     def from_environment(cls) -> Registrar:
-        zone_id = settings.optional("SPOTYARD_ZONE_ID")
-        zone = dns.Zone(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"],
-                        ttl=int(os.environ.get("SPOTYARD_TTL", "60"))) if zone_id else None
-        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=zone)
+        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=dns.Zone.from_environment())
 
     def on_state_change(self, instance_id: str, state: str) -> dict[str, Any]:
         instance = describe(aws.client("ec2"), instance_id)

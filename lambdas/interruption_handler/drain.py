@@ -15,7 +15,6 @@ only published (once). Instances of other stacks are logged and left alone.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +41,7 @@ class Settings:
 
     @classmethod
     def from_environment(cls) -> Settings:
-        zone_id = settings.optional("SPOTYARD_ZONE_ID")
-        zone = dns.Zone(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"],
-                        ttl=int(os.environ.get("SPOTYARD_TTL", "60"))) if zone_id else None
-        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=zone)
+        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=dns.Zone.from_environment())
 
 
 def handle(notice: Notice, config: Settings) -> dict[str, Any]:

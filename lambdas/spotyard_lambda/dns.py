@@ -9,6 +9,7 @@ Used by the DNS registrar and by the interruption handler (to remove an instance
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -24,6 +25,14 @@ class Zone:
     id: str
     name: str
     ttl: int
+
+    @classmethod
+    def from_environment(cls) -> Zone | None:
+        """The stack's zone (SPOTYARD_ZONE_ID, _NAME, SPOTYARD_TTL), None when it has no DNS."""
+        zone_id = os.environ.get("SPOTYARD_ZONE_ID")
+        if not zone_id:
+            return None
+        return cls(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"], ttl=int(os.environ.get("SPOTYARD_TTL", "60")))
 
     def fqdn(self, label: str) -> str:
         return f"{label}.{self.name}.".lower()
