@@ -28,7 +28,7 @@ SPOT_FLEET_STRATEGIES = {
     "lowest-price": "lowestPrice",
     "diversified": "diversified",
 }
-TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface", "spot-instances-request")
+TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface")
 USER_DATA_LIMIT = 16384
 
 
