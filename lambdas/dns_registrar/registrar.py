@@ -6,24 +6,15 @@ all converge to the same zone."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import elastic_ip
-from spotyard_lambda import aws, dns, log, settings
+from spotyard_lambda import aws, dns, log
 from spotyard_lambda.instances import Instance, describe, stack_instances
+from spotyard_lambda.settings import StackSettings
 
 
-@dataclass
-class Registrar:
-    stack: str
-    fleets: dict[str, dict[str, Any]]
-    zone: dns.Zone | None
-
-    @classmethod
-    def from_environment(cls) -> Registrar:
-        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=dns.Zone.from_environment())
-
+class Registrar(StackSettings):
     def on_state_change(self, instance_id: str, state: str) -> dict[str, Any]:
         instance = describe(aws.client("ec2"), instance_id)
         if instance is None:

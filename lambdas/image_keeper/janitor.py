@@ -8,6 +8,7 @@ from typing import Any
 
 from spotyard_lambda import aws, images, log
 from spotyard_lambda.instances import FLEET_TAG, STACK_TAG
+from spotyard_lambda.settings import StackSettings
 
 
 def plan(saved: list[dict[str, Any]], keep: int, referenced: set[str]) -> list[dict[str, Any]]:
@@ -17,7 +18,7 @@ def plan(saved: list[dict[str, Any]], keep: int, referenced: set[str]) -> list[d
             if image["ImageId"] not in referenced and image["State"] == "available"]
 
 
-def sweep(config) -> dict[str, Any]:
+def sweep(config: StackSettings) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     removed: dict[str, list[str]] = {}
     for name, fleet in sorted(config.fleets.items()):

@@ -12,23 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spotyard_lambda import aws, images, log, notify, settings
+from spotyard_lambda import aws, images, log, notify
 from spotyard_lambda.events import INSTANCE_ID, UnparseableEvent
 from spotyard_lambda.instances import FLEET_TAG, STACK_TAG, describe
+from spotyard_lambda.settings import StackSettings
 
 HOOK_TAG = "spotyard:lifecycle-hook"
 GROUP_TAG = "spotyard:lifecycle-group"
 TOKEN_TAG = "spotyard:lifecycle-token"
-
-
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    fleets: dict[str, dict[str, Any]]
-
-    @classmethod
-    def from_environment(cls) -> Settings:
-        return cls(stack=settings.stack(), fleets=settings.fleets())
 
 
 @dataclass(frozen=True)
@@ -49,7 +40,7 @@ class LifecycleAction:
                    hook=fields["LifecycleHookName"], token=fields["LifecycleActionToken"])
 
 
-def on_leaving(config: Settings, action: LifecycleAction) -> dict[str, Any]:
+def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     instance = describe(ec2, action.instance_id)
     fleet = config.fleets.get(instance.fleet) if instance and instance.owned_by(config.stack) else None
@@ -66,7 +57,7 @@ def on_leaving(config: Settings, action: LifecycleAction) -> dict[str, Any]:
     return result
 
 
-def on_image_state(config: Settings, image_id: str, state: str) -> dict[str, Any]:
+def on_image_state(config: StackSettings, image_id: str, state: str) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     found = ec2.describe_images(ImageIds=[image_id])["Images"]
     tags = {t["Key"]: t["Value"] for t in found[0].get("Tags", [])} if found else {}

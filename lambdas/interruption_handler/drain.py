@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spotyard_lambda import aws, dns, images, log, notify, settings
+from spotyard_lambda import aws, dns, images, log, notify
 from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe, stack_instances
+from spotyard_lambda.settings import StackSettings
 
 DRAINED_TAG = "spotyard:drained"
 REBALANCE_NOTIFIED_TAG = "spotyard:rebalance-notified"
@@ -33,18 +34,7 @@ class Notice:
     action: str = ""
 
 
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    fleets: dict[str, dict[str, Any]]
-    zone: dns.Zone | None
-
-    @classmethod
-    def from_environment(cls) -> Settings:
-        return cls(stack=settings.stack(), fleets=settings.fleets(), zone=dns.Zone.from_environment())
-
-
-def handle(notice: Notice, config: Settings) -> dict[str, Any]:
+def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     instance = describe(ec2, notice.instance_id)
     if instance is None or not instance.owned_by(config.stack) or instance.fleet not in config.fleets:

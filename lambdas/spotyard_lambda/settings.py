@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
+
+from spotyard_lambda.dns import Zone
 
 
 def stack() -> str:
@@ -19,3 +22,16 @@ def fleets() -> dict[str, dict[str, Any]]:
 
 def optional(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What the stack tells a Lambda: its tag, its fleets (as this Lambda needs them), its zone."""
+
+    stack: str
+    fleets: dict[str, dict[str, Any]]
+    zone: Zone | None
+
+    @classmethod
+    def from_environment(cls):
+        return cls(stack=stack(), fleets=fleets(), zone=Zone.from_environment())
