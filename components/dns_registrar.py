@@ -8,7 +8,6 @@ the component exists when `dns` is set or any fleet has an Elastic IP.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
 from spotyard.config import DnsConfig
 
 STATE_CHANGES = {
@@ -83,7 +82,7 @@ class DnsRegistrar(pulumi.ComponentResource):
                 "SPOTYARD_ZONE_ID": self.zone_id if self.zone_id is not None else "",
                 "SPOTYARD_ZONE_NAME": self.zone_name or "",
                 "SPOTYARD_TTL": str(args.dns.ttl if args.dns else 60),
-                "SPOTYARD_FLEETS": json.dumps(fleets, sort_keys=True),
+                "SPOTYARD_FLEETS": fleets_variable(list(fleets.items())),
             },
             triggers=[Trigger("state-changes", event_pattern=STATE_CHANGES,
                               description="instances start and stop"),

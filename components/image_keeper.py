@@ -9,7 +9,6 @@ moves the fleet's AMI parameter, and keeps `image.keep` AMIs per fleet.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -17,7 +16,7 @@ import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
 from spotyard.config import FleetConfig
 
 HOLD_SECONDS = 3600
@@ -77,13 +76,11 @@ class ImageKeeper(pulumi.ComponentResource):
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        fleets = pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
-            lambda entries: json.dumps(dict(entries), sort_keys=True))
         LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
             source="image_keeper",
             description="spotyard: save leaving instances as AMIs and follow the newest",
             statements=statements,
-            variables={"SPOTYARD_FLEETS": fleets,
+            variables={"SPOTYARD_FLEETS": fleets_variable([_fleet_settings(f) for f in args.fleets]),
                        "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else ""},
             triggers=triggers,
             alarm_topic_arn=args.topic_arn,

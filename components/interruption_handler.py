@@ -5,7 +5,6 @@ notification topic. Its role can act only on this stack's fleets."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,7 @@ import pulumi
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
 from components.load_balancing import TargetGroup
 from spotyard.config import FleetConfig
 
@@ -75,14 +74,12 @@ class InterruptionHandler(pulumi.ComponentResource):
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        fleets = pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
-            lambda entries: json.dumps(dict(entries), sort_keys=True))
         self.function = LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
             source="interruption_handler",
             description="spotyard: drain instances Spot takes back",
             statements=statements,
             variables={
-                "SPOTYARD_FLEETS": fleets,
+                "SPOTYARD_FLEETS": fleets_variable([_fleet_settings(f) for f in args.fleets]),
                 "SPOTYARD_ZONE_ID": args.zone_id if args.zone_id is not None else "",
                 "SPOTYARD_ZONE_NAME": args.zone_name or "",
                 "SPOTYARD_TTL": str(args.ttl),

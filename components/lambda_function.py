@@ -8,6 +8,7 @@ failed on to an SQS queue, alarms on its errors, and wires its EventBridge trigg
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,12 @@ class LambdaFunctionArgs:
     timeout_seconds: int = 60
     memory_mb: int = 256
     log_retention_days: int = 30
+
+
+def fleets_variable(entries: list[pulumi.Input[tuple[str, dict[str, Any]]]]) -> pulumi.Output[str]:
+    """SPOTYARD_FLEETS, {fleet: what this Lambda needs of it} as JSON, as
+    `spotyard_lambda.settings.fleets()` reads it; entries may hold outputs."""
+    return pulumi.Output.all(*entries).apply(lambda pairs: json.dumps(dict(pairs), sort_keys=True))
 
 
 def bundle(source: str) -> pulumi.AssetArchive:

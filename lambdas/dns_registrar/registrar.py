@@ -10,7 +10,7 @@ from typing import Any
 
 import elastic_ip
 from spotyard_lambda import aws, dns, log
-from spotyard_lambda.instances import Instance, describe, stack_instances
+from spotyard_lambda.instances import Instance, describe, serving, stack_instances
 from spotyard_lambda.settings import StackSettings
 
 
@@ -29,12 +29,12 @@ class Registrar(StackSettings):
         if not fleets:
             log.info("registrar.ignored", instance_id=instance_id, state=state, reason="unknown and holds no names")
             return {"ignored": instance_id}
-        return self._converge(fleets, lambda fleet: _serving(stack_instances(aws.client("ec2"), self.stack,
+        return self._converge(fleets, lambda fleet: serving(stack_instances(aws.client("ec2"), self.stack,
                                                                              fleet=fleet)))
 
     def reconcile(self) -> dict[str, Any]:
         by_fleet: dict[str, list[Instance]] = defaultdict(list)
-        for instance in _serving(stack_instances(aws.client("ec2"), self.stack)):
+        for instance in serving(stack_instances(aws.client("ec2"), self.stack)):
             by_fleet[instance.fleet].append(instance)
         return self._converge(set(self.fleets), lambda fleet: by_fleet.get(fleet, []), with_owned=True)
 
@@ -51,8 +51,3 @@ class Registrar(StackSettings):
                  if (allocation := self.fleets.get(fleet, {}).get("elasticIp"))
                  and elastic_ip.keep_on_newest(aws.client("ec2"), allocation, running(fleet))]
         return {"fleets": sorted(fleets), "dnsChanges": changes, "elasticIpMoved": moved}
-
-
-def _serving(instances: list[Instance]) -> list[Instance]:
-    """Instances that should be reachable: running and not being taken back by Spot."""
-    return [i for i in instances if i.state == "running" and not i.interrupted]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spotyard_lambda import aws, dns, images, log, notify
-from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe, stack_instances
+from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe, serving, stack_instances
 from spotyard_lambda.settings import StackSettings
 
 DRAINED_TAG = "spotyard:drained"
@@ -58,8 +58,9 @@ def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
     if deregistered:
         done.append(f"deregistered from {deregistered} target group(s), connections draining")
     if config.zone:
+        # The registrar's own convergence, without this instance (even before its tag shows).
         dns.converge(config.zone, config.stack, {instance.fleet}, lambda name: [
-            i for i in stack_instances(ec2, config.stack, fleet=name) if not i.interrupted and i.id != instance.id])
+            i for i in serving(stack_instances(ec2, config.stack, fleet=name)) if i.id != instance.id])
         done.append("DNS names removed")
     if fleet.get("snapshotRoleTag"):
         image_id, _ = images.start_image(ec2, instance, config.stack, fleet["snapshotRoleTag"])

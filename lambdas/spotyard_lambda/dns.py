@@ -138,9 +138,9 @@ def _order(action: str, kind: str) -> int:
 
 
 def read_zone(zone: Zone, stack: str, prefix: str | None = None) -> ZoneView:
-    """The zone, or only the names whose first label starts with `prefix` (a fleet's names
-    and any that share its prefix): Route 53 lists names in order with their labels
-    reversed, so those are one run starting at `<prefix>.<zone>`, read in as few pages."""
+    """The zone, or only the names whose label next to the zone starts with `prefix` (a
+    fleet's names and any that share its prefix): Route 53 lists names in order with their
+    labels reversed, so those are one run starting at `<prefix>.<zone>`, read in as few pages."""
     return ZoneView.of(_record_sets(zone, prefix), stack)
 
 

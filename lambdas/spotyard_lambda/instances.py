@@ -48,6 +48,11 @@ class Instance:
         return self.tags.get(STACK_TAG) == stack and bool(self.fleet)
 
 
+def serving(instances: list[Instance]) -> list[Instance]:
+    """Instances that should be reachable: running and not being taken back by Spot."""
+    return [i for i in instances if i.state == "running" and not i.interrupted]
+
+
 def describe(ec2, instance_id: str) -> Instance | None:
     """The instance, or None once EC2 no longer knows it."""
     try:
