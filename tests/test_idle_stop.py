@@ -6,9 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from tests.agent import agent
-from tests.conftest import REGION, ROOT, dev_config
-from tests.harness.iam import CallRecorder, denied, role_policy
+from tests.agent import OnInstance, agent
+from tests.conftest import ROOT, dev_config
 
 RECORDED = ROOT / "tests" / "fixtures" / "instance"
 
@@ -78,42 +77,32 @@ def stack(deploy):
     return deploy(config)
 
 
-def instance_agent(run, fleet: str, engine: str, instance_id: str):
-    recorder = CallRecorder()
-    session = recorder.attach(boto3.session.Session(region_name=REGION))
-    env = {"SPOTYARD_ENGINE": engine, "SPOTYARD_REGION": REGION, "SPOTYARD_FLEET": fleet,
-           "SPOTYARD_STACK": "spotyard/dev"}
-    role = run.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
-    return agent.Fleet(env, instance_id, session=session), lambda: denied(role_policy(run.resources, role),
-                                                                         recorder.calls)
-
-
 def test_an_idle_asg_instance_leaves_its_group_with_one_less_capacity(stack):
     group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
     autoscaling = boto3.client("autoscaling")
     autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
     idle, other = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
-    fleet, refused = instance_agent(stack, "workbench", "asg", idle)
-    fleet.leave()
+    instance = OnInstance(stack, "workbench", "asg", idle)
+    instance.fleet.leave()
     after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     assert after["DesiredCapacity"] == 1 and [i["InstanceId"] for i in after["Instances"]] == [other]
-    assert refused() == []
+    assert instance.refused() == []
 
 
 def test_an_idle_spot_fleet_instance_lowers_the_target_then_terminates_itself(stack, aws):
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
     idle, other = sorted(aws.scale_spot_fleet(request, 2, template))
-    fleet, refused = instance_agent(stack, "workers", "spot-fleet", idle)
-    fleet.leave()
+    instance = OnInstance(stack, "workers", "spot-fleet", idle)
+    instance.fleet.leave()
     ec2 = boto3.client("ec2")
     config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0]
     assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
     states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=[idle, other])[
         "Reservations"] for i in r["Instances"]}
     assert states == {idle: "terminated", other: "running"}
-    assert refused() == []
+    assert instance.refused() == []
 
 
 def test_the_instance_role_may_not_act_on_another_fleet(stack, aws):
@@ -121,12 +110,10 @@ def test_the_instance_role_may_not_act_on_another_fleet(stack, aws):
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
     (victim,) = aws.scale_spot_fleet(request, 1, template)
-    recorder = CallRecorder()
-    session = recorder.attach(boto3.session.Session(region_name=REGION))
-    agent.Fleet({"SPOTYARD_ENGINE": "spot-fleet", "SPOTYARD_REGION": REGION, "SPOTYARD_FLEET": "workers",
-                 "SPOTYARD_STACK": "spotyard/dev"}, victim, session=session).leave()
-    workbench_role = stack.one("aws:iam/role:Role", "workbench-instance-role").outputs["name"]
-    refused = denied(role_policy(stack.resources, workbench_role), recorder.calls)
+    instance = OnInstance(stack, "workers", "spot-fleet", victim)
+    instance.fleet.leave()
+    assert instance.refused() == []
+    refused = instance.refused(role_fleet="workbench")
     assert any(r.startswith("ec2:TerminateInstances") for r in refused)
     assert any(r.startswith("ec2:ModifySpotFleetRequest") for r in refused)
 

@@ -11,28 +11,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from tests import events
-from tests.conftest import REGION, dev_config, subscribe
-from tests.harness.iam import CallRecorder, denied, role_policy
+from tests.agent import OnInstance, agent
+from tests.conftest import dev_config, subscribe
 from tests.user_data import bootstrap
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ENGINES = {"asg": "batch", "spot-fleet": "workers"}
-
-
-def instance_agent(run, fleet: str, engine: str, instance_id: str):
-    """The on-instance agent of `instance_id`, its AWS calls recorded for the instance role check."""
-    agent = agent_module()
-    recorder = CallRecorder()
-    session = recorder.attach(boto3.session.Session(region_name=REGION))
-    worker = agent.Fleet({"SPOTYARD_ENGINE": engine, "SPOTYARD_REGION": REGION}, instance_id, session=session)
-    role = run.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
-    return agent, worker, lambda: denied(role_policy(run.resources, role), recorder.calls), recorder
-
-
-def agent_module():
-    from tests.agent import agent
-
-    return agent
 
 
 @pytest.fixture
@@ -179,8 +163,8 @@ def test_a_busy_instance_survives_scale_in_on_asg(stack, scaler, tmp_path):
     members = boto3.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
     busy, idle = sorted(i["InstanceId"] for i in members)
-    agent, worker, refused, recorder = instance_agent(stack, "batch", "asg", busy)
-    with agent.kept_busy(worker, state_dir=tmp_path):
+    worker = OnInstance(stack, "batch", "asg", busy)
+    with agent.kept_busy(worker.fleet, state_dir=tmp_path):
         drain(stack, "batch")
         autoscaler.invoke(at(1))
         autoscaler.invoke(at(6))
@@ -191,9 +175,9 @@ def test_a_busy_instance_survives_scale_in_on_asg(stack, scaler, tmp_path):
         assert left["Instances"][0]["ProtectedFromScaleIn"] is True
     assert boto3.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[busy])[
         "AutoScalingInstances"][0]["ProtectedFromScaleIn"] is False
-    assert {c.action for c in recorder.calls} == {"autoscaling:DescribeAutoScalingInstances",
-                                                  "autoscaling:SetInstanceProtection"}
-    assert refused() == []  # the instance role allows exactly this
+    assert {c.action for c in worker.recorder.calls} == {"autoscaling:DescribeAutoScalingInstances",
+                                                         "autoscaling:SetInstanceProtection"}
+    assert worker.refused() == []  # the instance role allows exactly this
 
 
 def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
@@ -202,8 +186,8 @@ def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
     autoscaler.invoke(at(0))
     busy, *_ = instances = sorted(tag_spot_instances(stack, aws))
     assert len(instances) == 3
-    agent, worker, refused, _ = instance_agent(stack, "workers", "spot-fleet", busy)
-    with agent.kept_busy(worker, state_dir=tmp_path):
+    worker = OnInstance(stack, "workers", "spot-fleet", busy)
+    with agent.kept_busy(worker.fleet, state_dir=tmp_path):
         drain(stack, "workers")
         autoscaler.invoke(at(1))
         result = autoscaler.invoke(at(6))
@@ -214,7 +198,7 @@ def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
     assert sorted(s for i, s in states.items() if i != busy) == ["terminated", "terminated"]
     assert "spotyard:busy" not in {t["Key"] for t in boto3.client("ec2").describe_instances(
         InstanceIds=[busy])["Reservations"][0]["Instances"][0]["Tags"]}
-    assert refused() == []
+    assert worker.refused() == []
 
 
 def test_each_change_is_notified_and_measured(stack, scaler):
