@@ -20,7 +20,7 @@ from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.stack_config import load_stack_config
 from spotyard.config import FleetConfig
-from spotyard.ssh_config import SshHost, render
+from spotyard.ssh_config import SshHost, render, ssh_tags
 
 config = load_stack_config(Path(__file__).resolve().parent)
 provider = stack_provider(config)
@@ -41,13 +41,17 @@ interrupted_fleets: list[InterruptedFleet] = []
 kept_fleets: list[KeptFleet] = []
 
 
+def ssh_host(fleet: FleetConfig) -> SshHost:
+    return SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
+                   zone_name=zone_name, bastion=fleet.ssh.bastion, direct=bool(fleet.ssh.allow_from),
+                   identity_file=fleet.ssh.identity_file, forward_agent=fleet.ssh.forward_agent)
+
+
 def cli_tags(fleet: FleetConfig) -> dict[str, str]:
     """What `spotyard` (the CLI) reads back from the group or request, without Pulumi."""
     tags = {"spotyard:dns-zone": zone_name} if zone_name else {}
     if fleet.ssh:
-        tags["spotyard:ssh-user"] = fleet.ssh.user
-        if fleet.ssh.bastion:
-            tags["spotyard:ssh-bastion"] = fleet.ssh.bastion
+        tags |= ssh_tags(ssh_host(fleet))
     if fleet.image.snapshot_on_terminate:
         tags["spotyard:image-role"] = fleet.image.role_tag or ""
     return tags
@@ -114,9 +118,7 @@ InterruptionHandler("interruptions", InterruptionHandlerArgs(
 if kept_fleets:
     ImageKeeper("images", ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets,
                                           topic_arn=topic_arn), opts=with_provider)
-ssh_hosts = [SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
-                     zone_name=zone_name, bastion=fleet.ssh.bastion)
-             for fleet in config.fleets if fleet.ssh]
+ssh_hosts = [ssh_host(fleet) for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)
 pulumi.export("subnetIds", environment.subnet_ids)

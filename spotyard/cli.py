@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from spotyard import fleets as found
-from spotyard.ssh_config import SshHost, render
+from spotyard.ssh_config import host_from_tags, render
 
 
 class Context:
@@ -171,7 +171,5 @@ def ssh_config(ctx: Context) -> None:
     if not fleets:
         raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged spotyard:stack={ctx.stack} in "
                              f"{ctx.session.region_name}")
-    hosts = [SshHost(fleet=name, user=f.tags["spotyard:ssh-user"], stack_tag=ctx.stack, region=ctx.session.region_name,
-                     zone_name=f.tags.get("spotyard:dns-zone"), bastion=f.tags.get("spotyard:ssh-bastion"))
-             for name, f in sorted(fleets.items()) if "spotyard:ssh-user" in f.tags]
-    click.echo(render(hosts), nl=False)
+    hosts = [host_from_tags(name, f.tags, ctx.stack, ctx.session.region_name) for name, f in sorted(fleets.items())]
+    click.echo(render([host for host in hosts if host]), nl=False)

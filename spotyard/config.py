@@ -14,6 +14,7 @@ from typing import Any
 
 from spotyard import config_rules as rules
 from spotyard.config_reader import Problems, Section
+from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
 
 NAMESPACE = "spotyard"
 ENGINES = ("asg", "spot-fleet")
@@ -68,6 +69,8 @@ class SshConfig:
     allow_from: tuple[str, ...]
     user: str
     bastion: str | None
+    identity_file: str = DEFAULT_IDENTITY_FILE
+    forward_agent: bool = False
 
 
 @dataclass(frozen=True)
@@ -326,8 +329,13 @@ def _ssh(s: Section | None) -> SshConfig | None:
     user = s.text("user", "ec2-user", pattern=r"[a-z_][a-z0-9_-]{0,31}", expected="a Linux user name")
     bastion = s.text("bastion", pattern=r"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?",
                      expected="a host name, optionally user@host:port")
+    # The private key on your laptop; its `.pub` is what EC2 Instance Connect pushes.
+    identity_file = s.text("identityFile", DEFAULT_IDENTITY_FILE, pattern=r"(~/|/)[A-Za-z0-9._/@+-]+",
+                           expected="a path starting with ~/ or / (letters, digits, . _ / @ + -)")
+    forward_agent = s.flag("forwardAgent")
     s.close()
-    return SshConfig(key_name=key_name, allow_from=allow_from, user=user or "ec2-user", bastion=bastion)
+    return SshConfig(key_name=key_name, allow_from=allow_from, user=user or "ec2-user", bastion=bastion,
+                     identity_file=identity_file or DEFAULT_IDENTITY_FILE, forward_agent=forward_agent)
 
 
 def _schedule(s: Section | None) -> ScheduleConfig | None:

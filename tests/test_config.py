@@ -68,7 +68,8 @@ EVERY_KEY: dict[str, Any] = {
         "elasticIp": "eipalloc-1",
         "image": {"roleTag": "box", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2},
         "home": {"mountPath": "/data", "retainOnDestroy": False, "uid": 1001, "gid": 1001},
-        "ssh": {"keyName": "k", "allowFrom": ["sg-1", "10.0.0.0/8"], "user": "dev", "bastion": "gw.example.com"},
+        "ssh": {"keyName": "k", "allowFrom": ["sg-1", "10.0.0.0/8"], "user": "dev", "bastion": "gw.example.com",
+                "identityFile": "~/.ssh/work_rsa", "forwardAgent": True},
         "schedule": {"start": "cron(0 9 ? * MON-FRI *)", "stop": "rate(1 day)", "timezone": "Asia/Tokyo"},
         "idleStopMinutes": 30,
         "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120},
@@ -89,7 +90,8 @@ def test_every_key_is_read_into_the_typed_config():
     assert config.notifications == schema.NotificationsConfig(email="ops@example.com")
     assert fleet.home == schema.HomeConfig(mount_path="/data", retain_on_destroy=False, uid=1001, gid=1001)
     assert fleet.ssh == schema.SshConfig(key_name="k", allow_from=("sg-1", "10.0.0.0/8"), user="dev",
-                                         bastion="gw.example.com")
+                                         bastion="gw.example.com", identity_file="~/.ssh/work_rsa",
+                                         forward_agent=True)
     assert fleet.queue == schema.QueueConfig(messages_per_instance=5, scale_in_cooldown_seconds=60,
                                              visibility_timeout_seconds=120)
     assert fleet.image.snapshot_on_terminate and fleet.image.keep == 2
@@ -130,6 +132,9 @@ BAD_VALUES = [
     ({"ssh": {"allowFrom": ["bastion"]}}, "spotyard:fleets.box.ssh.allowFrom[0]", "security group id"),
     ({"ssh": {"allowFrom": ["10.0.0.1/8"]}}, "spotyard:fleets.box.ssh.allowFrom[0]", "CIDR"),
     ({"ssh": {"user": "Root User"}}, "spotyard:fleets.box.ssh.user", "Linux user name"),
+    ({"ssh": {"identityFile": "id_ed25519"}}, "spotyard:fleets.box.ssh.identityFile", "starting with ~/ or /"),
+    ({"ssh": {"identityFile": "~/.ssh/my key"}}, "spotyard:fleets.box.ssh.identityFile", "starting with ~/ or /"),
+    ({"ssh": {"forwardAgent": "sometimes"}}, "spotyard:fleets.box.ssh.forwardAgent", "true or false"),
     ({"idleStopMinutes": 0}, "spotyard:fleets.box.idleStopMinutes", "at least 10"),
     ({"queue": {"messagesPerInstance": 0}}, "spotyard:fleets.box.queue.messagesPerInstance", "at least 1"),
     ({"queue": {"scaleInCooldownSeconds": -5}}, "spotyard:fleets.box.queue.scaleInCooldownSeconds", "at least 1"),
