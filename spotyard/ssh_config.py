@@ -67,7 +67,8 @@ def _proxy_command(host: SshHost, instance: str) -> str:
     # Key push: https://docs.aws.amazon.com/ec2-instance-connect/latest/APIReference/API_SendSSHPublicKey.html
     push = (f"aws ec2-instance-connect send-ssh-public-key {region} --instance-id \"$id\" "
             f"--instance-os-user {host.user} --ssh-public-key file://{_shell_path(host.public_key_file)} >/dev/null")
-    start = f"exec aws ssm start-session {region} --target \"$id\" --document-name {SSM_DOCUMENT} --parameters portNumber=%p"
+    start = (f"exec aws ssm start-session {region} --target \"$id\" --document-name {SSM_DOCUMENT} "
+             "--parameters portNumber=%p")
     script = "; ".join([f"id={instance}", no_instance, f"{push} || exit 1", start])
     return "ProxyCommand sh -c " + shlex.quote(script)
 
