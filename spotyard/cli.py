@@ -4,6 +4,8 @@
     spotyard launch <fleet> [-n N]
     spotyard stop <fleet> [--no-wait]
     spotyard ssh-config
+    spotyard ssh <fleet>|<fleet>-i-... [-i ~/.ssh/key] [-- command]
+    spotyard cost [--days N]
 """
 
 from __future__ import annotations
@@ -15,20 +17,46 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import botocore.session
 import click
 import yaml
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from rich.console import Console
 from rich.table import Table
 
 from spotyard import fleets as found
+from spotyard import ssh as connect
 from spotyard.ssh_config import host_from_tags, render
+
+# Give up on an unreachable endpoint within seconds, not botocore's default of 60 s a
+# connection times 5 attempts. https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 2})
+
+
+def stack_region(stack: str, project_dir: Path = Path()) -> str | None:
+    """`aws:region` of ./Pulumi.<stack>.yaml, where `pulumi config set aws:region` writes it."""
+    stack_file = project_dir / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+    if not stack_file.is_file():
+        return None
+    return ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).get("aws:region")
+
+
+def session_for(stack: str, region: str | None) -> boto3.session.Session:
+    """--region, else AWS_REGION, else AWS_DEFAULT_REGION or the AWS profile (botocore's own
+    order), else the stack file's aws:region."""
+    core = botocore.session.get_session()
+    core.set_default_client_config(CLIENT_CONFIG)
+    session = boto3.session.Session(botocore_session=core, region_name=region or os.environ.get("AWS_REGION") or None)
+    if session.region_name is None and (from_stack := stack_region(stack)):
+        session = boto3.session.Session(botocore_session=core, region_name=from_stack)
+    return session
 
 
 class Context:
     def __init__(self, stack: str, region: str | None) -> None:
-        self.stack = stack
-        self.session = boto3.session.Session(region_name=region)
+        self.stack = stack_tag(stack)
+        self.session = session_for(stack, region)
 
 
 def stack_tag(stack: str) -> str:
@@ -50,24 +78,27 @@ class SpotyardGroup(click.Group):
             raise click.ClickException("no AWS credentials: run `aws configure` or `aws sso login`, "
                                        "or set AWS_PROFILE") from None
         except NoRegionError:
-            raise click.ClickException("no AWS region: pass --region or set AWS_REGION") from None
+            raise click.ClickException("no AWS region: pass --region, set AWS_REGION, or set aws:region in "
+                                       "Pulumi.<stack>.yaml") from None
         except found.NotFound as error:
             raise click.ClickException(str(error)) from None
         except ClientError as error:
             raise click.ClickException(f"AWS refused: {error}") from None
         except BotoCoreError as error:
-            raise click.ClickException(f"AWS unreachable: {error}") from None
+            raise click.ClickException(f"AWS unreachable: {error}".splitlines()[0]) from None
 
 
 @click.group(cls=SpotyardGroup)
 @click.option("--stack", default=lambda: os.environ.get("SPOTYARD_STACK", "dev"), show_default="dev",
               help="Stack name (dev) or project/stack; env SPOTYARD_STACK.")
-@click.option("--region", default=None, help="AWS region; default from AWS_REGION or your AWS config.")
+@click.option("--region", default=None,
+              help="AWS region; default AWS_REGION, AWS_DEFAULT_REGION, your AWS profile, then aws:region of "
+                   "./Pulumi.<stack>.yaml.")
 @click.pass_context
 def main(ctx: click.Context, stack: str, region: str | None) -> None:
     """Launch, stop and inspect spotyard fleets."""
     logging.getLogger("spotyard").setLevel(logging.WARNING)  # the Lambdas' shared code logs its steps
-    ctx.obj = Context(stack_tag(stack), region)
+    ctx.obj = Context(stack, region)
 
 
 @main.command()
@@ -173,3 +204,18 @@ def ssh_config(ctx: Context) -> None:
                              f"{ctx.session.region_name}")
     hosts = [host_from_tags(name, f.tags, ctx.stack, ctx.session.region_name) for name, f in sorted(fleets.items())]
     click.echo(render([host for host in hosts if host]), nl=False)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-i", "--identity-file", default=None,
+              help="Private key; its .pub is pushed. Default: the fleet's ssh.identityFile.")
+@click.pass_obj
+def ssh(ctx: Context, name: str, command: tuple[str, ...], identity_file: str | None) -> None:
+    """ssh to NAME (a fleet: its newest running instance; or <fleet>-i-...), pushing your key first."""
+    target = connect.resolve(ctx.session, ctx.stack, name)
+    identity = identity_file or target.host.identity_file
+    connect.push_key(ctx.session, target, connect.public_key(identity))
+    argv = connect.command_line(target, identity, command)
+    os.execvp(argv[0], argv)

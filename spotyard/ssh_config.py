@@ -55,6 +55,12 @@ def _shell_path(path: str) -> str:
     return f'"$HOME"/{shlex.quote(path[2:])}' if path.startswith("~/") else shlex.quote(path)
 
 
+def session_command(host: SshHost, target: str) -> str:
+    """The AWS CLI's Session Manager tunnel to port %p of `target` (ssh expands %p)."""
+    return (f"aws ssm start-session --region {host.region} --target {target} --document-name {SSM_DOCUMENT} "
+            "--parameters portNumber=%p")
+
+
 def _proxy_command(host: SshHost, instance: str) -> str:
     """`sh -c '<find the instance>; <push the key>; exec <Session Manager to port %p>'`.
 
@@ -67,9 +73,7 @@ def _proxy_command(host: SshHost, instance: str) -> str:
     # Key push: https://docs.aws.amazon.com/ec2-instance-connect/latest/APIReference/API_SendSSHPublicKey.html
     push = (f"aws ec2-instance-connect send-ssh-public-key {region} --instance-id \"$id\" "
             f"--instance-os-user {host.user} --ssh-public-key file://{_shell_path(host.public_key_file)} >/dev/null")
-    start = (f"exec aws ssm start-session {region} --target \"$id\" --document-name {SSM_DOCUMENT} "
-             "--parameters portNumber=%p")
-    script = "; ".join([f"id={instance}", no_instance, f"{push} || exit 1", start])
+    script = "; ".join([f"id={instance}", no_instance, f"{push} || exit 1", "exec " + session_command(host, '"$id"')])
     return "ProxyCommand sh -c " + shlex.quote(script)
 
 

@@ -151,6 +151,21 @@ def _spot_fleet(call: Call) -> list[Target]:
                    _tag_context("ec2", tags))]
 
 
+def _key_push(call: Call) -> list[Target]:
+    """SendSSHPublicKey: the instance, with the Linux user as ec2:osuser."""
+    return [Target(t.arn, {**t.context, "ec2:osuser": call.params["InstanceOSUser"]})
+            for t in _instances(call, [call.params["InstanceId"]])]
+
+
+def _session(call: Call) -> list[Target]:
+    """StartSession: the instance (its tags as ssm:resourceTag/...) and the session document."""
+    found = _lookup(call.region, "ec2").describe_instances(InstanceIds=[call.params["Target"]])["Reservations"]
+    tags = [t for r in found for i in r["Instances"] for t in i.get("Tags", [])]
+    instance = Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{call.params['Target']}",
+                      {f"ssm:resourceTag/{t['Key']}": t["Value"] for t in tags})
+    return [instance, Target(f"arn:aws:ssm:{call.region}::document/{call.params['DocumentName']}")]
+
+
 RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateTags": _tagged,
     "ec2:DeleteTags": _tagged,
@@ -180,6 +195,8 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ssm:GetParameter": _parameter,
     "ssm:PutParameter": _parameter,
     "elasticloadbalancing:DeregisterTargets": lambda c: [Target(c.params["TargetGroupArn"])],
+    "ec2-instance-connect:SendSSHPublicKey": _key_push,
+    "ssm:StartSession": _session,
     "cloudwatch:PutMetricData": lambda c: [Target("*", {"cloudwatch:namespace": c.params["Namespace"]})],
 }
 
