@@ -31,7 +31,7 @@ from spotyard.ssh_config import host_from_tags, render
 
 # Give up on an unreachable endpoint within seconds, not botocore's default of 60 s a
 # connection times 5 attempts. https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
-CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 2})
+CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 2})
 
 
 def stack_region(stack: str, project_dir: Path = Path()) -> str | None:

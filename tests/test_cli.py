@@ -141,12 +141,10 @@ def test_no_credentials_is_a_clear_error(monkeypatch, tmp_path):
     assert "no AWS credentials: run `aws configure`" in result.output
 
 
-def test_no_region_is_a_clear_error(monkeypatch, tmp_path, aws):
-    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    result = CliRunner().invoke(main, ["--stack", "dev", "status"])
-    assert result.exit_code == 1 and "no AWS region: pass --region" in result.output
+def test_no_region_is_a_clear_error(no_region, aws):
+    result = CliRunner().invoke(main, ["--stack", "dev", "status"])  # and no Pulumi.dev.yaml here
+    assert result.exit_code == 1
+    assert "no AWS region: pass --region, set AWS_REGION, or set aws:region in Pulumi.<stack>.yaml" in result.output
 
 
 def test_the_cli_runs_as_a_module():
@@ -155,3 +153,59 @@ def test_the_cli_runs_as_a_module():
 
     result = subprocess.run([sys.executable, "-m", "spotyard", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "launch" in result.stdout and "ssh-config" in result.stdout
+
+
+@pytest.fixture
+def no_region(monkeypatch, tmp_path):
+    """Neither AWS_REGION nor AWS_DEFAULT_REGION, no AWS config file, in an empty directory."""
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def where_it_looked(*args: str) -> str:
+    result = CliRunner().invoke(main, [*args, "status"])
+    assert result.exit_code == 1
+    return result.output.split(" in ")[-1].split()[0]
+
+
+def test_the_region_comes_from_the_stack_file_when_nothing_else_sets_it(aws, no_region, monkeypatch):
+    (no_region / "Pulumi.staging.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    assert where_it_looked("--stack", "staging") == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    assert where_it_looked("--stack", "staging") == "us-east-2"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # AWS_REGION wins over AWS_DEFAULT_REGION, as in the AWS CLI
+    assert where_it_looked("--stack", "staging") == "us-west-2"
+    assert where_it_looked("--stack", "staging", "--region", "sa-east-1") == "sa-east-1"
+
+
+def test_the_shipped_stack_file_gives_the_cli_its_region(aws, no_region, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert where_it_looked("--stack", "dev") == dev_config()["aws:region"]
+
+
+def test_an_endpoint_that_refuses_ends_in_one_line_after_few_attempts(monkeypatch):
+    import socket
+
+    from spotyard import cli
+
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    attempts = []
+    real = cli.session_for
+
+    def counted(stack, region):
+        session = real(stack, region)
+        session.events.register("before-send", lambda **kwargs: attempts.append(kwargs["request"].url))
+        return session
+
+    monkeypatch.setattr(cli, "session_for", counted)
+    result = CliRunner().invoke(main, ["--stack", "dev", "--region", REGION, "status"])
+    assert result.exit_code == 1
+    assert result.output == f'Error: AWS unreachable: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/"\n'
+    assert len(attempts) == cli.CLIENT_CONFIG.retries["total_max_attempts"] == 2  # the first try included
+    assert cli.CLIENT_CONFIG.connect_timeout <= 5 and cli.CLIENT_CONFIG.read_timeout <= 30
