@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import re
 import shlex
 import signal
 import subprocess
@@ -170,10 +171,22 @@ class CpuSample:
         return 0.0 if elapsed <= 0 else 100.0 * (elapsed - (self.idle - earlier.idle)) / elapsed
 
 
+# The unprivileged sshd process of one connection without a terminal (OpenSSH 9.8+ names it
+# sshd-session); with a terminal it is `<user>@pts/N`, and `who` lists that login already.
+SSH_WITHOUT_TERMINAL = re.compile(r"sshd(-session)?: \S+@notty")
+SESSION_MANAGER_WORKER = "ssm-session-worker"
+
+
 def sessions(who: str, processes: list[str]) -> int:
-    """Logged-in users (`who`) and Session Manager sessions (their worker processes)."""
+    """Everyone using the box, from `who` and `ps -eo args=`: logins with a terminal (`who`),
+    ssh connections without one — VS Code Remote-SSH, `ssh -N -L` port forwards, `ssh host cmd`,
+    scp/rsync — which write no utmp entry, so `who` misses them, and Session Manager sessions
+    (their worker processes; an ssh through Session Manager shows both)."""
     logins = [line for line in who.splitlines() if line.strip()]
-    return len(logins) + sum(name.strip() == "ssm-session-wor" for name in processes)
+    commands = [line.strip() for line in processes if line.strip()]
+    without_terminal = sum(bool(SSH_WITHOUT_TERMINAL.fullmatch(command)) for command in commands)
+    session_manager = sum(Path(command.split()[0]).name == SESSION_MANAGER_WORKER for command in commands)
+    return len(logins) + without_terminal + session_manager
 
 
 @dataclass(frozen=True)
@@ -218,7 +231,7 @@ def idle_check(env: dict[str, str], state_path: Path = IDLE_STATE) -> str:
     if not limit:
         return "disabled"
     who = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
-    processes = subprocess.run(["ps", "-eo", "comm="], capture_output=True, text=True, check=False).stdout
+    processes = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=False).stdout
     state, action = assess(
         IdleState.load(state_path), now=time.time(),
         uptime=float(Path("/proc/uptime").read_text().split()[0]),
