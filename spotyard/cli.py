@@ -219,3 +219,32 @@ def ssh(ctx: Context, name: str, command: tuple[str, ...], identity_file: str | 
     connect.push_key(ctx.session, target, connect.public_key(identity))
     argv = connect.command_line(target, identity, command)
     os.execvp(argv[0], argv)
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1, max=42),
+              help="Window, ending now (the Auto Scaling activity history keeps six weeks).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def cost(ctx: Context, days: int, as_json: bool) -> None:
+    """Per fleet: instance-hours, what they cost at Spot prices, on demand, and the saving."""
+    from spotyard.cost import report
+
+    result = report(ctx.session, ctx.stack, days)
+    if not result["fleets"]:
+        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged spotyard:stack={ctx.stack} in "
+                             f"{ctx.session.region_name}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{ctx.stack} in {ctx.session.region_name}, last {days} day(s), USD")
+    for column in ("fleet", "instances", "instance-hours", "paid", "on demand", "saving"):
+        table.add_column(column, justify="left" if column == "fleet" else "right")
+    for fleet in result["fleets"]:
+        saving = f"{fleet['saving']:.2f}" + (f" ({fleet['savingPercent']}%)" if fleet["savingPercent"] is not None
+                                              else "")
+        hours = f"{fleet['instanceHours']:.1f}" + (f" ({fleet['unpricedHours']:.1f} unpriced)"
+                                                   if fleet["unpricedHours"] else "")
+        table.add_row(fleet["name"], str(fleet["instances"]), hours, f"{fleet['paid']:.2f}",
+                      f"{fleet['onDemand']:.2f}", saving)
+    Console().print(table)
