@@ -209,3 +209,17 @@ def test_an_endpoint_that_refuses_ends_in_one_line_after_few_attempts(monkeypatc
     assert result.output == f'Error: AWS unreachable: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/"\n'
     assert len(attempts) == cli.CLIENT_CONFIG.retries["total_max_attempts"] == 2  # the first try included
     assert cli.CLIENT_CONFIG.connect_timeout <= 5 and cli.CLIENT_CONFIG.read_timeout <= 30
+
+
+def test_plain_pulumi_uses_the_state_make_up_writes():
+    """Pulumi.yaml's backend is the Makefile's default PULUMI_BACKEND_URL, relative to the
+    project directory (pulumi resolves a relative file:// path against where it runs)."""
+    import re
+
+    import yaml
+
+    url = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["backend"]["url"]
+    makefile = re.search(r"^export PULUMI_BACKEND_URL \?= file://\$\(CURDIR\)/(\S+)$",
+                         (ROOT / "Makefile").read_text(), re.M)[1]
+    assert url.startswith("file://./") and (ROOT / url.removeprefix("file://")).resolve() == (ROOT / makefile).resolve()
+    assert (ROOT / makefile).is_dir()  # in the clone, so the first plain `pulumi stack select` finds it

@@ -176,3 +176,22 @@ def test_a_missing_public_key_says_how_to_make_one(stack, laptop):
     result = laptop.spotyard("ssh", "workbench")
     assert result.exit_code == 1 and "ssh-keygen -t ed25519 -f ~/.ssh/id_ed25519" in result.output
     assert laptop.key_pushes() == []
+
+
+def test_the_instance_side_has_what_session_manager_and_instance_connect_need(stack):
+    """The SSM agent needs AmazonSSMManagedInstanceCore on the instance role (a managed policy,
+    which the IAM check cannot evaluate: its attachment is checked); Instance Connect's sshd
+    reads the pushed key from IMDS, which the launch template keeps on (IMDSv2). The instance
+    role needs nothing for the key push itself."""
+    for fleet in ("workbench", "workers"):
+        role = stack.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
+        attached = {r.inputs["policyArn"] for r in stack.resources
+                    if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and r.inputs["role"] == role}
+        assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in attached
+        metadata = stack.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["metadataOptions"]
+        assert (metadata["httpEndpoint"], metadata["httpTokens"]) == ("enabled", "required")
+    roles = {stack.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
+             for fleet in ("workbench", "workers")}
+    instance_statements = [s for r in stack.resources if r.type == "aws:iam/rolePolicy:RolePolicy"
+                           and r.inputs["role"] in roles for s in json.loads(r.inputs["policy"])["Statement"]]
+    assert instance_statements and not any("ec2-instance-connect" in str(s.get("Action")) for s in instance_statements)
