@@ -7,8 +7,8 @@ Why EC2 Instance Connect and not keys in the stack configuration: the key never 
 the stack (nothing to redeploy when someone joins or leaves), each push is an IAM-checked,
 CloudTrail-logged call by the person connecting, scoped by tag and Linux user, and the key
 is only accepted for 60 seconds. It needs the `ec2-instance-connect` package on the AMI
-(Amazon Linux 2023 and Ubuntu 20.04+ ship it) and IMDS reachable from the instance; the
-instance role needs nothing for it.
+(Amazon Linux 2023 has it; Ubuntu packages it) and IMDS on the instance; the instance role
+needs nothing for it.
 """
 
 from __future__ import annotations
