@@ -81,6 +81,8 @@ class QueueAutoscaler(pulumi.ComponentResource):
         if fleet.engine == "asg":
             statements += [allow("ReadGroup", ["autoscaling:DescribeAutoScalingGroups"], "*"),
                            allow("SizeGroup", ["autoscaling:SetDesiredCapacity"], args.capacity_target_arn)]
+            # Launch times of the group's members (capacity on its way); Describe* takes no resource.
+            statements.append(allow("ReadLaunches", ["ec2:DescribeInstances"], "*"))
             if fleet.on_demand_fallback:
                 statements += [allow("ReadActivities", ["autoscaling:DescribeScalingActivities",
                                                         "ec2:DescribeInstances"], "*"),
@@ -115,6 +117,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                 "SPOTYARD_MIN_CAPACITY": str(fleet.min_capacity),
                 "SPOTYARD_MAX_CAPACITY": str(fleet.max_capacity),
                 "SPOTYARD_SCALE_IN_COOLDOWN_SECONDS": str(queue.scale_in_cooldown_seconds),
+                "SPOTYARD_BOOT_SECONDS": str(queue.boot_seconds),
                 "SPOTYARD_ON_DEMAND_FALLBACK": str(fleet.on_demand_fallback).lower(),
                 "SPOTYARD_STATE_PARAMETER": state.name,
                 "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else "",

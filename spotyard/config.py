@@ -82,6 +82,7 @@ class QueueConfig:
     messages_per_instance: int
     scale_in_cooldown_seconds: int
     visibility_timeout_seconds: int
+    boot_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -347,10 +348,12 @@ def _queue(s: Section | None) -> QueueConfig | None:
         return None
     per_instance = s.integer("messagesPerInstance", 10, minimum=1)
     cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1)
+    boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
     visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=43200)
     s.close()
     return QueueConfig(messages_per_instance=per_instance or 10,
                        scale_in_cooldown_seconds=cooldown or 300,
+                       boot_seconds=boot or 120,
                        visibility_timeout_seconds=visibility or 300)
 
 

@@ -71,7 +71,8 @@ EVERY_KEY: dict[str, Any] = {
         "ssh": {"keyName": "k", "allowFrom": ["sg-1", "10.0.0.0/8"], "user": "dev", "bastion": "gw.example.com"},
         "schedule": {"start": "cron(0 9 ? * MON-FRI *)", "stop": "rate(1 day)", "timezone": "Asia/Tokyo"},
         "idleStopMinutes": 30,
-        "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120},
+        "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120,
+                  "bootSeconds": 90},
         "results": {"bucket": "create"},
         "loadBalancer": {"targetGroupArns": [
             "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/web/0123456789abcdef"]},
@@ -91,7 +92,7 @@ def test_every_key_is_read_into_the_typed_config():
     assert fleet.ssh == schema.SshConfig(key_name="k", allow_from=("sg-1", "10.0.0.0/8"), user="dev",
                                          bastion="gw.example.com")
     assert fleet.queue == schema.QueueConfig(messages_per_instance=5, scale_in_cooldown_seconds=60,
-                                             visibility_timeout_seconds=120)
+                                             visibility_timeout_seconds=120, boot_seconds=90)
     assert fleet.image.snapshot_on_terminate and fleet.image.keep == 2
     assert fleet.target_group_arns and fleet.results.create and fleet.on_demand_fallback
     assert fleet.interruption == schema.InterruptionConfig(decrement_capacity=True, on_rebalance="drain")
@@ -133,6 +134,8 @@ BAD_VALUES = [
     ({"idleStopMinutes": 0}, "spotyard:fleets.box.idleStopMinutes", "at least 10"),
     ({"queue": {"messagesPerInstance": 0}}, "spotyard:fleets.box.queue.messagesPerInstance", "at least 1"),
     ({"queue": {"scaleInCooldownSeconds": -5}}, "spotyard:fleets.box.queue.scaleInCooldownSeconds", "at least 1"),
+    ({"queue": {"bootSeconds": 0}}, "spotyard:fleets.box.queue.bootSeconds", "at least 1"),
+    ({"queue": {"bootSeconds": 7200}}, "spotyard:fleets.box.queue.bootSeconds", "at most 3600"),
     ({"queue": ["a"]}, "spotyard:fleets.box.queue", "must be a mapping"),
     ({"home": {"mountPath": "relative/path"}}, "spotyard:fleets.box.home.mountPath", "absolute path"),
     ({"home": {"mountPath": "/etc"}}, "spotyard:fleets.box.home.mountPath", "system directory"),
