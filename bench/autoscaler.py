@@ -13,7 +13,8 @@ An instance takes BOOT_SECONDS from launch to its first job and then works one j
 JOB_SECONDS each (10 jobs a minute); scale-in removes only idle instances (busy ones are
 protected, as `spotyard-busy` does), newest first. Bounds 0..10, messagesPerInstance 10.
 Prints, per trace and policy, the p50 and p95 wait of a job (minutes from arrival to start)
-and the instance-minutes paid (from launch to removal, boot included).
+and the instance-minutes paid (from launch to removal, boot included), until the fleet has
+scaled in after the last job (at most 30 minutes after it).
 
 Then the delay a Spot interruption adds to the jobs the interrupted worker holds: without the
 requeue hook a held message comes back after the visibility timeout; with it
@@ -39,6 +40,7 @@ BOOT_SECONDS = 120
 JOB_SECONDS = 6
 VISIBILITY_TIMEOUT = 300  # the queue's default visibilityTimeoutSeconds
 NOTICE_SECONDS = 120
+TRAILING_SECONDS = 30 * 60
 decide = load("queue_autoscaler", "decide")
 DEFAULTS = decide.Policy(messages_per_instance=10, min_capacity=0, max_capacity=10, cooldown_seconds=300,
                          boot_seconds=BOOT_SECONDS)
@@ -149,7 +151,10 @@ def simulate(arrivals: list[int], policy: Callable[[Run], int], *, interruptions
     instances: list[Instance] = []
     notices = deque(sorted(interruptions))
     waits, delays, paid, now = [], [], 0, 0
-    while pending or queue or hidden or any(i.job for i in instances):
+    done = None  # when the last job ended: the fleet is then paid until it scales in, or TRAILING_SECONDS
+    while done is None or (instances and now < done + TRAILING_SECONDS):
+        if done is None and not (pending or queue or hidden or any(i.job and i.job[1] > now for i in instances)):
+            done = now
         while pending and arrival[pending[0]] <= now:
             queue.append(pending.popleft())
         for message in [m for m, at in hidden.items() if at <= now]:
