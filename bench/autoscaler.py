@@ -7,7 +7,9 @@ discrete-event simulation of SQS and a fleet (six-second steps, one autoscaler r
 - backlog rule, no cooldown: the same demand, ceil((visible + in-flight) / messagesPerInstance),
   applied at once in both directions (what a KEDA-style scaler without stabilization does);
 - classic step alarms: every 5 minutes, on the 5-minute average of visible messages, +1
-  instance at >= 100 and -1 at <= 20, between 2 and 5 instances.
+  instance at >= 100 and -1 at <= 20, between 2 and 5 instances;
+- and, for the record, spotyard's rule before issue #14: the same demand, scale-in only after
+  it stayed lower for a 300-s window, to the window's peak.
 
 An instance takes BOOT_SECONDS from launch to its first job and then works one job at a time,
 JOB_SECONDS each (10 jobs a minute); scale-in removes only idle instances (busy ones are
@@ -18,7 +20,7 @@ scaled in after the last job (at most 30 minutes after it).
 
 Then the delay a Spot interruption adds to the jobs the interrupted worker holds: without the
 requeue hook a held message comes back after the visibility timeout; with it
-(`spotyard-busy --requeue-on-interruption`) it is visible again at the two-minute notice.
+(`spotyard-busy --receipt-handle`) it is visible again at the two-minute notice.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import random
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +84,25 @@ def spotyard_policy(policy=DEFAULTS) -> Callable[[Run], int]:
 
 def backlog_rule() -> Callable[[Run], int]:
     return lambda run: decide.wanted(run.visible + run.in_flight, DEFAULTS)
+
+
+def stabilization_window(seconds: int = 300) -> Callable[[Run], int]:
+    """spotyard before issue #14: scale-in once demand has stayed lower for `seconds`, to the
+    highest demand of that window (Kubernetes HPA's scale-down stabilization)."""
+    window: tuple[int, int] | None = None  # (since, peak)
+
+    def policy(run: Run) -> int:
+        nonlocal window
+        demand = decide.wanted(run.visible + run.in_flight, DEFAULTS)
+        if demand >= run.desired:
+            window = None
+            return demand
+        window = (window[0], max(window[1], demand)) if window else (run.now, demand)
+        if run.now - window[0] >= seconds:
+            peak, window = window[1], None
+            return peak
+        return run.desired
+    return policy
 
 
 def classic_policy() -> Callable[[Run], int]:
@@ -193,7 +214,8 @@ def simulate(arrivals: list[int], policy: Callable[[Run], int], *, interruptions
 
 
 POLICIES = {"spotyard (defaults)": spotyard_policy, "backlog rule, no cooldown": backlog_rule,
-            "classic step alarms": classic_policy}
+            "classic step alarms": classic_policy,
+            "300-s stabilization window (spotyard before #14)": stabilization_window}
 
 
 def main() -> None:
@@ -210,6 +232,14 @@ def main() -> None:
           f"{DEFAULTS.max_capacity} instances, scaleInCooldownSeconds {DEFAULTS.cooldown_seconds}, bootSeconds "
           f"{DEFAULTS.boot_seconds}; instances boot in {BOOT_SECONDS} s and work one {JOB_SECONDS}-s job at a "
           "time; one deterministic run per row.\n")
+    print("| trace | spotyard scaleInCooldownSeconds | p50 wait (min) | p95 wait (min) | instance-minutes |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    arrivals = random_spikes()
+    for cooldown in (60, 120, 300, 600):
+        outcome = simulate(arrivals, spotyard_policy(replace(DEFAULTS, cooldown_seconds=cooldown)))
+        print(f"| random spikes over a trickle | {cooldown} | {outcome.percentile(0.5):.1f} | "
+              f"{outcome.percentile(0.95):.1f} | {outcome.instance_minutes:,.0f} |")
+    print()
     interruptions = tuple(range(1800, 3 * 3600 - 1800, 600))  # a notice every 10 minutes, steady trace
     print("| interrupted worker's job | jobs | mean delay added (min) | max delay added (min) |")
     print("| --- | ---: | ---: | ---: |")
