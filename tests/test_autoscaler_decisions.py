@@ -85,6 +85,20 @@ def test_capacity_on_its_way_is_counted_against_the_backlog_it_will_work():
     assert replay([15, 30], on_its_way=[0, 0])[0] == [2, 3]
 
 
+def test_a_warm_up_holds_its_capacity_until_it_ends_then_the_usual_rules_apply():
+    memory = decide.warmed(decide.Memory(), 4, now=0, seconds=600)
+    capacities = []
+    for minute in range(0, 17):
+        decision = decide.decide(decide.FleetCapacity(capacities[-1] if capacities else 0), 0, minute * 60,
+                                 memory, POLICY)
+        memory = decision.memory
+        capacities.append(decision.capacity)
+    assert capacities[:10] == [4] * 10  # warm for 600 s with an empty queue
+    assert capacities[10] == 0  # then the empty queue (for 300 s already) lets it go
+    big = decide.decide(decide.FleetCapacity(0), 0, 0, decide.warmed(decide.Memory(), 9, 0, 60), POLICY)
+    assert big.capacity == POLICY.max_capacity  # never above maxCapacity
+
+
 def test_steady_demand_clears_the_dip():
     decision = decide.decide(decide.FleetCapacity(3), 30, 50, decide.Memory(lower_since=0, peak=1), POLICY)
     assert decision == decide.Decision(3, decide.Memory(), "steady")

@@ -336,6 +336,45 @@ def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfille
     assert modified[-1] == {"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 0}
 
 
+def warm_up_event(run, fleet: str, minute: float) -> dict:
+    """The event the warm-up schedule sends, its context attributes filled in as Scheduler does."""
+    target = run.one("aws:scheduler/schedule:Schedule", f"{fleet}-jobs-warm-up").inputs["target"]
+    moment = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.loads(target["input"].replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
+                      .replace("<aws.scheduler.scheduled-time>", moment))
+
+
+def test_a_warm_up_schedule_holds_the_fleet_warm_then_lets_it_go(deploy, config, lambda_of):
+    config["spotyard:fleets"]["batch"]["queue"]["warmUp"] = {
+        "schedule": "cron(50 1 * * ? *)", "timezone": "Asia/Tokyo", "capacity": 3, "minutes": 10}
+    run = deploy(config)
+    schedule = run.one("aws:scheduler/schedule:Schedule", "batch-jobs-warm-up")
+    function = run.one("aws:lambda/function:Function", "batch-jobs-autoscaler-function")
+    assert (schedule.inputs["scheduleExpression"], schedule.inputs["scheduleExpressionTimezone"]) == (
+        "cron(50 1 * * ? *)", "Asia/Tokyo")
+    assert schedule.inputs["target"]["arn"] == function.outputs["arn"]
+    role = run.one("aws:iam/role:Role", "batch-jobs-warm-up-role")
+    assert schedule.inputs["target"]["roleArn"] == role.outputs["arn"]
+    assert json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "batch-jobs-warm-up-policy").inputs["policy"])[
+        "Statement"] == [{"Sid": "StartWarmUp", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                          "Resource": function.outputs["arn"]}]
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "scheduler.amazonaws.com"}
+    autoscaler = lambda_of(run, "batch-jobs-autoscaler")
+    result = autoscaler.invoke(warm_up_event(run, "batch", 0))
+    assert (result["to"], capacity(run, "batch")) == (3, 3)
+    assert autoscaler.invoke(warm_up_event(run, "batch", 0))["to"] == 3  # a duplicate changes nothing
+    for minute in (1, 5, 9):  # the queue stays empty: the warm-up holds, across cold starts
+        assert autoscaler.invoke(at(minute))["to"] == 3
+    assert autoscaler.invoke(at(10))["to"] == 0  # over: empty for longer than the cooldown, so zero
+    with pytest.raises(Exception, match="positive capacity and minutes"):
+        autoscaler.invoke({**warm_up_event(run, "batch", 11), "detail": {"capacity": "3"}})
+
+
+def test_no_warm_up_schedule_without_warm_up(stack):
+    assert [s.name for s in stack.of_type("aws:scheduler/schedule:Schedule") if "warm-up" in s.name] == []
+
+
 def test_job_queue_has_a_dead_letter_queue_and_workers_may_only_work_it(stack):
     queue = stack.one("aws:sqs/queue:Queue", "workers-jobs-queue")
     dead = stack.one("aws:sqs/queue:Queue", "workers-jobs-dlq")

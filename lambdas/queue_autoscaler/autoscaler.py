@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from decide import FleetCapacity, Memory, Policy, decide
+from decide import FleetCapacity, Memory, Policy, decide, warmed
 from fallback import Fallback, Observation, step
 from fleets import AutoScalingGroup, SpotFleetRequest
 from spotyard_lambda import aws, log, notify, settings
@@ -72,14 +72,19 @@ def backlog(queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def run(config: Settings, now: float) -> dict[str, Any]:
+def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One run; `warm_up` (capacity, seconds) starts a warm-up at `now`."""
     fleet = AutoScalingGroup(config.target) if config.engine == "asg" else SpotFleetRequest(config.target)
     state = State.load(config.state_parameter)
+    memory = state.memory
+    if warm_up is not None:
+        capacity, seconds = warm_up
+        memory = warmed(memory, capacity, now, seconds)
     demand = backlog(config.queue_url)
     view = fleet.read()
     moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.policy.boot_seconds)
     on_its_way = fleet.on_its_way(view.desired, moment, boot)
-    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, state.memory, config.policy)
+    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, config.policy)
     capacity = view.desired
     if decision.capacity != view.desired:
         capacity = fleet.set_capacity(view.desired, decision.capacity)

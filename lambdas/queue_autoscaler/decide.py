@@ -16,12 +16,15 @@ while keeping it costs one instance-minute per idle minute. So:
 - once the queue is empty (nothing visible, nothing in flight) the surplus goes at once:
   the backlog it was launched for is gone. The last instance stays until the queue has
   been empty for the cooldown, so a trickle does not flap the fleet between zero and one.
+
+A warm-up (`queue.warmUp`, started by its schedule through `warmed`) raises the minimum to
+its capacity until it ends.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Memory:
     peak: int = 0  # the highest demand since `lower_since`
     empty_since: float | None = None  # the queue has been empty since then
     ordered_for: int | None = None  # the backlog the last scale-out was made for
+    warm_capacity: int = 0  # the minimum while a warm-up lasts ...
+    warm_until: float | None = None  # ... until then
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,23 @@ def _covered_by_capacity_on_its_way(fleet: FleetCapacity, backlog: int, memory: 
     return min(max(0, backlog - memory.ordered_for), fleet.on_its_way * policy.messages_per_instance)
 
 
+def warmed(memory: Memory, capacity: int, now: float, seconds: int) -> Memory:
+    """The memory with a warm-up from `now`: at least `capacity` for `seconds`."""
+    return replace(memory, warm_capacity=capacity, warm_until=now + seconds)
+
+
 def decide(fleet: FleetCapacity, backlog: int, now: float, memory: Memory, policy: Policy) -> Decision:
+    warm = Memory()
+    if memory.warm_until is not None and now < memory.warm_until:
+        warm = Memory(warm_capacity=memory.warm_capacity, warm_until=memory.warm_until)
+        policy = replace(policy, min_capacity=max(policy.min_capacity, min(warm.warm_capacity, policy.max_capacity)))
     current = fleet.desired
     demand = wanted(backlog, policy)
     empty_since = (now if memory.empty_since is None else memory.empty_since) if backlog <= 0 else None
-    kept = Memory(empty_since=empty_since, ordered_for=memory.ordered_for)
+    kept = replace(warm, empty_since=empty_since, ordered_for=memory.ordered_for)
     scale_out = wanted(backlog - _covered_by_capacity_on_its_way(fleet, backlog, memory, policy), policy)
     if scale_out > current:
-        return Decision(scale_out, Memory(ordered_for=backlog), "scale-out")
+        return Decision(scale_out, replace(warm, ordered_for=backlog), "scale-out")
     if demand > current:
         return Decision(current, kept, "capacity on its way")
     if demand == current:
@@ -91,5 +105,5 @@ def decide(fleet: FleetCapacity, backlog: int, now: float, memory: Memory, polic
     since = now if memory.lower_since is None else memory.lower_since
     peak = max(memory.peak if memory.lower_since is not None else 0, demand)
     if now - since >= policy.boot_seconds:
-        return Decision(peak, Memory(ordered_for=memory.ordered_for), "scale-in")
-    return Decision(current, Memory(lower_since=since, peak=peak, ordered_for=memory.ordered_for), "dip")
+        return Decision(peak, replace(warm, ordered_for=memory.ordered_for), "scale-in")
+    return Decision(current, replace(warm, lower_since=since, peak=peak, ordered_for=memory.ordered_for), "dip")
