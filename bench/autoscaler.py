@@ -70,11 +70,14 @@ class Run:
 
 # -- policies: Run -> desired capacity ---------------------------------------------------------
 
-def spotyard_policy(policy=DEFAULTS) -> Callable[[Run], int]:
+def spotyard_policy(policy=DEFAULTS, warm_up: tuple[int, int, int] | None = None) -> Callable[[Run], int]:
+    """`warm_up`: (time, capacity, seconds) of a `queue.warmUp` schedule's event."""
     memory = decide.Memory()
 
     def decide_run(run: Run) -> int:
         nonlocal memory
+        if warm_up and run.now == warm_up[0]:
+            memory = decide.warmed(memory, warm_up[1], run.now, warm_up[2])
         decision = decide.decide(decide.FleetCapacity(run.desired, run.on_its_way), run.visible + run.in_flight,
                                  run.now, memory, policy)
         memory = decision.memory
@@ -232,6 +235,10 @@ def main() -> None:
           f"{DEFAULTS.max_capacity} instances, scaleInCooldownSeconds {DEFAULTS.cooldown_seconds}, bootSeconds "
           f"{DEFAULTS.boot_seconds}; instances boot in {BOOT_SECONDS} s and work one {JOB_SECONDS}-s job at a "
           "time; one deterministic run per row.\n")
+    warm = simulate(nightly_burst(), spotyard_policy(warm_up=(3600 - BOOT_SECONDS, 10, 15 * 60)))
+    print(f"nightly burst with queue.warmUp (capacity 10, 15 minutes, {BOOT_SECONDS} s before it): p50 "
+          f"{warm.percentile(0.5):.1f}, p95 {warm.percentile(0.95):.1f} min, "
+          f"{warm.instance_minutes:,.0f} instance-minutes\n")
     print("| trace | spotyard scaleInCooldownSeconds | p50 wait (min) | p95 wait (min) | instance-minutes |")
     print("| --- | ---: | ---: | ---: | ---: |")
     arrivals = random_spikes()
