@@ -23,11 +23,12 @@ PENDING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed")
 
 
 def _booting(ec2, instance_ids: list[str], now: datetime, boot: timedelta) -> int:
-    """Of these instances, those still pending or launched less than `boot` before `now`."""
+    """Of these instances, those still pending, or running but launched less than `boot` before
+    `now` (a stale listing may name an instance already shutting down: it is not on its way)."""
     if not instance_ids:
         return 0
     reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-    return sum(i.state == "pending" or now - i.launch_time < boot
+    return sum(i.state == "pending" or (i.state == "running" and now - i.launch_time < boot)
                for i in (Instance.from_api(d) for r in reservations for d in r["Instances"]))
 
 
