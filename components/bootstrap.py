@@ -21,6 +21,7 @@ INSTALLED_FILES = (
     ("spotyard-interruption-watcher.service", "/etc/systemd/system/spotyard-interruption-watcher.service", "0644"),
     ("spotyard_agent.py", "/usr/local/lib/spotyard/spotyard_agent.py", "0755"),
     ("spotyard-busy", "/usr/local/bin/spotyard-busy", "0755"),
+    ("requeue-on-interruption.sh", "/etc/spotyard/on-interruption.d/50-spotyard-requeue", "0755"),
     ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
 )

@@ -15,11 +15,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, policy_document
+from components.iam import allow, assume_role_policy, policy_document
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
 from spotyard.config import FleetConfig
 
 EVERY_MINUTE = "rate(1 minute)"
+# The warm-up schedule's event, as the queue_autoscaler handler parses it; EventBridge Scheduler
+# fills in the <aws.scheduler.*> context attributes when it invokes the function
+# (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+WARM_UP_EVENT = {"version": "0", "id": "<aws.scheduler.execution-id>", "source": "spotyard.warm-up",
+                 "detail-type": "Warm Up", "time": "<aws.scheduler.scheduled-time>"}
 MAX_RECEIVES = 5
 
 
@@ -81,6 +86,8 @@ class QueueAutoscaler(pulumi.ComponentResource):
         if fleet.engine == "asg":
             statements += [allow("ReadGroup", ["autoscaling:DescribeAutoScalingGroups"], "*"),
                            allow("SizeGroup", ["autoscaling:SetDesiredCapacity"], args.capacity_target_arn)]
+            # Launch times of the group's members (capacity on its way); Describe* takes no resource.
+            statements.append(allow("ReadLaunches", ["ec2:DescribeInstances"], "*"))
             if fleet.on_demand_fallback:
                 statements += [allow("ReadActivities", ["autoscaling:DescribeScalingActivities",
                                                         "ec2:DescribeInstances"], "*"),
@@ -102,7 +109,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        LambdaFunction(f"{name}-autoscaler", LambdaFunctionArgs(
+        function = LambdaFunction(f"{name}-autoscaler", LambdaFunctionArgs(
             source="queue_autoscaler",
             description=f"spotyard: size fleet {fleet.name} from its job queue",
             statements=statements,
@@ -115,6 +122,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                 "SPOTYARD_MIN_CAPACITY": str(fleet.min_capacity),
                 "SPOTYARD_MAX_CAPACITY": str(fleet.max_capacity),
                 "SPOTYARD_SCALE_IN_COOLDOWN_SECONDS": str(queue.scale_in_cooldown_seconds),
+                "SPOTYARD_BOOT_SECONDS": str(queue.boot_seconds),
                 "SPOTYARD_ON_DEMAND_FALLBACK": str(fleet.on_demand_fallback).lower(),
                 "SPOTYARD_STATE_PARAMETER": state.name,
                 "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else "",
@@ -123,4 +131,30 @@ class QueueAutoscaler(pulumi.ComponentResource):
                               description=f"size fleet {fleet.name} from its backlog")],
             alarm_topic_arn=args.topic_arn,
         ), opts=pulumi.ResourceOptions(parent=self))
+        if queue.warm_up is not None:
+            self._warm_up(name, args, function.function.arn)
         self.register_outputs({"queueUrl": self.queue_url})
+
+    def _warm_up(self, name: str, args: QueueAutoscalerArgs, function_arn: pulumi.Output[str]) -> None:
+        """`queue.warmUp`: an EventBridge Scheduler schedule that invokes the autoscaler with a
+        warm-up event; its role may invoke that function only."""
+        fleet, warm = args.fleet, args.fleet.queue.warm_up
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-warm-up-role", description=f"spotyard: warm-up schedule of fleet {fleet.name}",
+            assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
+                                                  {"StringEquals": {"aws:SourceAccount": args.environment.account_id}}),
+            opts=child)
+        aws.iam.RolePolicy(f"{name}-warm-up-policy", role=role.id, policy=policy_document([
+            allow("StartWarmUp", ["lambda:InvokeFunction"], function_arn)]), opts=child)
+        event = {**WARM_UP_EVENT, "detail": {"capacity": warm.capacity, "minutes": warm.minutes}}
+        aws.scheduler.Schedule(
+            f"{name}-warm-up",
+            description=f"spotyard: warm fleet {fleet.name} up to {warm.capacity} for {warm.minutes} minutes",
+            schedule_expression=warm.schedule, schedule_expression_timezone=warm.timezone,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=function_arn, role_arn=role.arn, input=json.dumps(event),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_event_age_in_seconds=warm.minutes * 60, maximum_retry_attempts=5)),
+            opts=child)

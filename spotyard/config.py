@@ -81,10 +81,22 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class WarmUpConfig:
+    """`queue.warmUp`: the fleet is held at `capacity` or more for `minutes` from each `schedule` time."""
+
+    schedule: str
+    timezone: str
+    capacity: int
+    minutes: int
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     messages_per_instance: int
     scale_in_cooldown_seconds: int
     visibility_timeout_seconds: int
+    boot_seconds: int = 120
+    warm_up: WarmUpConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,7 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     if len(architectures) > 1:
         s.problem("instanceTypes", "mixes arm64 (Graviton) and x86_64 types; one AMI cannot boot both")
     ssh = _ssh(s.child("ssh"))
-    queue = _queue(s.child("queue"))
+    queue = _queue(s.child("queue"), max_capacity)
     fleet = FleetConfig(
         name=name,
         engine=engine,
@@ -350,16 +362,37 @@ def _schedule(s: Section | None) -> ScheduleConfig | None:
     return ScheduleConfig(start=start, stop=stop, timezone=timezone or "UTC")
 
 
-def _queue(s: Section | None) -> QueueConfig | None:
+def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
     if s is None:
         return None
+    warm_up = _warm_up(s.child("warmUp"), max_capacity)
     per_instance = s.integer("messagesPerInstance", 10, minimum=1)
     cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1)
+    boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
     visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=43200)
     s.close()
     return QueueConfig(messages_per_instance=per_instance or 10,
                        scale_in_cooldown_seconds=cooldown or 300,
+                       boot_seconds=boot or 120,
+                       warm_up=warm_up,
                        visibility_timeout_seconds=visibility or 300)
+
+
+def _warm_up(s: Section | None, max_capacity: int | None) -> WarmUpConfig | None:
+    if s is None:
+        return None
+    schedule = s.text("schedule", required=True, check=rules.schedule_expression)
+    timezone = s.text("timezone", "UTC", check=rules.time_zone)
+    capacity = s.integer("capacity", minimum=1)
+    minutes = s.integer("minutes", 15, minimum=1, maximum=1440)
+    s.close()
+    if not s.has("capacity"):
+        s.problem("capacity", "is required")
+    if capacity is not None and max_capacity is not None and capacity > max_capacity:
+        s.problem("capacity", f"must be at most the fleet's maxCapacity ({max_capacity}), got {capacity}")
+    if schedule is None or capacity is None:
+        return None
+    return WarmUpConfig(schedule=schedule, timezone=timezone or "UTC", capacity=capacity, minutes=minutes or 15)
 
 
 def _results(s: Section | None) -> ResultsConfig | None:

@@ -72,7 +72,9 @@ EVERY_KEY: dict[str, Any] = {
                 "identityFile": "~/.ssh/work_rsa", "forwardAgent": True},
         "schedule": {"start": "cron(0 9 ? * MON-FRI *)", "stop": "rate(1 day)", "timezone": "Asia/Tokyo"},
         "idleStopMinutes": 30,
-        "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120},
+        "queue": {"messagesPerInstance": 5, "scaleInCooldownSeconds": 60, "visibilityTimeoutSeconds": 120,
+                  "bootSeconds": 90, "warmUp": {"schedule": "cron(50 1 * * ? *)", "timezone": "Asia/Tokyo",
+                                                "capacity": 2, "minutes": 20}},
         "results": {"bucket": "create"},
         "loadBalancer": {"targetGroupArns": [
             "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/web/0123456789abcdef"]},
@@ -93,7 +95,8 @@ def test_every_key_is_read_into_the_typed_config():
                                          bastion="gw.example.com", identity_file="~/.ssh/work_rsa",
                                          forward_agent=True)
     assert fleet.queue == schema.QueueConfig(messages_per_instance=5, scale_in_cooldown_seconds=60,
-                                             visibility_timeout_seconds=120)
+                                             visibility_timeout_seconds=120, boot_seconds=90,
+                                             warm_up=schema.WarmUpConfig("cron(50 1 * * ? *)", "Asia/Tokyo", 2, 20))
     assert fleet.image.snapshot_on_terminate and fleet.image.keep == 2
     assert fleet.target_group_arns and fleet.results.create and fleet.on_demand_fallback
     assert fleet.interruption == schema.InterruptionConfig(decrement_capacity=True, on_rebalance="drain")
@@ -138,6 +141,19 @@ BAD_VALUES = [
     ({"idleStopMinutes": 0}, "spotyard:fleets.box.idleStopMinutes", "at least 10"),
     ({"queue": {"messagesPerInstance": 0}}, "spotyard:fleets.box.queue.messagesPerInstance", "at least 1"),
     ({"queue": {"scaleInCooldownSeconds": -5}}, "spotyard:fleets.box.queue.scaleInCooldownSeconds", "at least 1"),
+    ({"queue": {"bootSeconds": 0}}, "spotyard:fleets.box.queue.bootSeconds", "at least 1"),
+    ({"queue": {"bootSeconds": 7200}}, "spotyard:fleets.box.queue.bootSeconds", "at most 3600"),
+    ({"queue": {"warmUp": {"capacity": 1}}}, "spotyard:fleets.box.queue.warmUp.schedule", "is required"),
+    ({"queue": {"warmUp": {"schedule": "daily"}}}, "spotyard:fleets.box.queue.warmUp.schedule", "cron(...)"),
+    ({"queue": {"warmUp": {"schedule": "rate(1 day)"}}}, "spotyard:fleets.box.queue.warmUp.capacity", "is required"),
+    ({"queue": {"warmUp": {"schedule": "rate(1 day)", "capacity": 0}}},
+     "spotyard:fleets.box.queue.warmUp.capacity", "at least 1"),
+    ({"maxCapacity": 3, "queue": {"warmUp": {"schedule": "rate(1 day)", "capacity": 4}}},
+     "spotyard:fleets.box.queue.warmUp.capacity", "at most the fleet's maxCapacity (3)"),
+    ({"queue": {"warmUp": {"schedule": "rate(1 day)", "capacity": 1, "minutes": 0}}},
+     "spotyard:fleets.box.queue.warmUp.minutes", "at least 1"),
+    ({"queue": {"warmUp": {"schedule": "rate(1 day)", "capacity": 1, "timezone": "Mars/Olympus"}}},
+     "spotyard:fleets.box.queue.warmUp.timezone", "IANA time zone"),
     ({"queue": ["a"]}, "spotyard:fleets.box.queue", "must be a mapping"),
     ({"home": {"mountPath": "relative/path"}}, "spotyard:fleets.box.home.mountPath", "absolute path"),
     ({"home": {"mountPath": "/etc"}}, "spotyard:fleets.box.home.mountPath", "system directory"),

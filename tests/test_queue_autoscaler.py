@@ -4,6 +4,7 @@ environment and role, on both engines; the backlog and capacities read from moto
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -87,6 +88,27 @@ def capacity(run, fleet: str) -> int:
         "SpotFleetRequestConfigs"][0]["SpotFleetRequestConfig"]["TargetCapacity"])
 
 
+def members(run, fleet: str) -> list[str]:
+    """The fleet's instances, as its engine lists them."""
+    if fleet == "batch":
+        name = run.one("aws:autoscaling/group:Group", "batch-group").id
+        return [i["InstanceId"] for i in boto3.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]]
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    return [i["InstanceId"] for i in boto3.client("ec2").describe_spot_fleet_instances(
+        SpotFleetRequestId=request)["ActiveInstances"]]
+
+
+def booted(run, fleet: str, aws) -> None:
+    """The fleet's instances launched an hour before START: booted, none on its way. (moto
+    stamps a launch with the wall clock, not with the scheduled event's time the Lambda judges by.)"""
+    ids = members(run, fleet)
+    for reservation in boto3.client("ec2").describe_instances(InstanceIds=ids)["Reservations"] if ids else []:
+        for instance in reservation["Instances"]:
+            ahead = (instance["LaunchTime"] - (START - timedelta(hours=1))).total_seconds()
+            aws.launched_ago(instance["InstanceId"], max(0, math.ceil(ahead / 60)))
+
+
 def tag_spot_instances(run, aws) -> list[str]:
     """moto leaves Spot Fleet instances untagged; AWS applies the launch template's tags."""
     request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
@@ -95,14 +117,48 @@ def tag_spot_instances(run, aws) -> list[str]:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_backlog_to_capacity(stack, scaler, engine):
+def test_backlog_to_capacity(stack, scaler, engine, aws):
     fleet = ENGINES[engine]
     autoscaler = scaler(fleet)
     steps = [(0, 0), (1, 1), (20, 2), (1000, 4)]  # backlog: 0, 1, exactly 2 x 10, far above max
     for minute, (backlog, expected) in enumerate(steps):
         send(stack, fleet, backlog - (steps[minute - 1][0] if minute else 0))
         result = autoscaler.invoke(at(minute))
-        assert (result["backlog"], capacity(stack, fleet)) == (backlog, expected), result
+        assert (result["backlog"], result["onItsWay"], capacity(stack, fleet)) == (backlog, 0, expected), result
+        booted(stack, fleet, aws)  # the new instances are at work by the next run
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_capacity_on_its_way_is_counted_against_the_backlog(stack, scaler, engine, aws):
+    """Launched less than bootSeconds (120) before the run: on its way."""
+    fleet = ENGINES[engine]
+    autoscaler = scaler(fleet)
+    send(stack, fleet, 10)
+    assert autoscaler.invoke(at(0))["to"] == 1
+    send(stack, fleet, 10)  # the queue grows while the instance boots: it will work these
+    result = autoscaler.invoke(at(1))
+    assert (result["reason"], result["onItsWay"], capacity(stack, fleet)) == ("capacity on its way", 1, 1)
+    booted(stack, fleet, aws)  # it works now, and the backlog still asks for two
+    result = autoscaler.invoke(at(2))
+    assert (result["reason"], result["onItsWay"], capacity(stack, fleet)) == ("scale-out", 0, 2)
+
+
+def test_a_group_member_still_pending_is_on_its_way(stack, scaler, aws):
+    """moto puts a group's instances InService at once; Auto Scaling keeps a new one Pending
+    (Pending:Wait with a launch lifecycle hook) until it is in service: set here in moto's backend."""
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    autoscaler = scaler("batch")
+    send(stack, "batch", 10)
+    autoscaler.invoke(at(0))
+    booted(stack, "batch", aws)  # launched long ago, but ...
+    group = stack.one("aws:autoscaling/group:Group", "batch-group").id
+    (member,) = autoscaling_backends[DEFAULT_ACCOUNT_ID][aws.region].autoscaling_groups[group].instance_states
+    member.lifecycle_state = "Pending:Wait"  # ... still held by a launch lifecycle hook
+    send(stack, "batch", 10)
+    result = autoscaler.invoke(at(1))
+    assert (result["onItsWay"], result["to"]) == (1, 1)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -122,37 +178,37 @@ def test_minimum_capacity_is_kept_with_an_empty_queue(deploy, config, lambda_of)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_scale_in_waits_out_the_cooldown_across_cold_starts_and_reaches_zero(stack, scaler, engine, aws):
+def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_cooldown(stack, scaler, engine, aws):
     fleet = ENGINES[engine]
     autoscaler = scaler(fleet)
     send(stack, fleet, 30)
     assert autoscaler.invoke(at(0))["to"] == 3
     if engine == "spot-fleet":
         tag_spot_instances(stack, aws)
+    booted(stack, fleet, aws)
     drain(stack, fleet)
-    send(stack, fleet, 5)  # demand drops to one instance's worth
-    for minute in (1, 2, 3, 4, 5):  # every run is a fresh import: the window is kept in SSM
-        assert autoscaler.invoke(at(minute))["reason"] == "cooldown"
-        assert capacity(stack, fleet) == 3
-    assert autoscaler.invoke(at(6)) == {"fleet": fleet, "backlog": 5, "from": 3, "to": 1, "reason": "scale-in",
-                                        "onDemand": 0}
+    assert autoscaler.invoke(at(1)) == {"fleet": fleet, "backlog": 0, "from": 3, "to": 1,
+                                        "reason": "surplus released", "onItsWay": 0, "onDemand": 0}
     assert capacity(stack, fleet) == 1
-    drain(stack, fleet)
-    assert autoscaler.invoke(at(7))["reason"] == "cooldown"
-    assert autoscaler.invoke(at(12))["to"] == 0
+    for minute in (2, 3, 4, 5):  # every run is a fresh import: the memory is kept in SSM
+        assert autoscaler.invoke(at(minute))["reason"] == "last instance kept"
+        assert capacity(stack, fleet) == 1
+    assert autoscaler.invoke(at(6))["to"] == 0  # 300 s after the queue emptied
     assert capacity(stack, fleet) == 0
 
 
-def test_a_spike_inside_the_cooldown_is_remembered(stack, scaler):
+def test_a_dip_is_held_for_the_boot_time_then_scales_in_to_its_peak(stack, scaler, aws):
     autoscaler = scaler("batch")
     send(stack, "batch", 40)
     autoscaler.invoke(at(0))
+    booted(stack, "batch", aws)
     drain(stack, "batch")
-    autoscaler.invoke(at(1))
-    send(stack, "batch", 20)
-    autoscaler.invoke(at(2))  # still below 4, but asks for 2
-    drain(stack, "batch")
-    assert autoscaler.invoke(at(6))["to"] == 2  # the peak of the window, not 0
+    send(stack, "batch", 10)  # demand falls to one instance's worth, work remains
+    assert autoscaler.invoke(at(1))["reason"] == "dip"
+    send(stack, "batch", 10)  # ... then asks for two
+    assert autoscaler.invoke(at(2))["reason"] == "dip"
+    assert capacity(stack, "batch") == 4
+    assert autoscaler.invoke(at(3))["to"] == 2  # lower for 120 s: down to the peak of the dip, not 1
 
 
 def test_a_busy_instance_survives_scale_in_on_asg(stack, scaler, tmp_path):
@@ -278,6 +334,45 @@ def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfille
         assert autoscaler.invoke(at(minute), hooks=history(False))["onDemand"] == 1
     assert autoscaler.invoke(at(6), hooks=(*history(False), sent))["onDemand"] == 0  # Spot part fulfilled 3 runs
     assert modified[-1] == {"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 0}
+
+
+def warm_up_event(run, fleet: str, minute: float) -> dict:
+    """The event the warm-up schedule sends, its context attributes filled in as Scheduler does."""
+    target = run.one("aws:scheduler/schedule:Schedule", f"{fleet}-jobs-warm-up").inputs["target"]
+    moment = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.loads(target["input"].replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
+                      .replace("<aws.scheduler.scheduled-time>", moment))
+
+
+def test_a_warm_up_schedule_holds_the_fleet_warm_then_lets_it_go(deploy, config, lambda_of):
+    config["spotyard:fleets"]["batch"]["queue"]["warmUp"] = {
+        "schedule": "cron(50 1 * * ? *)", "timezone": "Asia/Tokyo", "capacity": 3, "minutes": 10}
+    run = deploy(config)
+    schedule = run.one("aws:scheduler/schedule:Schedule", "batch-jobs-warm-up")
+    function = run.one("aws:lambda/function:Function", "batch-jobs-autoscaler-function")
+    assert (schedule.inputs["scheduleExpression"], schedule.inputs["scheduleExpressionTimezone"]) == (
+        "cron(50 1 * * ? *)", "Asia/Tokyo")
+    assert schedule.inputs["target"]["arn"] == function.outputs["arn"]
+    role = run.one("aws:iam/role:Role", "batch-jobs-warm-up-role")
+    assert schedule.inputs["target"]["roleArn"] == role.outputs["arn"]
+    assert json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "batch-jobs-warm-up-policy").inputs["policy"])[
+        "Statement"] == [{"Sid": "StartWarmUp", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                          "Resource": function.outputs["arn"]}]
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "scheduler.amazonaws.com"}
+    autoscaler = lambda_of(run, "batch-jobs-autoscaler")
+    result = autoscaler.invoke(warm_up_event(run, "batch", 0))
+    assert (result["to"], capacity(run, "batch")) == (3, 3)
+    assert autoscaler.invoke(warm_up_event(run, "batch", 0))["to"] == 3  # a duplicate changes nothing
+    for minute in (1, 5, 9):  # the queue stays empty: the warm-up holds, across cold starts
+        assert autoscaler.invoke(at(minute))["to"] == 3
+    assert autoscaler.invoke(at(10))["to"] == 0  # over: empty for longer than the cooldown, so zero
+    with pytest.raises(Exception, match="positive capacity and minutes"):
+        autoscaler.invoke({**warm_up_event(run, "batch", 11), "detail": {"capacity": "3"}})
+
+
+def test_no_warm_up_schedule_without_warm_up(stack):
+    assert [s.name for s in stack.of_type("aws:scheduler/schedule:Schedule") if "warm-up" in s.name] == []
 
 
 def test_job_queue_has_a_dead_letter_queue_and_workers_may_only_work_it(stack):

@@ -7,6 +7,15 @@
       autoscaler then only removes idle instances). Several jobs at once are counted; the
       mark goes when the last one ends, however it ends.
 
+  spotyard-busy --receipt-handle <handle> [--] <command> [args...]
+      The same, for a job taken from the fleet's queue: while it runs, the receipt handle of
+      its message is on record (also taken from $SPOTYARD_RECEIPT_HANDLE), so that on a Spot
+      interruption notice the message goes back to the queue at once (see requeue).
+
+  spotyard_agent.py requeue      (on the interruption notice, from /etc/spotyard/on-interruption.d)
+      Makes the messages the running jobs hold visible again (ChangeMessageVisibility to 0),
+      so another worker starts them within seconds instead of after the visibility timeout.
+
   spotyard_agent.py idle-check      (every minute, from spotyard-idle-check.timer)
       With no ssh or Session Manager session, no spotyard-busy job and the CPU under 10%
       for `idleStopMinutes`, the instance leaves its fleet and lowers the fleet's capacity
@@ -21,6 +30,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import os
 import re
 import shlex
 import signal
@@ -28,7 +38,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,6 +164,49 @@ def busy(command: list[str], fleet: Fleet, state_dir: Path = STATE_DIR) -> int:
         return subprocess.call(command)
 
 
+# -- requeue on interruption -------------------------------------------------------------------
+
+def receipt_handle_of(job: list[str], environ: Mapping[str, str] = os.environ) -> tuple[str | None, list[str]]:
+    """`[--receipt-handle HANDLE] [--] command...` -> (the handle, else $SPOTYARD_RECEIPT_HANDLE; the command)."""
+    if job[:1] == ["--receipt-handle"] and len(job) > 1:
+        handle, job = job[1], job[2:]
+    else:
+        handle = environ.get("SPOTYARD_RECEIPT_HANDLE") or None
+    return handle, job[1:] if job[:1] == ["--"] else job
+
+
+@contextlib.contextmanager
+def holding(handle: str | None, state_dir: Path = STATE_DIR) -> Iterator[None]:
+    """While the job runs, the receipt handle of its message is on record for `requeue`."""
+    if handle is None:
+        yield
+        return
+    record = state_dir / "held" / f"{uuid.uuid4().hex}.handle"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(handle)
+    try:
+        yield
+    finally:
+        record.unlink(missing_ok=True)
+
+
+def requeue(env: Mapping[str, str], session, state_dir: Path = STATE_DIR) -> int:
+    """Every message a running job holds made visible again at once; returns how many. A handle
+    SQS refuses (the message was deleted, or received again elsewhere) is reported, not fatal."""
+    handles = [record.read_text() for record in sorted((state_dir / "held").glob("*.handle"))]
+    if not handles or not env.get("SPOTYARD_QUEUE_URL"):
+        return 0
+    sqs, requeued = session.client("sqs"), 0
+    for handle in handles:
+        try:
+            sqs.change_message_visibility(QueueUrl=env["SPOTYARD_QUEUE_URL"], ReceiptHandle=handle,
+                                          VisibilityTimeout=0)
+            requeued += 1
+        except sqs.exceptions.ClientError as error:
+            print(json.dumps({"message": "requeue refused", "error": str(error)}), file=sys.stderr)
+    return requeued
+
+
 # -- idle -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -252,15 +306,22 @@ def main(argv: list[str] | None = None) -> int:
     busy_parser = commands.add_parser("busy", help="run a job kept out of scale-in")
     busy_parser.add_argument("job", nargs=argparse.REMAINDER)
     commands.add_parser("idle-check", help="leave the fleet after idleStopMinutes without use")
+    commands.add_parser("requeue", help="on an interruption notice, put the messages of running jobs back")
     args = parser.parse_args(argv)
     env = read_env()
     if args.command == "idle-check":
         print(idle_check(env))
         return 0
-    job = args.job[1:] if args.job[:1] == ["--"] else args.job
+    if args.command == "requeue":
+        import boto3
+
+        print(requeue(env, boto3.session.Session(region_name=env["SPOTYARD_REGION"])))
+        return 0
+    handle, job = receipt_handle_of(args.job[1:] if args.job[:1] == ["--"] else args.job)
     if not job:
         parser.error("busy needs a command to run")
-    return busy(job, Fleet(env, instance_id()))
+    with holding(handle):
+        return busy(job, Fleet(env, instance_id()))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """One autoscaler run: read the backlog and the fleet, decide, act, remember.
 
-The scale-in window and the fallback live in an SSM parameter, not in memory, so that a
-cold start or two overlapping runs see the same history.
+The decision's memory (scale-in windows, the backlog of the last scale-out) and the
+fallback live in an SSM parameter, not in memory, so that a cold start or two overlapping
+runs see the same history.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from decide import Policy, ScaleInWindow, decide
+from decide import FleetCapacity, Memory, Policy, decide, warmed
 from fallback import Fallback, Observation, step
 from fleets import AutoScalingGroup, SpotFleetRequest
 from spotyard_lambda import aws, log, notify, settings
@@ -40,25 +41,26 @@ class Settings:
             policy=Policy(messages_per_instance=int(env["SPOTYARD_MESSAGES_PER_INSTANCE"]),
                           min_capacity=int(env["SPOTYARD_MIN_CAPACITY"]),
                           max_capacity=int(env["SPOTYARD_MAX_CAPACITY"]),
-                          cooldown_seconds=int(env["SPOTYARD_SCALE_IN_COOLDOWN_SECONDS"])),
+                          cooldown_seconds=int(env["SPOTYARD_SCALE_IN_COOLDOWN_SECONDS"]),
+                          boot_seconds=int(env["SPOTYARD_BOOT_SECONDS"])),
             on_demand_fallback=env.get("SPOTYARD_ON_DEMAND_FALLBACK") == "true",
             state_parameter=env["SPOTYARD_STATE_PARAMETER"])
 
 
 @dataclass(frozen=True)
 class State:
-    window: ScaleInWindow | None = None
+    memory: Memory = Memory()
     fallback: Fallback = Fallback()
     last_run: float | None = None
 
     @classmethod
     def load(cls, parameter: str) -> State:
         raw = json.loads(aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] or "{}")
-        return cls(window=ScaleInWindow(**raw["window"]) if raw.get("window") else None,
+        return cls(memory=Memory(**raw.get("memory", {})),
                    fallback=Fallback(**raw.get("fallback", {})), last_run=raw.get("lastRun"))
 
     def save(self, parameter: str) -> None:
-        value = {"window": asdict(self.window) if self.window else None, "fallback": asdict(self.fallback),
+        value = {"memory": asdict(self.memory), "fallback": asdict(self.fallback),
                  "lastRun": self.last_run}
         aws.client("ssm").put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True)
 
@@ -70,12 +72,19 @@ def backlog(queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def run(config: Settings, now: float) -> dict[str, Any]:
+def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One run; `warm_up` (capacity, seconds) starts a warm-up at `now`."""
     fleet = AutoScalingGroup(config.target) if config.engine == "asg" else SpotFleetRequest(config.target)
     state = State.load(config.state_parameter)
+    memory = state.memory
+    if warm_up is not None:
+        capacity, seconds = warm_up
+        memory = warmed(memory, capacity, now, seconds)
     demand = backlog(config.queue_url)
     view = fleet.read()
-    decision = decide(view.desired, demand, now, state.window, config.policy)
+    moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.policy.boot_seconds)
+    on_its_way = fleet.on_its_way(view.desired, moment, boot)
+    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, config.policy)
     capacity = view.desired
     if decision.capacity != view.desired:
         capacity = fleet.set_capacity(view.desired, decision.capacity)
@@ -95,10 +104,10 @@ def run(config: Settings, now: float) -> dict[str, Any]:
                            f"{fallback.on_demand}", {
                                "fleet": config.fleet, "on-demand": fallback.on_demand,
                                "reason": "Spot capacity is short" if fallback.engaged else "Spot is available again"})
-    State(window=decision.window, fallback=fallback, last_run=now).save(config.state_parameter)
+    State(memory=decision.memory, fallback=fallback, last_run=now).save(config.state_parameter)
     _metrics(config, demand, capacity, capacity - view.desired)
     result = {"fleet": config.fleet, "backlog": demand, "from": view.desired, "to": capacity,
-              "reason": decision.reason, "onDemand": fallback.on_demand}
+              "reason": decision.reason, "onItsWay": on_its_way, "onDemand": fallback.on_demand}
     log.info("autoscaler.run", **result)
     return result
 

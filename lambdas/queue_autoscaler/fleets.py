@@ -1,10 +1,11 @@
-"""The two engines as the autoscaler sees them: read capacity, set it, set the on-demand
-part, and tell whether Spot launches failed for lack of capacity since a given time."""
+"""The two engines as the autoscaler sees them: read capacity and how much of it is still on
+its way, set it, set the on-demand part, and tell whether Spot launches failed for lack of
+capacity since a given time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from spotyard_lambda import aws, log
 from spotyard_lambda.instances import Instance
@@ -16,6 +17,19 @@ CAPACITY_REASONS = ("InsufficientInstanceCapacity", "InsufficientCapacity", "Unf
 # Spot Fleet history events that mean the same.
 CAPACITY_EVENTS = ("allLaunchSpecsTemporarilyBlacklisted", "launchSpecTemporarilyBlacklisted",
                    "spotInstanceCountLimitExceeded")
+# Auto Scaling lifecycle states of an instance launched but not yet in service
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html).
+PENDING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed")
+
+
+def _booting(ec2, instance_ids: list[str], now: datetime, boot: timedelta) -> int:
+    """Of these instances, those still pending, or running but launched less than `boot` before
+    `now` (a stale listing may name an instance already shutting down: it is not on its way)."""
+    if not instance_ids:
+        return 0
+    reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    return sum(i.state == "pending" or (i.state == "running" and now - i.launch_time < boot)
+               for i in (Instance.from_api(d) for r in reservations for d in r["Instances"]))
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,14 @@ class AutoScalingGroup:
             return 0
         reservations = aws.client("ec2").describe_instances(InstanceIds=serving)["Reservations"]
         return sum(Instance.from_api(i).lifecycle == "spot" for r in reservations for i in r["Instances"])
+
+    def on_its_way(self, desired: int, now: datetime, boot: timedelta) -> int:
+        """Capacity not yet working, of the members `read` saw: members still Pending, members in
+        service launched less than `boot` ago, and capacity the group has not launched yet."""
+        pending = sum(i["LifecycleState"] in PENDING_STATES for i in self._members)
+        serving = [i["InstanceId"] for i in self._members if i["LifecycleState"] == "InService"]
+        booting = _booting(aws.client("ec2"), serving, now, boot)
+        return max(0, desired - pending - len(serving)) + pending + booting
 
     def set_capacity(self, current: int, capacity: int) -> int:
         """Busy instances are protected from scale-in, so the group itself spares them."""
@@ -86,6 +108,13 @@ class SpotFleetRequest:
 
     def spot_in_service(self) -> int:
         return len(self._active(spot_only=True))
+
+    def on_its_way(self, desired: int, now: datetime, boot: timedelta) -> int:
+        """Capacity not yet working: active instances still pending or launched less than `boot`
+        ago, and target capacity without an instance yet (the fleet's instance list is refreshed
+        periodically, so a fresh launch may be missing from it: it counts as on its way)."""
+        active = self._active()
+        return max(0, desired - len(active)) + _booting(self.client, active, now, boot)
 
     def set_capacity(self, current: int, capacity: int) -> int:
         """Scale-out sets the target. Scale-in lowers the target without letting the fleet choose
