@@ -121,7 +121,6 @@ def test_asg_fleet_is_all_spot_over_every_type_and_subnet(dev):
                             "spotAllocationStrategy": "price-capacity-optimized"}
     overrides = inputs["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
     assert [o["instanceType"] for o in overrides] == ["t3.xlarge", "t3a.xlarge", "m5.xlarge", "m5a.xlarge"]
-    assert inputs["capacityRebalance"] is True
     assert sorted(inputs["vpcZoneIdentifiers"]) == sorted(dev.outputs["subnetIds"])
     assert (inputs["minSize"], inputs["maxSize"], inputs["desiredCapacity"]) == (0, 1, 1)
     assert inputs["waitForCapacityTimeout"] == "0"
@@ -140,6 +139,16 @@ def test_asg_instances_carry_the_fleet_tags(dev, aws):
         {"Name": "tag:aws:autoscaling:groupName", "Values": [group.id]}])["Reservations"] for i in r["Instances"]]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["spotyard:fleet"] == "workbench" and tags["spotyard:stack"] == "spotyard/dev"
+
+
+@pytest.mark.parametrize(("on_rebalance", "rebalanced"), [("notify", False), ("drain", True)])
+def test_capacity_rebalancing_only_where_rebalance_drains(deploy, on_rebalance, rebalanced):
+    """Capacity Rebalancing makes Auto Scaling replace (launch, then terminate) an instance on a
+    rebalance recommendation by itself: that is `drain`, and `notify` promises only a notice."""
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"]["interruption"]["onRebalance"] = on_rebalance
+    group = deploy(config).one("aws:autoscaling/group:Group", "workbench-group")
+    assert group.inputs["capacityRebalance"] is rebalanced
 
 
 def test_spot_fleet_request_maintains_capacity_over_types_times_subnets(dev):
