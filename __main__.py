@@ -55,6 +55,9 @@ def cli_tags(fleet: FleetConfig) -> dict[str, str]:
 
 def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     """One fleet and what hangs off it; returns the fleet's entry of the `fleets` output."""
+    # Read (and checked) before anything of the fleet exists: a RunError after the deferred user
+    # data below would leave the launch template waiting for it.
+    target_groups = read_target_groups(fleet, provider)
     # The user data names resources that need the fleet's security group and role first.
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
@@ -69,7 +72,7 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
     interrupted_fleets.append(InterruptedFleet(config=fleet, capacity_target=target, capacity_target_arn=target_arn,
-                                               target_groups=read_target_groups(fleet, provider)))
+                                               target_groups=target_groups))
     if fleet.image.snapshot_on_terminate:
         kept_fleets.append(KeptFleet(
             config=fleet, capacity_target=target, capacity_target_arn=target_arn,

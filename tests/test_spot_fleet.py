@@ -262,3 +262,27 @@ def test_graviton_fleets_boot_arm64_amazon_linux(deploy, aws):
     parameter = boto3.client("ssm").get_parameter(
         Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")["Parameter"]["Value"]
     assert booted_image(deploy(config), "workers") == parameter
+
+
+def test_asg_fleet_refuses_target_groups_that_do_not_take_instances(deploy, aws):
+    web = aws.target_group("web", deregistration_delay=30)
+    by_ip = aws.target_group("by-ip", deregistration_delay=30, target_type="ip")
+    albs = aws.target_group("albs", deregistration_delay=30, target_type="alb")
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"]["loadBalancer"] = {"targetGroupArns": [web, by_ip, albs]}
+    with pytest.raises(pulumi.RunError) as raised:
+        deploy(config)
+    key = "spotyard:fleets.workbench.loadBalancer.targetGroupArns"
+    assert f"{key}: by-ip has target type ip" in str(raised.value)
+    assert f"{key}: albs has target type alb" in str(raised.value)
+    assert "web" not in str(raised.value).replace("workbench", "")
+
+
+def test_spot_fleet_warns_about_target_groups_that_do_not_take_instances(deploy, aws):
+    by_ip = aws.target_group("by-ip", deregistration_delay=30, target_type="ip")
+    config = dev_config()
+    config["spotyard:fleets"]["workers"]["loadBalancer"] = {"targetGroupArns": [by_ip]}
+    run = deploy(config)
+    assert run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["targetGroupArns"] == [by_ip]
+    (warning,) = [w for w in run.warnings() if "by-ip has target type ip" in w]
+    assert warning.startswith("spotyard:fleets.workers.loadBalancer.targetGroupArns: ")
