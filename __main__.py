@@ -91,7 +91,8 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     if fleet.results:
         results = ResultsBucket(f"{fleet.name}-results", ResultsBucketArgs(
             bucket=fleet.results.bucket, partition=environment.partition,
-            instance_role_name=spot_fleet.instance_role.name), opts=with_provider)
+            instance_role_name=spot_fleet.instance_role.name, retain_on_destroy=fleet.results.retain_on_destroy),
+            opts=with_provider)
         outputs["resultsBucket"] = instance_env["SPOTYARD_RESULTS_BUCKET"] = results.bucket_name
     if fleet.queue:
         jobs = QueueAutoscaler(f"{fleet.name}-jobs", QueueAutoscalerArgs(
