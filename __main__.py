@@ -18,6 +18,7 @@ from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
+from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
 from components.stack_config import load_stack_config
 from spotyard.config import FleetConfig
 from spotyard.ssh_config import SshHost, render
@@ -27,6 +28,10 @@ provider = stack_provider(config)
 environment = resolve_environment(config.network, provider)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
+missing_service_roles = missing_spot_service_roles(provider) \
+    if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
+service_roles = SpotServiceRoles("spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles),
+                                 opts=with_provider).roles if missing_service_roles else []
 
 notifications = Notifications("notifications", NotificationsArgs(
     environment=environment, email=config.notifications.email), opts=with_provider) if config.notifications else None
@@ -62,7 +67,7 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
         fleet=fleet, environment=environment, image=images[fleet.name], instance_tags=fleet_tags(config, fleet.name),
-        user_data=fleet_user_data, fleet_tags=cli_tags(fleet)), opts=with_provider)
+        user_data=fleet_user_data, fleet_tags=cli_tags(fleet), request_depends_on=service_roles), opts=with_provider)
     target, target_arn = spot_fleet.capacity_target, spot_fleet.capacity_target_arn
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,

@@ -52,6 +52,8 @@ class SpotFleetArgs:
     user_data: pulumi.Input[str] | None = None
     # On the group or request only: what the CLI reads back (ssh user, zone, saved-image role).
     fleet_tags: dict[str, str] = field(default_factory=dict)
+    # What a Spot Fleet request needs to exist first (the account's Spot service-linked roles).
+    request_depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class SpotFleet(pulumi.ComponentResource):
@@ -239,7 +241,7 @@ class SpotFleet(pulumi.ComponentResource):
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
             tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
                                         ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +92,7 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:ssm/getParametersByPath:getParametersByPath": self._get_parameters_by_path,
             "aws:lb/getTargetGroup:getTargetGroup": self._get_target_group,
             "aws:route53/getZone:getZone": self._get_zone,
+            "aws:iam/getRoles:getRoles": self._get_roles,
         }
 
     def autoname(self, name: str) -> str:
@@ -159,6 +161,12 @@ class MotoCloud(pulumi.runtime.Mocks):
         return {"id": group["TargetGroupArn"], "arn": group["TargetGroupArn"], "name": group["TargetGroupName"],
                 "targetType": group["TargetType"], "vpcId": group["VpcId"],
                 "deregistrationDelay": attributes["deregistration_delay.timeout_seconds"]}
+
+    def _get_roles(self, a: dict) -> dict:
+        pages = self.client("iam").get_paginator("list_roles").paginate(PathPrefix=a.get("pathPrefix") or "/")
+        roles = [r for page in pages for r in page["Roles"]
+                 if re.search(a.get("nameRegex") or "", r["RoleName"])]
+        return {"id": self.region, "names": [r["RoleName"] for r in roles], "arns": [r["Arn"] for r in roles]}
 
     def _get_zone(self, a: dict) -> dict:
         zone = self.client("route53").get_hosted_zone(Id=a["zoneId"])["HostedZone"]
