@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import dev_config
@@ -182,3 +183,22 @@ def test_routine_change_sends_no_mixed_instances_policy(deploy, aws, stateful_co
     new = after.one("aws:autoscaling/group:Group", "workbench-group")
     assert renames.translate(old.inputs["mixedInstancesPolicy"]) == new.inputs["mixedInstancesPolicy"]
     assert "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity" in new.ignore_changes
+
+
+def test_spot_fleet_boots_a_saved_ami_after_the_next_up_without_a_new_request(deploy, aws, stateful_config):
+    """snapshotOnTerminate on a spot-fleet fleet: once the image keeper moved the AMI parameter,
+    the next `pulumi up` writes that AMI into a new template version, which the request follows."""
+    stateful_config["spotyard:fleets"]["workers"]["image"]["snapshotOnTerminate"] = True
+    before = deploy(stateful_config)
+    assert any("spotyard:fleets.workers.image.snapshotOnTerminate" in w and "next `pulumi up`" in w
+               for w in before.warnings())
+    saved = aws.own_ami("workers-saved", tags={"Role": "workers"})
+    boto3.client("ssm").put_parameter(Name="/spotyard/dev/workers/ami", Value=saved, Type="String",
+                                      DataType="aws:ec2:image", Overwrite=True)
+    after = deploy(stateful_config, previous=before)
+    template = after.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template")
+    assert (template.inputs["imageId"], template.outputs["latestVersion"]) == (saved, 2)
+    renames = renames_between(before, after)
+    old, new = (run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request") for run in (before, after))
+    assert renames.translate(old.inputs["launchTemplateConfigs"]) == new.inputs["launchTemplateConfigs"]
+    assert old.urn == new.urn
