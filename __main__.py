@@ -18,6 +18,7 @@ from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
+from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
 from components.stack_config import load_stack_config
 from spotyard.config import FleetConfig
 from spotyard.ssh_config import SshHost, render, ssh_tags
@@ -27,6 +28,10 @@ provider = stack_provider(config)
 environment = resolve_environment(config.network, provider)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
+missing_service_roles = missing_spot_service_roles(provider) \
+    if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
+service_roles = SpotServiceRoles("spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles),
+                                 opts=with_provider).roles if missing_service_roles else []
 
 notifications = Notifications("notifications", NotificationsArgs(
     environment=environment, email=config.notifications.email), opts=with_provider) if config.notifications else None
@@ -59,11 +64,14 @@ def cli_tags(fleet: FleetConfig) -> dict[str, str]:
 
 def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     """One fleet and what hangs off it; returns the fleet's entry of the `fleets` output."""
+    # Read (and checked) before anything of the fleet exists: a RunError after the deferred user
+    # data below would leave the launch template waiting for it.
+    target_groups = read_target_groups(fleet, provider)
     # The user data names resources that need the fleet's security group and role first.
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
     spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
         fleet=fleet, environment=environment, image=images[fleet.name], instance_tags=fleet_tags(config, fleet.name),
-        user_data=fleet_user_data, fleet_tags=cli_tags(fleet)), opts=with_provider)
+        user_data=fleet_user_data, fleet_tags=cli_tags(fleet), request_depends_on=service_roles), opts=with_provider)
     target, target_arn = spot_fleet.capacity_target, spot_fleet.capacity_target_arn
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
@@ -73,7 +81,7 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
     interrupted_fleets.append(InterruptedFleet(config=fleet, capacity_target=target, capacity_target_arn=target_arn,
-                                               target_groups=read_target_groups(fleet, provider)))
+                                               target_groups=target_groups))
     if fleet.image.snapshot_on_terminate:
         kept_fleets.append(KeptFleet(
             config=fleet, capacity_target=target, capacity_target_arn=target_arn,
@@ -92,7 +100,8 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     if fleet.results:
         results = ResultsBucket(f"{fleet.name}-results", ResultsBucketArgs(
             bucket=fleet.results.bucket, partition=environment.partition,
-            instance_role_name=spot_fleet.instance_role.name), opts=with_provider)
+            instance_role_name=spot_fleet.instance_role.name, retain_on_destroy=fleet.results.retain_on_destroy),
+            opts=with_provider)
         outputs["resultsBucket"] = instance_env["SPOTYARD_RESULTS_BUCKET"] = results.bucket_name
     if fleet.queue:
         jobs = QueueAutoscaler(f"{fleet.name}-jobs", QueueAutoscalerArgs(

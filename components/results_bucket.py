@@ -2,6 +2,8 @@
 
 `bucket: create` makes an encrypted, private, TLS-only bucket; a bucket name reuses an
 existing one. Either way the fleet's instance role may list, read and write objects there.
+Results are data: `pulumi destroy` keeps a created bucket, its objects and its settings
+(retained) unless `retainOnDestroy: false`, which empties and deletes it instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class ResultsBucketArgs:
     bucket: str
     partition: str
     instance_role_name: pulumi.Input[str]
+    retain_on_destroy: bool = True
 
 
 class ResultsBucket(pulumi.ComponentResource):
@@ -28,7 +31,13 @@ class ResultsBucket(pulumi.ComponentResource):
         super().__init__("spotyard:index:ResultsBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if args.bucket == "create":
-            bucket = aws.s3.Bucket(f"{name}-bucket", opts=child)
+            # Either way `pulumi destroy` succeeds with objects in the bucket: a retained bucket
+            # (and the settings that keep it private and encrypted) is only dropped from the state;
+            # otherwise force_destroy lets the provider delete its objects first (S3 refuses to
+            # delete a non-empty bucket: BucketNotEmpty). Both are read from the state at destroy,
+            # so a change of retainOnDestroy needs a `pulumi up` first.
+            kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
+            bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=not args.retain_on_destroy, opts=kept)
             aws.s3.BucketServerSideEncryptionConfiguration(
                 f"{name}-encryption", bucket=bucket.id,
                 rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
@@ -36,18 +45,18 @@ class ResultsBucket(pulumi.ComponentResource):
                     BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                         sse_algorithm="aws:kms"),
                     bucket_key_enabled=True)],
-                opts=child)
+                opts=kept)
             aws.s3.BucketPublicAccessBlock(
                 f"{name}-private", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-                ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+                ignore_public_acls=True, restrict_public_buckets=True, opts=kept)
             aws.s3.BucketOwnershipControls(
                 f"{name}-ownership", bucket=bucket.id,
-                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=kept)
             aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=policy_document([{
                 "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
                 "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }]), opts=child)
+            }]), opts=kept)
             self.bucket_name = bucket.id
             bucket_arn = bucket.arn
         else:

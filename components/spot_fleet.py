@@ -30,6 +30,17 @@ SPOT_FLEET_STRATEGIES = {
 }
 TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface")
 USER_DATA_LIMIT = 16384
+# The group and the request launch from whatever version of the template is newest, so a new AMI
+# or new user data (a new template version) changes neither. Pinning the version number would:
+# the provider marks the request's whole `launch_template_config` ForceNew (terraform-provider-aws
+# internal/service/ec2/ec2_spot_fleet_request.go; ModifySpotFleetRequest changes capacity only), so
+# every new version would replace the request and terminate its instances; and on the group, every
+# new version would resend the whole mixed-instances policy with the on-demand base capacity that
+# Pulumi last wrote, resetting an on-demand fallback the autoscaler engaged (group.go Update sends
+# `MixedInstancesPolicy` whenever anything in it changed). The EC2 API takes `$Latest` for both
+# (API_FleetLaunchTemplateSpecification, API_LaunchTemplateSpecification: "Amazon EC2 uses the
+# latest version"); only CloudFormation's AWS::EC2::SpotFleet refuses it, which Pulumi does not use.
+LATEST_VERSION = "$Latest"
 
 
 @dataclass
@@ -41,6 +52,8 @@ class SpotFleetArgs:
     user_data: pulumi.Input[str] | None = None
     # On the group or request only: what the CLI reads back (ssh user, zone, saved-image role).
     fleet_tags: dict[str, str] = field(default_factory=dict)
+    # What a Spot Fleet request needs to exist first (the account's Spot service-linked roles).
+    request_depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class SpotFleet(pulumi.ComponentResource):
@@ -82,13 +95,16 @@ class SpotFleet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if fleet.image.snapshot_on_terminate
                                         else []))
         # Auto Scaling resolves the parameter at every launch. Spot Fleet cannot follow one (only
-        # instant EC2 Fleets can), so its template names the AMI the parameter held at preview.
+        # instant EC2 Fleets can), so its template names the AMI the parameter held at preview; the
+        # next `pulumi up` writes the newest saved AMI into a new template version, which the request
+        # (following `$Latest`) launches from without being replaced.
         image_id = self.image_parameter.name.apply(lambda parameter: f"resolve:ssm:{parameter}") \
             if fleet.engine == "asg" else args.image.id
         if fleet.engine == "spot-fleet" and fleet.image.snapshot_on_terminate:
             pulumi.log.warn(f"spotyard:fleets.{fleet.name}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
-                            "its newest saved AMI after the next `pulumi up`, not at its next launch (Spot Fleet "
-                            "cannot follow an SSM parameter); use engine: asg for that")
+                            "its newest saved AMI only after the next `pulumi up` (a new launch template version, "
+                            "which the request follows without being replaced), not at its next launch: Spot Fleet "
+                            "cannot follow an SSM parameter; use engine: asg for that")
 
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-template",
@@ -108,14 +124,13 @@ class SpotFleet(pulumi.ComponentResource):
                                 for kind in TAGGED_AT_LAUNCH],
             update_default_version=True,
             opts=child)
-        version = self.launch_template.latest_version.apply(str)
 
         if fleet.engine == "asg":
-            self.group = self._group(name, args, version)
+            self.group = self._group(name, args)
             self.capacity_target = self.group.name
             self.capacity_target_arn = self.group.arn
         else:
-            self.request = self._request(name, args, version)
+            self.request = self._request(name, args)
             self.capacity_target = self.request.id
             self.capacity_target_arn = self.request.id.apply(
                 lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}"))
@@ -158,7 +173,7 @@ class SpotFleet(pulumi.ComponentResource):
             ]
         return statements
 
-    def _group(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.autoscaling.Group:
+    def _group(self, name: str, args: SpotFleetArgs) -> aws.autoscaling.Group:
         fleet = args.fleet
         return aws.autoscaling.Group(
             f"{name}-group",
@@ -166,7 +181,10 @@ class SpotFleet(pulumi.ComponentResource):
             max_size=fleet.max_capacity,
             desired_capacity=fleet.capacity,
             vpc_zone_identifiers=args.environment.subnet_ids,
-            capacity_rebalance=True,
+            # With capacity rebalancing Auto Scaling itself launches a replacement and terminates the
+            # instance on a rebalance recommendation (Auto Scaling user guide, "Capacity Rebalancing"),
+            # which is what `onRebalance: drain` promises and `notify` (only publish) does not.
+            capacity_rebalance=fleet.interruption.on_rebalance == "drain",
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
                     on_demand_base_capacity=0,
@@ -175,7 +193,7 @@ class SpotFleet(pulumi.ComponentResource):
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.
                     GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
-                        launch_template_id=self.launch_template.id, version=version),
+                        launch_template_id=self.launch_template.id, version=LATEST_VERSION),
                     overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
                                for t in fleet.instance_types])),
             target_group_arns=list(fleet.target_group_arns),
@@ -193,7 +211,7 @@ class SpotFleet(pulumi.ComponentResource):
             ]),
         )
 
-    def _request(self, name: str, args: SpotFleetArgs, version: pulumi.Output[str]) -> aws.ec2.SpotFleetRequest:
+    def _request(self, name: str, args: SpotFleetArgs) -> aws.ec2.SpotFleetRequest:
         fleet, env = args.fleet, args.environment
         child = pulumi.ResourceOptions(parent=self)
         fleet_role = aws.iam.Role(
@@ -213,7 +231,7 @@ class SpotFleet(pulumi.ComponentResource):
             allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
             launch_template_configs=[aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
                 launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
-                    id=self.launch_template.id, version=version),
+                    id=self.launch_template.id, version=LATEST_VERSION),
                 overrides=overrides)],
             target_group_arns=list(fleet.target_group_arns),
             excess_capacity_termination_policy="Default",
@@ -223,7 +241,7 @@ class SpotFleet(pulumi.ComponentResource):
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
             tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
                                         ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
         )
 

@@ -102,6 +102,7 @@ class QueueConfig:
 @dataclass(frozen=True)
 class ResultsConfig:
     bucket: str
+    retain_on_destroy: bool = True
 
     @property
     def create(self) -> bool:
@@ -401,8 +402,11 @@ def _results(s: Section | None) -> ResultsConfig | None:
     bucket = s.text("bucket", required=True,
                     pattern=r"create|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
                     expected="'create' or the name of an existing bucket")
+    retain = s.flag("retainOnDestroy", True)
     s.close()
-    return ResultsConfig(bucket=bucket) if bucket else None
+    if s.has("retainOnDestroy") and bucket and bucket != "create":
+        s.problem("retainOnDestroy", "applies only to bucket: create (pulumi destroy never touches an existing bucket)")
+    return ResultsConfig(bucket=bucket, retain_on_destroy=retain) if bucket else None
 
 
 def _load_balancer(s: Section | None) -> tuple[str, ...]:

@@ -121,7 +121,6 @@ def test_asg_fleet_is_all_spot_over_every_type_and_subnet(dev):
                             "spotAllocationStrategy": "price-capacity-optimized"}
     overrides = inputs["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
     assert [o["instanceType"] for o in overrides] == ["t3.xlarge", "t3a.xlarge", "m5.xlarge", "m5a.xlarge"]
-    assert inputs["capacityRebalance"] is True
     assert sorted(inputs["vpcZoneIdentifiers"]) == sorted(dev.outputs["subnetIds"])
     assert (inputs["minSize"], inputs["maxSize"], inputs["desiredCapacity"]) == (0, 1, 1)
     assert inputs["waitForCapacityTimeout"] == "0"
@@ -140,6 +139,16 @@ def test_asg_instances_carry_the_fleet_tags(dev, aws):
         {"Name": "tag:aws:autoscaling:groupName", "Values": [group.id]}])["Reservations"] for i in r["Instances"]]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["spotyard:fleet"] == "workbench" and tags["spotyard:stack"] == "spotyard/dev"
+
+
+@pytest.mark.parametrize(("on_rebalance", "rebalanced"), [("notify", False), ("drain", True)])
+def test_capacity_rebalancing_only_where_rebalance_drains(deploy, on_rebalance, rebalanced):
+    """Capacity Rebalancing makes Auto Scaling replace (launch, then terminate) an instance on a
+    rebalance recommendation by itself: that is `drain`, and `notify` promises only a notice."""
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"]["interruption"]["onRebalance"] = on_rebalance
+    group = deploy(config).one("aws:autoscaling/group:Group", "workbench-group")
+    assert group.inputs["capacityRebalance"] is rebalanced
 
 
 def test_spot_fleet_request_maintains_capacity_over_types_times_subnets(dev):
@@ -253,3 +262,27 @@ def test_graviton_fleets_boot_arm64_amazon_linux(deploy, aws):
     parameter = boto3.client("ssm").get_parameter(
         Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")["Parameter"]["Value"]
     assert booted_image(deploy(config), "workers") == parameter
+
+
+def test_asg_fleet_refuses_target_groups_that_do_not_take_instances(deploy, aws):
+    web = aws.target_group("web", deregistration_delay=30)
+    by_ip = aws.target_group("by-ip", deregistration_delay=30, target_type="ip")
+    albs = aws.target_group("albs", deregistration_delay=30, target_type="alb")
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"]["loadBalancer"] = {"targetGroupArns": [web, by_ip, albs]}
+    with pytest.raises(pulumi.RunError) as raised:
+        deploy(config)
+    key = "spotyard:fleets.workbench.loadBalancer.targetGroupArns"
+    assert f"{key}: by-ip has target type ip" in str(raised.value)
+    assert f"{key}: albs has target type alb" in str(raised.value)
+    assert "web" not in str(raised.value).replace("workbench", "")
+
+
+def test_spot_fleet_warns_about_target_groups_that_do_not_take_instances(deploy, aws):
+    by_ip = aws.target_group("by-ip", deregistration_delay=30, target_type="ip")
+    config = dev_config()
+    config["spotyard:fleets"]["workers"]["loadBalancer"] = {"targetGroupArns": [by_ip]}
+    run = deploy(config)
+    assert run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["targetGroupArns"] == [by_ip]
+    (warning,) = [w for w in run.warnings() if "by-ip has target type ip" in w]
+    assert warning.startswith("spotyard:fleets.workers.loadBalancer.targetGroupArns: ")

@@ -7,13 +7,18 @@ import gzip
 from email import message_from_string
 
 
-def parts(run, fleet: str) -> list[tuple[str, str, str]]:
-    """[(content type, file name, body)] of the fleet's launch template user data."""
-    encoded = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["userData"]
+def decode(encoded: str) -> str:
+    """A launch template's `userData` as the text cloud-init reads."""
     raw = base64.b64decode(encoded)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    document = message_from_string(raw.decode())
+    return raw.decode()
+
+
+def parts(run, fleet: str) -> list[tuple[str, str, str]]:
+    """[(content type, file name, body)] of the fleet's launch template user data."""
+    encoded = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["userData"]
+    document = message_from_string(decode(encoded))
     assert document.get_content_type() == "multipart/mixed"
     return [(p.get_content_type(), p.get_filename(), p.get_payload()) for p in document.get_payload()]
 

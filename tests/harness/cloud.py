@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pulumi
+
+from tests.harness.redeploy import Renames, decoded_user_data, identities
 
 ACCOUNT = "123456789012"
 
@@ -47,13 +50,23 @@ def _tags(mapping: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in (mapping or {}).items()]
 
 
+class _Created:
+    """What `identities` reads of a resource this deployment just made."""
+
+    def __init__(self, resource_id: str, outputs: dict) -> None:
+        self.id, self.outputs = resource_id, outputs
+
+
 class MotoCloud(pulumi.runtime.Mocks):
     deployments = itertools.count()
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, previous: list[Any] | None = None) -> None:
+        """`previous`: the resources of the deployment this one updates (a second `pulumi up`)."""
         self.region = region
         self.deployment = next(MotoCloud.deployments)
         self.default_tags: dict[str, str] = {}
+        self._previous = {(r.type, r.name): r for r in previous or []}
+        self.renames = Renames()
         self._provisioners: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
             "aws:ec2/securityGroup:SecurityGroup": self._security_group,
             "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
@@ -79,6 +92,7 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:ssm/getParametersByPath:getParametersByPath": self._get_parameters_by_path,
             "aws:lb/getTargetGroup:getTargetGroup": self._get_target_group,
             "aws:route53/getZone:getZone": self._get_zone,
+            "aws:iam/getRoles:getRoles": self._get_roles,
         }
 
     def autoname(self, name: str) -> str:
@@ -148,6 +162,12 @@ class MotoCloud(pulumi.runtime.Mocks):
                 "targetType": group["TargetType"], "vpcId": group["VpcId"],
                 "deregistrationDelay": attributes["deregistration_delay.timeout_seconds"]}
 
+    def _get_roles(self, a: dict) -> dict:
+        pages = self.client("iam").get_paginator("list_roles").paginate(PathPrefix=a.get("pathPrefix") or "/")
+        roles = [r for page in pages for r in page["Roles"]
+                 if re.search(a.get("nameRegex") or "", r["RoleName"])]
+        return {"id": self.region, "names": [r["RoleName"] for r in roles], "arns": [r["Arn"] for r in roles]}
+
     def _get_zone(self, a: dict) -> dict:
         zone = self.client("route53").get_hosted_zone(Id=a["zoneId"])["HostedZone"]
         return {"id": a["zoneId"], "zoneId": a["zoneId"], "name": zone["Name"].rstrip(".")}
@@ -163,9 +183,11 @@ class MotoCloud(pulumi.runtime.Mocks):
             return "", {}
         inputs = _reveal(args.inputs)
         provision = self._provisioners.get(args.typ)
-        if provision:
-            return provision(args.name, inputs)
-        return self._synthesized(args.typ, args.name, inputs)
+        resource_id, outputs = (provision(args.name, inputs) if provision
+                                else self._synthesized(args.typ, args.name, inputs))
+        if (before := self._previous.get((args.typ, args.name))) is not None:
+            self.renames.learn(identities(before), identities(_Created(resource_id, outputs)))
+        return resource_id, outputs
 
     def _all_tags(self, inputs: dict) -> dict[str, str]:
         return {**self.default_tags, **(inputs.get("tags") or {})}
@@ -217,8 +239,21 @@ class MotoCloud(pulumi.runtime.Mocks):
         template = self.client("ec2").create_launch_template(
             LaunchTemplateName=physical, LaunchTemplateData=data)["LaunchTemplate"]
         template_id = template["LaunchTemplateId"]
-        return template_id, {**inputs, "name": physical, "latestVersion": 1, "defaultVersion": 1,
+        version = self._template_version(name, inputs)
+        for _ in range(1, version):  # the versions the updates before this one made
+            self.client("ec2").create_launch_template_version(LaunchTemplateId=template_id, LaunchTemplateData=data)
+        return template_id, {**inputs, "name": physical, "latestVersion": version, "defaultVersion": version,
                              "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:launch-template/{template_id}"}
+
+    def _template_version(self, name: str, inputs: dict) -> int:
+        """1 at creation; on an update, the provider adds a version when the template's data changed
+        (terraform-provider-aws internal/service/ec2/ec2_launch_template.go: Update calls
+        CreateLaunchTemplateVersion), and the template keeps its id."""
+        before = self._previous.get(("aws:ec2/launchTemplate:LaunchTemplate", name))
+        if before is None:
+            return 1
+        changed = self.renames.translate(decoded_user_data(_reveal(before.inputs))) != decoded_user_data(inputs)
+        return int(before.outputs["latestVersion"]) + changed
 
     def _auto_scaling_group(self, name: str, inputs: dict) -> tuple[str, dict]:
         physical = self.autoname(name)

@@ -8,6 +8,15 @@ fails. moto checks a `CREATE` against its journal of past changes and then again
 record sorting after the name, before applying the batch's `DELETE`s: a replace whose new
 value equals an old one is rejected, and some creates of existing names pass. Here the
 check is made as Route 53 makes it, in batch order.
+
+EC2 CreateLaunchTemplateVersion takes the same base64 `UserData` as CreateLaunchTemplate.
+moto parses it on CreateLaunchTemplate only; a version made by CreateLaunchTemplateVersion
+keeps the raw text, and a launch from it fails moto's own assertion. Here both parse it.
+
+IAM CreateServiceLinkedRole names the role after the service: AWS calls the roles of
+spot.amazonaws.com and spotfleet.amazonaws.com AWSServiceRoleForEC2Spot and
+AWSServiceRoleForEC2SpotFleet (EC2 user guide, "Spot Fleet permissions"); moto, lacking them
+in its table of names, AWSServiceRoleForspot and AWSServiceRoleForspotfleet. Here the table has them.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from __future__ import annotations
 import functools
 from unittest import mock
 
+from moto.ec2.models.launch_templates import LaunchTemplate
+from moto.ec2.utils import parse_user_data
+from moto.iam import models as iam_models
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import ChangeList, Route53Backend
 
@@ -38,7 +50,19 @@ def _checked_in_batch_order(original):
     return change_resource_record_sets
 
 
+def _user_data_parsed(original):
+    @functools.wraps(original)
+    def create_version(self, data, description):
+        if isinstance(data.get("UserData"), str):
+            data = {**data, "UserData": parse_user_data(data["UserData"])}
+        return original(self, data, description)
+    return create_version
+
+
 def apply() -> None:
+    iam_models.SERVICE_NAME_CONVERSION.update({"spot": "EC2Spot", "spotfleet": "EC2SpotFleet"})
+    if not hasattr(LaunchTemplate.create_version, "__wrapped__"):
+        LaunchTemplate.create_version = _user_data_parsed(LaunchTemplate.create_version)
     if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
         Route53Backend.change_resource_record_sets = _checked_in_batch_order(Route53Backend.change_resource_record_sets)
 

@@ -100,8 +100,9 @@ def _main_program() -> None:
 
 
 def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
-                program: Callable[[], None] = _main_program) -> StackRun:
-    """Run the spotyard program (or `program`) with `config` ({"spotyard:fleets": {...}}) against moto."""
+                program: Callable[[], None] = _main_program, previous: StackRun | None = None) -> StackRun:
+    """Run the spotyard program (or `program`) with `config` ({"spotyard:fleets": {...}}) against moto;
+    with `previous`, as an update of that deployment (see MotoCloud)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     capture = _LogCapture()
@@ -112,7 +113,7 @@ def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
     try:
         pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
                                        for key, value in {"aws:region": region, **config}.items()})
-        cloud = MotoCloud(region)
+        cloud = MotoCloud(region, previous=previous.resources if previous else None)
         monitor = RecordingMonitor(cloud)
         pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor,
                                  logger=logger)
