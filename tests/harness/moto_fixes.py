@@ -8,6 +8,22 @@ fails. moto checks a `CREATE` against its journal of past changes and then again
 record sorting after the name, before applying the batch's `DELETE`s: a replace whose new
 value equals an old one is rejected, and some creates of existing names pass. Here the
 check is made as Route 53 makes it, in batch order.
+
+Auto Scaling keeps a group's desired capacity between its MinSize and MaxSize and refuses a
+request that would leave it outside (API reference, UpdateAutoScalingGroup and
+CreateAutoScalingGroup, DesiredCapacity: "must be greater than or equal to the minimum size of
+the group and less than or equal to the maximum size"): SetDesiredCapacity below MinSize, and
+TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity at MinSize ("Currently,
+desiredSize equals minSize (1). Terminating instance without replacement will violate group's
+min size constraint", as AWS answers, e.g. buildkite/elastic-ci-stack-for-aws#1261). moto
+accepts both. And UpdateAutoScalingGroup changes only what it is sent ("Any properties that you
+don't specify are not changed"): moto drops the mixed-instances policy when none is sent and
+fails on one without LaunchTemplate. Here both behave as in AWS.
+
+Spot Fleet keeps a request's ExcessCapacityTerminationPolicy (`noTermination` | `default`, API
+reference, ModifySpotFleetRequest) until a later request changes it. moto forgets it, treats a
+missing one as terminating, and compares against "Default", so the API's `default` never
+terminates. Here the policy is the request's, spelled as the API spells it.
 """
 
 from __future__ import annotations
@@ -15,6 +31,11 @@ from __future__ import annotations
 import functools
 from unittest import mock
 
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import InvalidParameterValueError
+from moto.ec2.responses.spot_fleets import SpotFleets
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import ChangeList, Route53Backend
 
@@ -38,6 +59,75 @@ def _checked_in_batch_order(original):
     return change_resource_record_sets
 
 
+def _within_bounds(group: FakeAutoScalingGroup, desired: int | None, min_size: int | None = None,
+                   max_size: int | None = None) -> None:
+    low = group.min_size if min_size is None else min_size
+    high = group.max_size if max_size is None else max_size
+    if desired is not None and desired < low:
+        raise ValidationError(f"New SetDesiredCapacity value {desired} is below min value {low} for the "
+                              "AutoScalingGroup.")
+    if desired is not None and desired > high:
+        raise ValidationError(f"New SetDesiredCapacity value {desired} is above max value {high} for the "
+                              "AutoScalingGroup.")
+
+
+def _bounded_set_desired_capacity(original):
+    @functools.wraps(original)
+    def set_desired_capacity(self, group_name, desired_capacity):
+        _within_bounds(self.autoscaling_groups[group_name], desired_capacity)
+        return original(self, group_name, desired_capacity)
+    return set_desired_capacity
+
+
+def _bounded_terminate_instance(original):
+    @functools.wraps(original)
+    def terminate_instance(self, instance_id, should_decrement):
+        group = next((g for g in self.autoscaling_groups.values()
+                      if any(s.instance.id == instance_id for s in g.instance_states)), None)
+        if should_decrement and group is not None and group.desired_capacity <= group.min_size:
+            raise ValidationError(f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance "
+                                  "without replacement will violate group's min size constraint. Either set "
+                                  "shouldDecrementDesiredCapacity flag to false or lower group's min size.")
+        return original(self, instance_id, should_decrement)
+    return terminate_instance
+
+
+def _partial_update(original):
+    @functools.wraps(original)
+    def update(self, *args, **kwargs):
+        sent = kwargs.get("mixed_instances_policy") or {}
+        current = self.mixed_instances_policy
+        policy = {**current, **sent, "InstancesDistribution": {
+            **current.get("InstancesDistribution", {}), **sent.get("InstancesDistribution", {})}} if current else sent
+        _within_bounds(self, kwargs.get("desired_capacity"), kwargs.get("min_size"), kwargs.get("max_size"))
+        # moto re-reads the launch template from any policy it is given: only from a sent one.
+        kwargs["mixed_instances_policy"] = policy if "LaunchTemplate" in sent else None
+        result = original(self, *args, **kwargs)
+        self.mixed_instances_policy = policy or None
+        return result
+    return update
+
+
+def _sticky_termination_policy(self):
+    """SpotFleets.modify_spot_fleet_request, with the request's own termination policy."""
+    request_id = self._get_param("SpotFleetRequestId")
+    request = self.ec2_backend.get_spot_fleet_request(request_id)
+    sent = self._get_param("ExcessCapacityTerminationPolicy")
+    if sent is not None:
+        if sent not in ("noTermination", "default"):
+            raise InvalidParameterValueError(sent)
+        request.excess_capacity_termination_policy = sent
+    policy = getattr(request, "excess_capacity_termination_policy", "default")
+    self.ec2_backend.modify_spot_fleet_request(request_id, self._get_int_param("TargetCapacity"),
+                                               "Default" if policy == "default" else policy)
+    return ActionResult({"Return": True})
+
+
 def apply() -> None:
     if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
         Route53Backend.change_resource_record_sets = _checked_in_batch_order(Route53Backend.change_resource_record_sets)
+    if not hasattr(AutoScalingBackend.set_desired_capacity, "__wrapped__"):
+        AutoScalingBackend.set_desired_capacity = _bounded_set_desired_capacity(AutoScalingBackend.set_desired_capacity)
+        AutoScalingBackend.terminate_instance = _bounded_terminate_instance(AutoScalingBackend.terminate_instance)
+        FakeAutoScalingGroup.update = _partial_update(FakeAutoScalingGroup.update)
+        SpotFleets.modify_spot_fleet_request = _sticky_termination_policy
