@@ -91,6 +91,10 @@ class QueueAutoscaler(pulumi.ComponentResource):
             if fleet.on_demand_fallback:
                 statements += [allow("ReadActivities", ["autoscaling:DescribeScalingActivities",
                                                         "ec2:DescribeInstances"], "*"),
+                               # Only the instances distribution is sent (fleets.py): a request naming
+                               # the launch template would need ec2:RunInstances, iam:PassRole and
+                               # ssm:GetParameters too, which this role is denied on purpose (Auto
+                               # Scaling user guide, ec2-auto-scaling-launch-template-permissions).
                                allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"],
                                      args.capacity_target_arn)]
         else:

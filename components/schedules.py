@@ -1,11 +1,13 @@
 """FleetSchedule: `schedule.start` and `schedule.stop` as EventBridge Scheduler schedules in
 `schedule.timezone` that set the fleet's capacity directly (universal targets, no Lambda):
-`capacity` at start, 0 at stop. Their role may call only that action on that fleet."""
+`capacity` at start, 0 at stop (an `asg` fleet with a minCapacity also moves MinSize: 0 at
+stop, minCapacity at start). Their role may call only that action on that fleet."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,14 +16,32 @@ from components.environment import Environment
 from components.iam import allow, assume_role_policy, policy_document
 from spotyard.config import FleetConfig
 
-# Universal targets: (Scheduler target ARN, IAM action, API input) per engine.
-TARGETS = {
-    "asg": ("arn:aws:scheduler:::aws-sdk:autoscaling:setDesiredCapacity", "autoscaling:SetDesiredCapacity",
-            lambda target, capacity: {"AutoScalingGroupName": target, "DesiredCapacity": capacity,
-                                      "HonorCooldown": False}),
-    "spot-fleet": ("arn:aws:scheduler:::aws-sdk:ec2:modifySpotFleetRequest", "ec2:ModifySpotFleetRequest",
-                   lambda target, capacity: {"SpotFleetRequestId": target, "TargetCapacity": capacity}),
-}
+
+def capacity_api(fleet: FleetConfig) -> tuple[str, str]:
+    """(universal target ARN, IAM action) of the call that sets the fleet's capacity."""
+    if fleet.engine == "spot-fleet":
+        service, action = "ec2", "ModifySpotFleetRequest"
+    elif fleet.min_capacity == 0:
+        service, action = "autoscaling", "SetDesiredCapacity"
+    else:  # Auto Scaling refuses a desired capacity below MinSize: the bounds move with it
+        service, action = "autoscaling", "UpdateAutoScalingGroup"
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html
+    return f"arn:aws:scheduler:::aws-sdk:{service}:{action[0].lower()}{action[1:]}", f"{service}:{action}"
+
+
+def capacity_input(fleet: FleetConfig, target: str, capacity: int, minimum: int) -> dict[str, Any]:
+    """The API input that sets `fleet` to `capacity` (and its group's MinSize to `minimum`)."""
+    if fleet.engine == "spot-fleet":
+        # A request keeps the ExcessCapacityTerminationPolicy it was last sent: the autoscaler's and
+        # idle stop's `noTermination` would leave the instances above a lower target running and
+        # billing. `default` (the API's spelling, EC2 API reference, ModifySpotFleetRequest) terminates.
+        return {"SpotFleetRequestId": target, "TargetCapacity": capacity, "ExcessCapacityTerminationPolicy": "default"}
+    if fleet.min_capacity == 0:
+        return {"AutoScalingGroupName": target, "DesiredCapacity": capacity, "HonorCooldown": False}
+    # DesiredCapacity "must be greater than or equal to the minimum size of the group" (API
+    # reference, UpdateAutoScalingGroup). No launch template in the request, so none of the
+    # launch-template permissions is checked (Auto Scaling user guide, launch template permissions).
+    return {"AutoScalingGroupName": target, "MinSize": minimum, "DesiredCapacity": capacity}
 
 
 @dataclass
@@ -39,7 +59,7 @@ class FleetSchedule(pulumi.ComponentResource):
         if schedule is None:
             raise ValueError(f"fleet {fleet.name} has no schedule")
         child = pulumi.ResourceOptions(parent=self)
-        target_arn, action, make_input = TARGETS[fleet.engine]
+        target_arn, action = capacity_api(fleet)
         role = aws.iam.Role(
             f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}",
             assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
@@ -47,7 +67,8 @@ class FleetSchedule(pulumi.ComponentResource):
             opts=child)
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document([
             allow("SetFleetCapacity", [action], args.capacity_target_arn)]), opts=child)
-        for moment, expression, capacity in (("start", schedule.start, fleet.capacity), ("stop", schedule.stop, 0)):
+        for moment, expression, capacity, minimum in (("start", schedule.start, fleet.capacity, fleet.min_capacity),
+                                                      ("stop", schedule.stop, 0, 0)):
             if not expression:
                 continue
             aws.scheduler.Schedule(
@@ -59,7 +80,8 @@ class FleetSchedule(pulumi.ComponentResource):
                 target=aws.scheduler.ScheduleTargetArgs(
                     arn=target_arn, role_arn=role.arn,
                     input=pulumi.Output.from_input(args.capacity_target).apply(
-                        lambda target, capacity=capacity: json.dumps(make_input(target, capacity))),
+                        lambda target, capacity=capacity, minimum=minimum: json.dumps(
+                            capacity_input(fleet, target, capacity, minimum))),
                     retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                         maximum_event_age_in_seconds=3600, maximum_retry_attempts=5)),
                 opts=child)

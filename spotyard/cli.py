@@ -107,9 +107,7 @@ def main(ctx: click.Context, stack: str, region: str | None) -> None:
 @click.pass_obj
 def launch(ctx: Context, fleet: str, count: int) -> None:
     """Run COUNT instances of FLEET."""
-    target = found.fleet(ctx.session, ctx.stack, fleet)
-    found.set_capacity(ctx.session, target, count)
-    click.echo(f"{fleet}: capacity {target.desired} -> {count}")
+    _set_capacity(ctx, found.fleet(ctx.session, ctx.stack, fleet), count)
 
 
 @main.command()
@@ -134,8 +132,15 @@ def stop(ctx: Context, fleet: str, wait: bool) -> None:
         if saved and wait:
             ec2.get_waiter("image_available").wait(ImageIds=saved, WaiterConfig={"Delay": 15, "MaxAttempts": 120})
             click.echo(f"{fleet}: {len(saved)} AMI(s) available")
-    found.set_capacity(ctx.session, target, 0)
-    click.echo(f"{fleet}: capacity {target.desired} -> 0")
+    _set_capacity(ctx, target, 0)
+
+
+def _set_capacity(ctx: Context, target: found.Fleet, capacity: int) -> None:
+    found.set_capacity(ctx.session, target, capacity)
+    click.echo(f"{target.name}: capacity {target.desired} -> {capacity}")
+    if capacity < target.minimum:
+        click.echo(f"{target.name}: minimum {target.minimum} -> {capacity} (Auto Scaling keeps capacity at or above "
+                   "it; the start schedule or `pulumi up --refresh` restores it)")
 
 
 @main.command()

@@ -23,6 +23,7 @@ class Fleet:
     target: str  # Auto Scaling group name or Spot Fleet request id
     desired: int
     tags: dict[str, str] = field(default_factory=dict)
+    minimum: int = 0  # an Auto Scaling group's MinSize
 
 
 def _tags(items: list[dict[str, str]]) -> dict[str, str]:
@@ -38,7 +39,7 @@ def find_fleets(session, stack: str) -> dict[str, Fleet]:
             tags = _tags(group.get("Tags", []))
             if tags.get(STACK_TAG) == stack and FLEET_TAG in tags:
                 fleets[tags[FLEET_TAG]] = Fleet(tags[FLEET_TAG], "asg", group["AutoScalingGroupName"],
-                                                group["DesiredCapacity"], tags)
+                                                group["DesiredCapacity"], tags, group["MinSize"])
     for page in session.client("ec2").get_paginator("describe_spot_fleet_requests").paginate():
         for request in page["SpotFleetRequestConfigs"]:
             tags = _tags(request.get("Tags", []))
@@ -68,11 +69,21 @@ def instances(session, stack: str, name: str) -> list[dict[str, Any]]:
 
 
 def set_capacity(session, target: Fleet, capacity: int) -> None:
-    if target.engine == "asg":
+    """`capacity` instances; fewer means the extra instances terminate, on either engine."""
+    if target.engine == "spot-fleet":
+        # The request keeps the last ExcessCapacityTerminationPolicy it was sent (the autoscaler and
+        # idle stop send `noTermination`): say `default` so that a lower target terminates (EC2 API
+        # reference, ModifySpotFleetRequest).
+        session.client("ec2").modify_spot_fleet_request(SpotFleetRequestId=target.target, TargetCapacity=capacity,
+                                                        ExcessCapacityTerminationPolicy="default")
+    elif capacity < target.minimum:
+        # Auto Scaling refuses a desired capacity below MinSize (API reference, UpdateAutoScalingGroup):
+        # the minimum goes down with it, until a start schedule or `pulumi up --refresh` restores it.
+        session.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=target.target,
+                                                                MinSize=capacity, DesiredCapacity=capacity)
+    else:
         session.client("autoscaling").set_desired_capacity(AutoScalingGroupName=target.target,
                                                            DesiredCapacity=capacity, HonorCooldown=False)
-    else:
-        session.client("ec2").modify_spot_fleet_request(SpotFleetRequestId=target.target, TargetCapacity=capacity)
 
 
 def spot_prices(session, pools: set[tuple[str, str]]) -> dict[tuple[str, str], str]:

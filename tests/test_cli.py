@@ -25,6 +25,7 @@ def stack(deploy, aws):
     config["spotyard:fleets"]["workbench"]["image"] = {"roleTag": "workbench", "fallbackRoleTag": "base",
                                                        "snapshotOnTerminate": True}
     config["spotyard:fleets"]["workbench"]["ssh"]["bastion"] = "gw.example.com"
+    config["spotyard:fleets"]["workbench"]["maxCapacity"] = 2  # Auto Scaling refuses a capacity above it
     return deploy(config)
 
 
@@ -100,6 +101,42 @@ def test_stop_without_images_only_lowers_capacity(stack):
     assert result.output == "workers: capacity 2 -> 0\n"
     assert boto3.client("ec2").describe_images(Owners=["self"], Filters=[
         {"Name": "tag:spotyard:fleet", "Values": ["workers"]}])["Images"] == []
+
+
+def test_stop_terminates_what_a_no_termination_scale_in_left_on_a_spot_fleet(stack, aws):
+    """The autoscaler and idle stop leave `noTermination` on the request; Spot Fleet keeps it
+    (tests/harness/moto_fixes.py): the CLI's lower targets must say `default`."""
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    instances = aws.scale_spot_fleet(request, 3, stack.one("aws:ec2/launchTemplate:LaunchTemplate",
+                                                           "workers-template").id)
+    ec2 = boto3.client("ec2")
+    ec2.modify_spot_fleet_request(SpotFleetRequestId=request, TargetCapacity=3,
+                                  ExcessCapacityTerminationPolicy="noTermination")
+
+    def running():
+        return sorted(i["InstanceId"] for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
+                      for i in r["Instances"] if i["State"]["Name"] == "running")
+
+    assert spotyard("launch", "workers", "-n", "2").exit_code == 0
+    assert len(running()) == 2
+    assert spotyard("stop", "workers").output == "workers: capacity 2 -> 0\n"
+    assert running() == []
+
+
+def test_stop_lowers_the_minimum_of_a_group_that_keeps_one(deploy):
+    """Auto Scaling refuses a desired capacity below MinSize: the minimum goes down with it."""
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"] |= {"minCapacity": 1, "capacity": 1}
+    run = deploy(config)
+    result = spotyard("stop", "workbench")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["workbench: capacity 1 -> 0", "workbench: minimum 1 -> 0 (Auto Scaling "
+                                          "keeps capacity at or above it; the start schedule or `pulumi up "
+                                          "--refresh` restores it)"]
+    name = run.one("aws:autoscaling/group:Group", "workbench-group").id
+    group = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]
+    assert (group["MinSize"], group["DesiredCapacity"], group["Instances"]) == (0, 0, [])
 
 
 def test_ssh_config_matches_the_stack_output(stack):

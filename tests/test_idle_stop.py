@@ -105,7 +105,7 @@ def stack(deploy):
 def test_an_idle_asg_instance_leaves_its_group_with_one_less_capacity(stack):
     group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
     autoscaling = boto3.client("autoscaling")
-    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2, DesiredCapacity=2)
     idle, other = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
     instance = OnInstance(stack, "workbench", "asg", idle)
@@ -153,3 +153,22 @@ def test_the_timer_is_installed_and_enabled_only_with_idle_stop(deploy):
     assert 'if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then\n  systemctl enable --now spotyard-idle-check.timer' \
         in workbench
     assert "SPOTYARD_IDLE_STOP_MINUTES=''" in bootstrap(run, "workers")  # the timer stays off there
+
+
+def test_an_idle_asg_instance_at_the_minimum_stays(deploy):
+    """Auto Scaling refuses a decrement at MinSize (ValidationError "... will violate group's
+    min size constraint", see tests/harness/moto_fixes.py): minCapacity instances stay, idle
+    or not, and leaving says so instead of failing every minute."""
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"] |= {"minCapacity": 1, "capacity": 2, "maxCapacity": 2}
+    run = deploy(config)
+    group = run.one("aws:autoscaling/group:Group", "workbench-group").id
+    autoscaling = boto3.client("autoscaling")
+    first, second = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
+    assert OnInstance(run, "workbench", "asg", first).fleet.leave() is True
+    at_minimum = OnInstance(run, "workbench", "asg", second)
+    assert at_minimum.fleet.leave() is False
+    after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    assert (after["DesiredCapacity"], [i["InstanceId"] for i in after["Instances"]]) == (1, [second])
+    assert at_minimum.refused() == []

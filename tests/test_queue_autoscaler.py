@@ -407,3 +407,26 @@ def test_instances_are_told_the_queue(stack):
 def test_an_event_it_cannot_parse_fails(scaler):
     with pytest.raises(Exception, match="unexpected event"):
         scaler("workers").invoke(events.state_change("i-0abcd1234ef567890", "running"))
+
+
+def test_the_asg_fallback_sends_only_the_distribution_and_keeps_the_launch_template(stack, scaler):
+    """A request naming the launch template would be authorized as the Lambda's
+    ec2:RunInstances, iam:PassRole and ssm:GetParameters (Auto Scaling user guide, launch
+    template permissions; checked by tests/harness/iam.py): the fallback sends none."""
+    autoscaler = scaler("batch")
+    group = stack.one("aws:autoscaling/group:Group", "batch-group").id
+    autoscaling = boto3.client("autoscaling")
+    before = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    send(stack, "batch", 20)
+    for minute in (0, 1, 2):
+        autoscaler.invoke(at(minute), hooks=(("before-call.autoscaling.DescribeScalingActivities", _answer(
+            "autoscaling", {"Activities": [{
+                "ActivityId": f"a-{minute}", "AutoScalingGroupName": group, "Cause": "scale-out",
+                "StartTime": START + timedelta(minutes=minute), "StatusCode": "Failed", "Progress": 100,
+                "StatusMessage": "InsufficientInstanceCapacity"}]})),))
+    (update,) = [c for c in autoscaler.last_calls if c.action == "autoscaling:UpdateAutoScalingGroup"]
+    assert update.params == {"AutoScalingGroupName": group, "MixedInstancesPolicy": {"InstancesDistribution": {
+        **before["MixedInstancesPolicy"]["InstancesDistribution"], "OnDemandBaseCapacity": 2}}}
+    after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    assert after["MixedInstancesPolicy"]["LaunchTemplate"] == before["MixedInstancesPolicy"]["LaunchTemplate"]
+    assert after["MixedInstancesPolicy"]["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0

@@ -11,7 +11,7 @@ import pytest
 from botocore.validate import validate_parameters
 
 from tests.conftest import dev_config
-from tests.harness.iam import Call, Policy, Target, targets
+from tests.harness.iam import Call, Policy, Target, denied, targets
 
 
 @pytest.fixture
@@ -52,7 +52,8 @@ def test_schedules_call_the_capacity_api_with_valid_input(stack, fleet, moment, 
     else:
         assert model.name == "ModifySpotFleetRequest"
         assert params == {"SpotFleetRequestId": stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest",
-                                                          "workers-request").id, "TargetCapacity": capacity}
+                                                          "workers-request").id, "TargetCapacity": capacity,
+                          "ExcessCapacityTerminationPolicy": "default"}
 
 
 @pytest.mark.parametrize("fleet", ["workbench", "workers"])
@@ -71,7 +72,8 @@ def test_the_role_allows_that_call_on_that_fleet_and_nothing_else(stack, fleet):
         service, action = target["arn"].split(":")[-2:]
         call = Call(action=f"{service}:{action[0].upper()}{action[1:]}", params=json.loads(target["input"]),
                     region="ap-northeast-1")
-        assert all(policy.allows(call.action, t) for t in targets(call))
+        call = Call(call.action, call.params, call.region, tuple(targets(call)))
+        assert denied(policy, [call]) == []  # the call and the dependent actions AWS checks with it
         others = {"workbench": "arn:aws:autoscaling:ap-northeast-1:123456789012:autoScalingGroup:x:"
                                "autoScalingGroupName/another-group",
                   "workers": "arn:aws:ec2:ap-northeast-1:123456789012:spot-fleet-request/sfr-another"}
@@ -91,6 +93,62 @@ def test_the_scheduled_calls_work_on_moto(stack):
     autoscaling.set_desired_capacity(**start)
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[start["AutoScalingGroupName"]])
     assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 1
+
+
+def test_the_spot_fleet_schedules_terminate_what_a_lower_target_leaves(stack, aws):
+    """The autoscaler's scale-in and idle stop leave `noTermination` on the request (Spot Fleet
+    keeps it, see tests/harness/moto_fixes.py): the stop must still terminate the instances."""
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    instances = aws.scale_spot_fleet(request, 3, template)
+    ec2 = boto3.client("ec2")
+    ec2.modify_spot_fleet_request(SpotFleetRequestId=request, TargetCapacity=2,
+                                  ExcessCapacityTerminationPolicy="noTermination")
+    stop = scheduled_input(stack, "workers-schedule-stop")
+    assert stop["ExcessCapacityTerminationPolicy"] in operation(
+        "arn:aws:scheduler:::aws-sdk:ec2:modifySpotFleetRequest").input_shape.members[
+        "ExcessCapacityTerminationPolicy"].enum
+    ec2.modify_spot_fleet_request(**stop)
+    states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
+              for i in r["Instances"]}
+    assert states == {"terminated"}
+
+
+@pytest.fixture
+def kept_minimum(deploy):
+    """workbench keeps at least one instance: Auto Scaling refuses a desired capacity below MinSize."""
+    config = dev_config()
+    config["spotyard:fleets"]["workbench"] |= {"minCapacity": 1, "capacity": 2, "maxCapacity": 3}
+    return deploy(config)
+
+
+def test_an_asg_stop_lowers_the_minimum_with_the_capacity_and_start_restores_both(kept_minimum):
+    run = kept_minimum
+    start, stop = scheduled_input(run, "workbench-schedule-start"), scheduled_input(run, "workbench-schedule-stop")
+    group = run.one("aws:autoscaling/group:Group", "workbench-group").id
+    for moment, params in (("start", start), ("stop", stop)):
+        target = run.one("aws:scheduler/schedule:Schedule", f"workbench-schedule-{moment}").inputs["target"]
+        assert operation(target["arn"]).name == "UpdateAutoScalingGroup"
+        validate_parameters(params, operation(target["arn"]).input_shape)
+    assert stop == {"AutoScalingGroupName": group, "MinSize": 0, "DesiredCapacity": 0}
+    assert start == {"AutoScalingGroupName": group, "MinSize": 1, "DesiredCapacity": 2}
+    autoscaling = boto3.client("autoscaling")
+
+    def bounds():
+        found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return found["MinSize"], found["DesiredCapacity"], len(found["Instances"])
+
+    autoscaling.update_auto_scaling_group(**stop)
+    assert bounds() == (0, 0, 0)
+    autoscaling.update_auto_scaling_group(**start)
+    assert bounds() == (1, 2, 2)
+    document = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "workbench-schedule-policy").inputs["policy"])
+    (statement,) = document["Statement"]
+    assert (statement["Action"], statement["Resource"]) == (["autoscaling:UpdateAutoScalingGroup"],
+                                                            run.one("aws:autoscaling/group:Group",
+                                                                    "workbench-group").outputs["arn"])
+    calls = [Call("autoscaling:UpdateAutoScalingGroup", params, "ap-northeast-1") for params in (start, stop)]
+    assert denied(Policy(document), [Call(c.action, c.params, c.region, tuple(targets(c))) for c in calls]) == []
 
 
 def test_fleets_without_a_schedule_get_none(deploy):

