@@ -133,6 +133,12 @@ def _image(call: Call, image_id: str) -> list[Target]:
     return [Target(f"arn:aws:ec2:{call.region}::image/{image_id}", _tag_context("ec2", tags))]
 
 
+def _snapshot(call: Call, snapshot_id: str) -> list[Target]:
+    found = _lookup(call.region, "ec2").describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    tags = found["Snapshots"][0].get("Tags", []) if found["Snapshots"] else []
+    return [Target(f"arn:aws:ec2:{call.region}::snapshot/{snapshot_id}", _tag_context("ec2", tags))]
+
+
 def _tagged(call: Call) -> list[Target]:
     """CreateTags / DeleteTags: each resource named, by its kind. A plain tagging call is no
     resource-creating action, so ec2:CreateAction is absent from its request."""
@@ -158,7 +164,7 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateImage": lambda c: _instances(c, [c.params["InstanceId"]]) + [
         Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")],
     "ec2:DeregisterImage": lambda c: _image(c, c.params["ImageId"]),
-    "ec2:DeleteSnapshot": lambda c: [Target(f"arn:aws:ec2:{c.region}::snapshot/{c.params['SnapshotId']}")],
+    "ec2:DeleteSnapshot": lambda c: _snapshot(c, c.params["SnapshotId"]),
     "ec2:AssociateAddress": lambda c: _instances(c, [c.params["InstanceId"]]) + [
         Target(f"arn:aws:ec2:{c.region}:{ACCOUNT}:elastic-ip/{c.params['AllocationId']}")],
     "ec2:ModifySpotFleetRequest": _spot_fleet,

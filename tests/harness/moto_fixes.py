@@ -8,6 +8,12 @@ fails. moto checks a `CREATE` against its journal of past changes and then again
 record sorting after the name, before applying the batch's `DELETE`s: a replace whose new
 value equals an old one is rejected, and some creates of existing names pass. Here the
 check is made as Route 53 makes it, in batch order.
+
+EC2 CreateImage tags the snapshots it creates with the `snapshot` tag specification
+("The same tag is applied to all of the snapshots that are created", CreateImage API
+reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html);
+moto raises NotImplementedError for it. Here the image is created without it and its
+snapshot tagged after, as AWS would have tagged it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import functools
 from unittest import mock
 
+from moto.ec2.models.amis import AmiBackend
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import ChangeList, Route53Backend
 
@@ -38,6 +45,21 @@ def _checked_in_batch_order(original):
     return change_resource_record_sets
 
 
+def _snapshots_tagged_on_create(original):
+    @functools.wraps(original)
+    def create_image(self, instance_id, name, description, tag_specifications):
+        snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot"
+                         for tag in spec["Tags"]]
+        image = original(self, instance_id, name, description,
+                         [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"])
+        for tag in snapshot_tags:
+            image.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+        return image
+    return create_image
+
+
 def apply() -> None:
     if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
         Route53Backend.change_resource_record_sets = _checked_in_batch_order(Route53Backend.change_resource_record_sets)
+    if not hasattr(AmiBackend.create_image, "__wrapped__"):
+        AmiBackend.create_image = _snapshots_tagged_on_create(AmiBackend.create_image)
