@@ -29,7 +29,7 @@ def autoscaler_config():
     """Two fleets with queues: `batch` (Auto Scaling group, with the on-demand fallback) and
     `workers` (Spot Fleet request, without: moto lacks the history call it reads)."""
     config = dev_config()
-    del config["spotyard:fleets"]["workbench"]  # not needed here: fewer resources to deploy per trial
+    del config["spotyard:fleets"]["workbench"], config["spotyard:dns"]  # fewer resources to deploy per trial
     config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
     config["spotyard:fleets"]["batch"] = {
         "engine": "asg", "instanceTypes": ["c5.large", "c6i.large"], "capacity": 0, "minCapacity": 0,
@@ -89,7 +89,7 @@ def test_every_capacity_change_is_published_whatever_call_fails(aws, autoscaler_
 def keeper_config():
     """The workbench fleet saves its instances as AMIs and keeps the 2 newest."""
     config = dev_config()
-    del config["spotyard:fleets"]["workers"]  # not needed here: fewer resources to deploy per trial
+    del config["spotyard:fleets"]["workers"], config["spotyard:dns"]  # fewer resources to deploy per trial
     config["spotyard:fleets"]["workbench"]["image"] = {
         "roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2}
     return config
