@@ -17,9 +17,8 @@ and returns every trial whose final state differs from the clean run's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -38,16 +37,16 @@ _LOST = (500, "InternalError", "injected: the call was applied, its response los
 
 @dataclass
 class Fault:
-    """`kind` at the `at`-th AWS call (1-based) of one invocation."""
+    """`kind` at the `at`-th AWS call (1-based) of one invocation; at 0, only counts the calls."""
 
     kind: str
     at: int
-    seen: int = 0
+    seen: list[str] = field(default_factory=list)  # the operations called so far
     hit: str = ""  # the operation that failed, once it has
 
     def _count(self, model, context, **_: Any):
-        self.seen += 1
-        if self.seen != self.at:
+        self.seen.append(model.name)
+        if len(self.seen) != self.at:
             return None
         self.hit = model.name
         if self.kind == "applied-but-failed":
@@ -96,38 +95,34 @@ class Trial:
                 f" -> {self.state!r}")
 
 
-@contextmanager
-def fresh_account(region: str) -> Iterator[World]:
+def fresh_account(region: str) -> World:
     """Every moto backend emptied and the account seeded again (inside the test's mock_aws)."""
     BackendDict.reset()
     moto_fixes.apply()
-    yield World(region).seed()
+    return World(region).seed()
 
 
 def prove_exactly_once(build: Callable[[World], Scenario], region: str,
                        kinds: tuple[str, ...] = KINDS) -> tuple[Any, list[Trial]]:
     """(the clean run's state, the trials that ended in another state)."""
-    with fresh_account(region) as world:
-        clean = build(world)
-        clean.function.invoke(clean.event)
-        calls = [call.action for call in clean.function.last_calls]
-        expected = clean.observe()
+    clean, counter = build(fresh_account(region)), Fault(KINDS[0], at=0)
+    clean.function.invoke(clean.event, hooks=counter.hooks())
+    calls, expected = counter.seen, clean.observe()
     wrong = []
     for kind in kinds:
         for at in range(1, len(calls) + 1):
-            with fresh_account(region) as world:
-                scenario = build(world)
-                fault = Fault(kind, at)
-                failed = ""
-                try:
-                    scenario.function.invoke(scenario.event, hooks=fault.hooks())
-                except ClientError as error:
-                    if not fault.raised(error):
-                        raise
-                    failed = f"failed at {fault.hit}"
-                assert fault.hit, f"{kind} at call {at}: the run made fewer calls than the clean one {calls}"
-                scenario.function.invoke(scenario.event)
-                trial = Trial(fault, failed, scenario.observe())
-                if trial.state != expected:
-                    wrong.append(trial)
+            scenario = build(fresh_account(region))
+            fault = Fault(kind, at)
+            failed = ""
+            try:
+                scenario.function.invoke(scenario.event, hooks=fault.hooks())
+            except ClientError as error:
+                if not fault.raised(error):
+                    raise
+                failed = f"failed at {fault.hit}"
+            assert fault.hit, f"{kind} at call {at}: the run made fewer calls than the clean one {calls}"
+            scenario.function.invoke(scenario.event)
+            trial = Trial(fault, failed, scenario.observe())
+            if trial.state != expected:
+                wrong.append(trial)
     return expected, wrong
