@@ -17,8 +17,10 @@ and returns every trial whose final state differs from the clean run's.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -26,7 +28,9 @@ from botocore.exceptions import ClientError
 from moto.core.base_backend import BackendDict
 
 from tests.harness import moto_fixes
-from tests.harness.lambdas import DeployedLambda
+from tests.harness.iam import IamAudit
+from tests.harness.lambdas import DeployedLambda, deployed_lambda
+from tests.harness.program import StackRun, run_program
 from tests.harness.world import World
 
 KINDS = ("throttling", "server-error", "applied-but-failed")
@@ -100,6 +104,13 @@ def fresh_account(region: str) -> World:
     BackendDict.reset()
     moto_fixes.apply()
     return World(region).seed()
+
+
+def deployed(config: dict[str, Any], function: str, region: str, workdir: Path) -> tuple[StackRun, DeployedLambda]:
+    """The stack deployed from `config` and its Lambda `function`, each call checked against
+    the Lambda's own role (a local audit: which actions a trial exercises depends on its fault)."""
+    run = run_program(copy.deepcopy(config), region=region, stack="dev")
+    return run, deployed_lambda(run, function, workdir, IamAudit())
 
 
 def prove_exactly_once(build: Callable[[World], Scenario], region: str,
