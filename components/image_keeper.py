@@ -56,13 +56,19 @@ class ImageKeeper(pulumi.ComponentResource):
         ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
         images, snapshots = env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)
         statements = [
-            allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions"], "*"),
+            allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",
+                           "ec2:DescribeSnapshots"], "*"),
             allow("SaveStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
             allow("SaveImages", ["ec2:CreateImage"], [images, snapshots]),
-            allow("TagNewImages", ["ec2:CreateTags"], images, {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
+            # The AMI and its snapshots are tagged by CreateImage itself (tag on create).
+            allow("TagNewImages", ["ec2:CreateTags"], [images, snapshots],
+                  {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
             allow("TagStackImages", ["ec2:CreateTags"], images, ours),
             allow("RemoveStackImages", ["ec2:DeregisterImage"], images, ours),
-            allow("RemoveTheirSnapshots", ["ec2:DeleteSnapshot"], snapshots),
+            # DeleteSnapshot takes ec2:ResourceTag conditions (Service Authorization Reference,
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html):
+            # only the stack's snapshots, tagged so by CreateImage.
+            allow("RemoveStackSnapshots", ["ec2:DeleteSnapshot"], snapshots, ours),
             allow("FollowTheNewest", ["ssm:GetParameter", "ssm:PutParameter"], [f.parameter_arn for f in args.fleets]),
         ]
         triggers = [Trigger("ami-states", event_pattern=AMI_STATES, description="saved AMIs become available"),

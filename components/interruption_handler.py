@@ -68,7 +68,9 @@ class InterruptionHandler(pulumi.ComponentResource):
                 allow("SaveImagesOfStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
                 allow("SaveImages", ["ec2:CreateImage"],
                       [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)]),
-                allow("TagSavedImages", ["ec2:CreateTags"], env.arn("ec2", "image/*", account=False),
+                # CreateImage tags the AMI and its snapshots (spotyard_lambda/images.py).
+                allow("TagSavedImages", ["ec2:CreateTags"],
+                      [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)],
                       {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
             ]
         if args.topic_arn is not None:

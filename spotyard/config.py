@@ -25,6 +25,24 @@ ALLOCATION_STRATEGIES = {
 REBALANCE_ACTIONS = ("notify", "drain")
 FLEET_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
 
+# Upper bounds of integer keys: what the AWS API that takes the value accepts.
+# Auto Scaling MinSize/MaxSize/DesiredCapacity are 32-bit `integer`s (botocore's autoscaling model).
+INT32_MAX = 2_147_483_647
+# A Spot Fleet's TargetCapacity: "Target capacity per Spot Fleet" quota, 10,000
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/fleet-quotas.html).
+MAX_CAPACITY = {"asg": INT32_MAX, "spot-fleet": 10_000}
+# Route 53 takes a TTL of 0 to 2,147,483,647 (botocore's route53 `TTL` shape); spotyard keeps names a day at most.
+MAX_TTL_SECONDS = 86_400
+# SQS VisibilityTimeout: 0 to 43,200 seconds, 12 hours (SetQueueAttributes API reference).
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+# AMIs per Region: 50,000 by default (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-quotas.html).
+MAX_KEPT_IMAGES = 50_000
+# EFS access point PosixUser Uid/Gid: 0 to 4,294,967,295 (botocore's efs `Uid`/`Gid` shapes).
+MAX_POSIX_ID = 4_294_967_295
+# No AWS API takes these two; spotyard's own limits: longer is "never" (leave the key out).
+MAX_COOLDOWN_SECONDS = 86_400
+MAX_IDLE_STOP_MINUTES = 10_080
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -204,7 +222,7 @@ def _dns(section: Section | None) -> DnsConfig | None:
         return None
     zone_name = section.text("zoneName", check=rules.dns_name)
     zone_id = section.text("zoneId", pattern=r"Z[0-9A-Z]+", expected="a hosted zone id (Z...)")
-    ttl = section.integer("ttl", 60, minimum=1, maximum=86400)
+    ttl = section.integer("ttl", 60, minimum=1, maximum=MAX_TTL_SECONDS)
     section.close()
     if not section.has("zoneName") and not section.has("zoneId"):
         section.problem("zoneName", "is required (or name an existing zone with zoneId)")
@@ -260,9 +278,10 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     instance_types = s.texts("instanceTypes", required=True, item=rules.instance_type)
     strategy = s.text("allocationStrategy", "price-capacity-optimized",
                       choices=ALLOCATION_STRATEGIES[engine])
-    min_capacity = s.integer("minCapacity", 0, minimum=0)
-    capacity = s.integer("capacity", max(1, min_capacity or 0), minimum=0)
-    max_capacity = s.integer("maxCapacity", max(1, capacity or 0), minimum=1)
+    limit = MAX_CAPACITY[engine]
+    min_capacity = s.integer("minCapacity", 0, minimum=0, maximum=limit)
+    capacity = s.integer("capacity", max(1, min_capacity or 0), minimum=0, maximum=limit)
+    max_capacity = s.integer("maxCapacity", max(1, capacity or 0), minimum=1, maximum=limit)
     if None not in (min_capacity, capacity, max_capacity):
         if capacity < min_capacity:
             s.problem("capacity", f"must be at least minCapacity ({min_capacity}), got {capacity}")
@@ -288,7 +307,7 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         home=_home(s.child("home"), ssh.user if ssh else "ec2-user"),
         ssh=ssh,
         schedule=_schedule(s.child("schedule")),
-        idle_stop_minutes=s.integer("idleStopMinutes", minimum=10),
+        idle_stop_minutes=s.integer("idleStopMinutes", minimum=10, maximum=MAX_IDLE_STOP_MINUTES),
         queue=queue,
         results=_results(s.child("results")),
         target_group_arns=_load_balancer(s.child("loadBalancer")),
@@ -306,7 +325,7 @@ def _image(s: Section | None) -> ImageConfig:
     role_tag = s.text("roleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
     fallback = s.text("fallbackRoleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
     snapshot = s.flag("snapshotOnTerminate")
-    keep = s.integer("keep", 3, minimum=1)
+    keep = s.integer("keep", 3, minimum=1, maximum=MAX_KEPT_IMAGES)
     s.close()
     if s.has("amiId") == s.has("roleTag"):
         s.problem("amiId", "set exactly one of amiId and roleTag")
@@ -324,8 +343,8 @@ def _home(s: Section | None, user: str) -> HomeConfig | None:
     mount_path = s.text("mountPath", f"/home/{user}/var", pattern=r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]",
                         expected="an absolute path of letters, digits, . _ - and /")
     retain = s.flag("retainOnDestroy", True)
-    uid = s.integer("uid", 1000, minimum=0, maximum=4294967295)
-    gid = s.integer("gid", 1000, minimum=0, maximum=4294967295)
+    uid = s.integer("uid", 1000, minimum=0, maximum=MAX_POSIX_ID)
+    gid = s.integer("gid", 1000, minimum=0, maximum=MAX_POSIX_ID)
     s.close()
     system = ("/", "/home", "/etc", "/usr", "/var", "/boot", "/tmp", "/root")
     if mount_path in system or (mount_path or "").startswith(("/proc/", "/sys/", "/dev/")):
@@ -368,9 +387,9 @@ def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
         return None
     warm_up = _warm_up(s.child("warmUp"), max_capacity)
     per_instance = s.integer("messagesPerInstance", 10, minimum=1)
-    cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1)
+    cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1, maximum=MAX_COOLDOWN_SECONDS)
     boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
-    visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=43200)
+    visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=MAX_VISIBILITY_TIMEOUT_SECONDS)
     s.close()
     return QueueConfig(messages_per_instance=per_instance or 10,
                        scale_in_cooldown_seconds=cooldown or 300,

@@ -3,10 +3,15 @@ DNS names, network sources, instance types. Each returns an error text or None."
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import re
 import zoneinfo
 from datetime import datetime
+
+import botocore
+import botocore.session
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
@@ -130,10 +135,23 @@ def network_source(entry: str) -> str | None:
     return None
 
 
+@functools.cache
+def known_instance_types() -> frozenset[str]:
+    """EC2's `InstanceType` enum in the service model botocore ships: offline, no AWS call."""
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
 def instance_type(name: str) -> str | None:
-    if re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9-]+", name):
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9-]+", name):
+        return f"must be an instance type of the form family.size (e.g. m5.xlarge), got '{name}'"
+    known = known_instance_types()
+    if name in known:
         return None
-    return f"must be an instance type of the form family.size (e.g. m5.xlarge), got '{name}'"
+    nearest = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{nearest[0]}'? " if nearest else ""
+    return (f"is not an EC2 instance type, got '{name}': {hint}(checked against the {len(known)} types "
+            f"botocore {botocore.__version__} knows; a type newer than that needs a newer botocore)")
 
 
 def architecture(instance_type_name: str) -> str:

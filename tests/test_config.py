@@ -166,6 +166,23 @@ BAD_VALUES = [
     ({"onDemandFallback": "sometimes"}, "spotyard:fleets.box.onDemandFallback", "true or false"),
     ({"userData": "scripts/missing.sh"}, "spotyard:fleets.box.userData", "not found"),
     ({"maxCapacty": 3}, "spotyard:fleets.box.maxCapacty", "did you mean 'maxCapacity'"),
+    # Integer keys stop at what the API taking them accepts (see spotyard/config.py for the sources).
+    ({"maxCapacity": 2147483648}, "spotyard:fleets.box.maxCapacity", "at most 2147483647"),
+    ({"capacity": 2147483648, "maxCapacity": 2147483648}, "spotyard:fleets.box.capacity", "at most 2147483647"),
+    ({"minCapacity": 2147483648}, "spotyard:fleets.box.minCapacity", "at most 2147483647"),
+    ({"engine": "spot-fleet", "maxCapacity": 10001}, "spotyard:fleets.box.maxCapacity", "at most 10000"),
+    ({"idleStopMinutes": 10081}, "spotyard:fleets.box.idleStopMinutes", "at most 10080"),
+    ({"image": {"roleTag": "box", "keep": 50001}}, "spotyard:fleets.box.image.keep", "at most 50000"),
+    ({"home": {"uid": 4294967296}}, "spotyard:fleets.box.home.uid", "at most 4294967295"),
+    ({"home": {"gid": -1}}, "spotyard:fleets.box.home.gid", "at least 0"),
+    ({"queue": {"scaleInCooldownSeconds": 86401}}, "spotyard:fleets.box.queue.scaleInCooldownSeconds",
+     "at most 86400"),
+    ({"queue": {"visibilityTimeoutSeconds": 43201}}, "spotyard:fleets.box.queue.visibilityTimeoutSeconds",
+     "at most 43200"),
+    # Instance types are checked offline against the list botocore ships, with the nearest one.
+    ({"instanceTypes": ["m5.xlage"]}, "spotyard:fleets.box.instanceTypes[0]", "did you mean 'm5.xlarge'?"),
+    ({"instanceTypes": ["m5.large", "q9.mega"]}, "spotyard:fleets.box.instanceTypes[1]",
+     "is not an EC2 instance type, got 'q9.mega'"),
     ({"home": {"mountpath": "/x"}}, "spotyard:fleets.box.home.mountpath", "did you mean 'mountPath'"),
 ]
 
@@ -183,6 +200,7 @@ BAD_STACK = [
     ({"spotyard:dns": {"ttl": 60}}, "spotyard:dns.zoneName", "is required"),
     ({"spotyard:dns": {"zoneId": "hostedzone/1"}}, "spotyard:dns.zoneId", "hosted zone id"),
     ({"spotyard:dns": {"zoneName": "a.internal", "ttl": 0}}, "spotyard:dns.ttl", "at least 1"),
+    ({"spotyard:dns": {"zoneName": "a.internal", "ttl": 86401}}, "spotyard:dns.ttl", "at most 86400"),
     ({"spotyard:network": {"subnetIds": ["subnet-1"]}}, "spotyard:network.vpcId", "required when subnetIds"),
     ({"spotyard:network": {"vpcId": "vpc-1", "subnetIds": ["sub-1"]}}, "spotyard:network.subnetIds[0]", "subnet id"),
     ({"spotyard:notifications": {"email": "ops"}}, "spotyard:notifications.email", "e-mail"),

@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSResponse
 
 from tests import events
 from tests.conftest import dev_config
+from tests.harness.iam import Policy, Target
 
 PARAMETER = "/spotyard/dev/workbench/ami"
 TOKEN_1 = "11111111-1111-4111-8111-111111111111"
@@ -68,6 +69,26 @@ def saved(instance_id: str) -> list[dict]:
         {"Name": "tag:spotyard:source-instance", "Values": [instance_id]}])["Images"]
 
 
+def snapshots_of(image_id: str) -> list[dict]:
+    ec2 = boto3.client("ec2")
+    ids = [m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]]
+    return ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+
+
+def remaining_snapshots() -> set[str]:
+    return {s["SnapshotId"] for s in boto3.client("ec2").describe_snapshots()["Snapshots"]}
+
+
+def save_as_spotyard(aws, name: str, age: int, stack: str = "spotyard/dev") -> str:
+    """An AMI (and its snapshot) tagged as the keeper tags the ones it saves."""
+    tags = {"Role": "workbench", "spotyard:stack": stack, "spotyard:fleet": "workbench",
+            "spotyard:source-instance": f"i-0{name}"}
+    image_id = aws.own_ami(f"save-{name}", age_days=age, tags=tags)
+    boto3.client("ec2").create_tags(Resources=[s["SnapshotId"] for s in snapshots_of(image_id)],
+                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return image_id
+
+
 class Completions:
     """moto lacks CompleteLifecycleAction (NotImplementedError): that call alone is answered
     here, as Auto Scaling does, refusing a second completion of the same action."""
@@ -100,6 +121,10 @@ def test_an_instance_leaving_the_group_becomes_the_ami_the_next_launch_boots(sta
     (image,) = saved(instance_id)
     tags = {t["Key"]: t["Value"] for t in image["Tags"]}
     assert (tags["Role"], tags["spotyard:fleet"], tags["spotyard:stack"]) == ("workbench", "workbench", "spotyard/dev")
+    (snapshot,) = snapshots_of(image["ImageId"])
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]} == {  # found by the sweep even once the AMI is gone
+        "Name": tags["Name"], "Role": "workbench", "spotyard:stack": "spotyard/dev", "spotyard:fleet": "workbench",
+        "spotyard:source-instance": instance_id}
     assert result["started"] and result["parameterMoved"]
     assert parameter() == image["ImageId"] != seed
     (completion,) = done.calls
@@ -182,32 +207,41 @@ def test_an_ami_saved_by_spotyard_stop_is_reused_by_the_lifecycle_hook(stack, ke
 
 
 def test_the_sweep_keeps_the_newest_and_spares_referenced_and_foreign_amis(stack, keeper, aws):
-    def save(name: str, age: int) -> str:
-        return aws.own_ami(f"save-{name}", age_days=age, tags={"Role": "workbench", "spotyard:stack": "spotyard/dev",
-                                                      "spotyard:fleet": "workbench",
-                                                      "spotyard:source-instance": f"i-0{name}"})
-
     ages = {"a": 50, "b": 40, "c": 30, "d": 20, "e": 10}
-    ids = {name: save(name, age) for name, age in ages.items()}
+    ids = {name: save_as_spotyard(aws, name, age) for name, age in ages.items()}
     foreign = aws.own_ami("foreign", age_days=60, tags={"Role": "workbench"})
-    other_stack = aws.own_ami("prod", age_days=60, tags={"Role": "workbench", "spotyard:stack": "spotyard/prod",
-                                                         "spotyard:fleet": "workbench",
-                                                         "spotyard:source-instance": "i-0prod"})
+    other_stack = save_as_spotyard(aws, "prod", 60, stack="spotyard/prod")
     boto3.client("ssm").put_parameter(Name=PARAMETER, Value=ids["a"], Type="String", Overwrite=True)
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").id
     boto3.client("ec2").create_launch_template_version(LaunchTemplateId=template, LaunchTemplateData={
         "ImageId": ids["b"]})
-    snapshots = {name: [m["Ebs"]["SnapshotId"] for m in boto3.client("ec2").describe_images(
-        ImageIds=[image])["Images"][0]["BlockDeviceMappings"]] for name, image in ids.items()}
+    snapshots = {name: {s["SnapshotId"] for s in snapshots_of(image)} for name, image in
+                 {**ids, "foreign": foreign, "prod": other_stack}.items()}
 
     result = keeper.invoke(events.load("scheduled-event"))
     assert result["removed"] == {"workbench": [ids["c"]]}
+    assert result["snapshotsDeleted"] == sorted(snapshots["c"])
     left = {i["ImageId"] for i in boto3.client("ec2").describe_images(Owners=["self"])["Images"]}
     assert {ids["a"], ids["b"], ids["d"], ids["e"], foreign, other_stack} <= left and ids["c"] not in left
-    with pytest.raises(boto3.client("ec2").exceptions.ClientError, match="InvalidSnapshot.NotFound"):
-        boto3.client("ec2").describe_snapshots(SnapshotIds=snapshots["c"])
-    assert boto3.client("ec2").describe_snapshots(SnapshotIds=snapshots["d"])["Snapshots"]
+    left = remaining_snapshots()
+    assert snapshots["c"].isdisjoint(left) and set().union(*(v for k, v in snapshots.items() if k != "c")) <= left
     assert keeper.invoke(events.load("scheduled-event"))["removed"] == {"workbench": []}
+
+
+def test_the_sweep_deletes_the_snapshots_an_earlier_sweep_left_behind(stack, keeper, aws):
+    """An AMI deregistered by a sweep that then failed (or by hand): its snapshots, tagged
+    as the stack's, are deleted by the next sweep; a snapshot of a pending AMI is kept."""
+    gone = save_as_spotyard(aws, "gone", 10)
+    left_behind = {s["SnapshotId"] for s in snapshots_of(gone)}
+    boto3.client("ec2").deregister_image(ImageId=gone)
+    aws.hold_images_pending()
+    pending = save_as_spotyard(aws, "pending", 0)
+    kept = {s["SnapshotId"] for s in snapshots_of(pending)}
+    before = remaining_snapshots()
+
+    result = keeper.invoke(events.load("scheduled-event"))
+    assert result == {"removed": {"workbench": []}, "snapshotsDeleted": sorted(left_behind)}
+    assert remaining_snapshots() == before - left_behind and kept <= remaining_snapshots()
 
 
 def test_rules_hook_and_role(stack):
@@ -224,6 +258,13 @@ def test_rules_hook_and_role(stack):
     assert not events.matches(ami, ami_state("ami-0123456789abcdef0", "pending"))
     sweep = stack.one("aws:cloudwatch/eventRule:EventRule", "images-lambda-sweep")
     assert sweep.inputs["scheduleExpression"] == "rate(1 day)"
+    policy = Policy(json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "images-lambda-policy").inputs["policy"]))
+    snapshot = "arn:aws:ec2:ap-northeast-1::snapshot/snap-0123456789abcdef0"
+    assert policy.allows("ec2:CreateTags", Target(snapshot, {"ec2:CreateAction": "CreateImage"}))  # tag on create
+    assert not policy.allows("ec2:CreateTags", Target(snapshot, {"ec2:CreateAction": None,
+                                                                 "ec2:ResourceTag/spotyard:stack": "spotyard/dev"}))
+    assert policy.allows("ec2:DeleteSnapshot", Target(snapshot, {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"}))
+    assert not policy.allows("ec2:DeleteSnapshot", Target(snapshot, {"ec2:ResourceTag/spotyard:stack": None}))
     parameter_resource = stack.one("aws:ssm/parameter:Parameter", "workbench-ami")
     assert parameter_resource.ignore_changes == ["value"]  # the Lambda owns it now
 

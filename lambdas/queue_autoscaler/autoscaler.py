@@ -2,14 +2,16 @@
 
 The decision's memory (scale-in windows, the backlog of the last scale-out) and the
 fallback live in an SSM parameter, not in memory, so that a cold start or two overlapping
-runs see the same history.
+runs see the same history. So does a capacity change about to be made: it is recorded
+before the fleet is written, and published by the run that made it or, if that run failed
+after the write, by the retry (every change is published).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,20 +50,32 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Change:
+    """A capacity change decided and about to be written: what its notification says."""
+
+    previous: int
+    wanted: int
+    reason: str
+    backlog: int
+
+
+@dataclass(frozen=True)
 class State:
     memory: Memory = Memory()
     fallback: Fallback = Fallback()
     last_run: float | None = None
+    unpublished: Change | None = None
 
     @classmethod
     def load(cls, parameter: str) -> State:
         raw = json.loads(aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] or "{}")
         return cls(memory=Memory(**raw.get("memory", {})),
-                   fallback=Fallback(**raw.get("fallback", {})), last_run=raw.get("lastRun"))
+                   fallback=Fallback(**raw.get("fallback", {})), last_run=raw.get("lastRun"),
+                   unpublished=Change(**raw["unpublished"]) if raw.get("unpublished") else None)
 
     def save(self, parameter: str) -> None:
         value = {"memory": asdict(self.memory), "fallback": asdict(self.fallback),
-                 "lastRun": self.last_run}
+                 "lastRun": self.last_run, "unpublished": asdict(self.unpublished) if self.unpublished else None}
         aws.client("ssm").put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True)
 
 
@@ -82,15 +96,17 @@ def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) ->
         memory = warmed(memory, capacity, now, seconds)
     demand = backlog(config.queue_url)
     view = fleet.read()
+    if state.unpublished and state.unpublished.previous != view.desired:  # made by a run that then failed
+        _publish(config, state.unpublished, view.desired)
     moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.policy.boot_seconds)
     on_its_way = fleet.on_its_way(view.desired, moment, boot)
     decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, config.policy)
     capacity = view.desired
     if decision.capacity != view.desired:
+        change = Change(previous=view.desired, wanted=decision.capacity, reason=decision.reason, backlog=demand)
+        replace(state, unpublished=change).save(config.state_parameter)
         capacity = fleet.set_capacity(view.desired, decision.capacity)
-        notify.publish(f"spotyard: {config.fleet} capacity {view.desired} -> {capacity} ({decision.reason})", {
-            "fleet": config.fleet, "backlog": demand, "from": view.desired, "to": capacity,
-            "reason": decision.reason, "kept for busy instances": max(0, capacity - decision.capacity)})
+        _publish(config, change, capacity)
     fallback = state.fallback
     if config.on_demand_fallback:
         since = datetime.fromtimestamp(state.last_run or now - 120, tz=UTC)
@@ -110,6 +126,12 @@ def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) ->
               "reason": decision.reason, "onItsWay": on_its_way, "onDemand": fallback.on_demand}
     log.info("autoscaler.run", **result)
     return result
+
+
+def _publish(config: Settings, change: Change, capacity: int) -> None:
+    notify.publish(f"spotyard: {config.fleet} capacity {change.previous} -> {capacity} ({change.reason})", {
+        "fleet": config.fleet, "backlog": change.backlog, "from": change.previous, "to": capacity,
+        "reason": change.reason, "kept for busy instances": max(0, capacity - change.wanted)})
 
 
 def _metrics(config: Settings, demand: int, capacity: int, change: int) -> None:

@@ -53,6 +53,7 @@ class CallRecorder:
         region = (context or {}).get("client_region") or "us-east-1"
         call = Call(action=f"{prefix}:{model.name}", params=dict(params), region=region)
         self.calls.append(Call(call.action, call.params, call.region, tuple(targets(call))))
+        self.calls.extend(tagged_on_create(call))
 
     def attach(self, session: boto3.session.Session) -> boto3.session.Session:
         """Record the calls of clients made from `session` (the on-instance agent's)."""
@@ -134,6 +135,12 @@ def _image(call: Call, image_id: str) -> list[Target]:
     return [Target(f"arn:aws:ec2:{call.region}::image/{image_id}", _tag_context("ec2", tags))]
 
 
+def _snapshot(call: Call, snapshot_id: str) -> list[Target]:
+    found = _lookup(call.region, "ec2").describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    tags = found["Snapshots"][0].get("Tags", []) if found["Snapshots"] else []
+    return [Target(f"arn:aws:ec2:{call.region}::snapshot/{snapshot_id}", _tag_context("ec2", tags))]
+
+
 def _tagged(call: Call) -> list[Target]:
     """CreateTags / DeleteTags: each resource named, by its kind. A plain tagging call is no
     resource-creating action, so ec2:CreateAction is absent from its request."""
@@ -174,7 +181,7 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateImage": lambda c: _instances(c, [c.params["InstanceId"]]) + [
         Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")],
     "ec2:DeregisterImage": lambda c: _image(c, c.params["ImageId"]),
-    "ec2:DeleteSnapshot": lambda c: [Target(f"arn:aws:ec2:{c.region}::snapshot/{c.params['SnapshotId']}")],
+    "ec2:DeleteSnapshot": lambda c: _snapshot(c, c.params["SnapshotId"]),
     "ec2:AssociateAddress": lambda c: _instances(c, [c.params["InstanceId"]]) + [
         Target(f"arn:aws:ec2:{c.region}:{ACCOUNT}:elastic-ip/{c.params['AllocationId']}")],
     "ec2:ModifySpotFleetRequest": _spot_fleet,
@@ -200,6 +207,33 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ssm:StartSession": _session,
     "cloudwatch:PutMetricData": lambda c: [Target("*", {"cloudwatch:namespace": c.params["Namespace"]})],
 }
+
+
+def tagged_on_create(call: Call) -> list[Call]:
+    """Tags given to an EC2 create action (TagSpecifications) are authorized as ec2:CreateTags
+    on each new resource, with ec2:CreateAction naming the action ("Grant permission to tag
+    Amazon EC2 resources during creation", EC2 User Guide,
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html)."""
+    specifications = call.params.get("TagSpecifications") or []
+    if not call.action.startswith("ec2:") or not specifications:
+        return []
+    def arn(kind: str) -> str:  # AMIs and snapshots have no account in their ARN
+        return f"arn:aws:ec2:{call.region}:{'' if kind in ('image', 'snapshot') else ACCOUNT}:{kind}/*"
+    return [Call("ec2:CreateTags", {"TagSpecifications": specifications}, call.region, tuple(
+        Target(arn(spec["ResourceType"]), _NewResource({"ec2:CreateAction": call.action.split(":")[1]}))
+        for spec in specifications))]
+
+
+class _NewResource(dict):
+    """The condition context of a resource being created: it has no tags yet."""
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or ":ResourceTag/" in str(key)
+
+    def __missing__(self, key: str) -> None:
+        if ":ResourceTag/" in key:
+            return None
+        raise KeyError(key)
 
 
 def targets(call: Call) -> list[Target]:

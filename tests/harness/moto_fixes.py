@@ -34,6 +34,12 @@ Spot Fleet keeps a request's ExcessCapacityTerminationPolicy (`noTermination` | 
 reference, ModifySpotFleetRequest) until a later request changes it. moto forgets it, treats a
 missing one as terminating, and compares against "Default", so the API's `default` never
 terminates. Here the policy is the request's, spelled as the API spells it.
+
+EC2 CreateImage tags the snapshots it creates with the `snapshot` tag specification
+("The same tag is applied to all of the snapshots that are created", CreateImage API
+reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html);
+moto raises NotImplementedError for it. Here the image is created without it and its
+snapshot tagged after, as AWS would have tagged it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidParameterValueError
+from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.responses.spot_fleets import SpotFleets
 from moto.ec2.utils import parse_user_data
@@ -142,6 +149,19 @@ def _sticky_termination_policy(self):
     return ActionResult({"Return": True})
 
 
+def _snapshots_tagged_on_create(original):
+    @functools.wraps(original)
+    def create_image(self, instance_id, name, description, tag_specifications):
+        snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot"
+                         for tag in spec["Tags"]]
+        image = original(self, instance_id, name, description,
+                         [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"])
+        for tag in snapshot_tags:
+            image.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+        return image
+    return create_image
+
+
 def apply() -> None:
     iam_models.SERVICE_NAME_CONVERSION.update({"spot": "EC2Spot", "spotfleet": "EC2SpotFleet"})
     if not hasattr(LaunchTemplate.create_version, "__wrapped__"):
@@ -153,6 +173,8 @@ def apply() -> None:
         AutoScalingBackend.terminate_instance = _bounded_terminate_instance(AutoScalingBackend.terminate_instance)
         FakeAutoScalingGroup.update = _partial_update(FakeAutoScalingGroup.update)
         SpotFleets.modify_spot_fleet_request = _sticky_termination_policy
+    if not hasattr(AmiBackend.create_image, "__wrapped__"):
+        AmiBackend.create_image = _snapshots_tagged_on_create(AmiBackend.create_image)
 
 
 # Differences the ssh and cost tests work around rather than fix (moto 5.2):

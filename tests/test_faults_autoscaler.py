@@ -1,0 +1,74 @@
+"""Exactly-once in effect for the queue autoscaler: a fault at each AWS call of its run
+(throttling, a 500, a call applied but answered with an error), then a clean retry of the
+same event, ends with the capacity, the state and the notifications of a run without faults.
+
+Notifications are compared as a set: SNS Publish is not idempotent, so a run that fails
+after a publish and before the state recording it is saved sends the same message again
+on the retry (every change is published at least once, never lost; see docs/spec.md)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import REGION, dev_config, subscribe
+from tests.harness.faults import KINDS, Scenario, deployed, prove_exactly_once
+from tests.test_queue_autoscaler import at, capacity, drain, send
+
+
+@pytest.fixture
+def autoscaler_config():
+    """Two fleets with queues: `batch` (Auto Scaling group, with the on-demand fallback) and
+    `workers` (Spot Fleet request, without: moto lacks the history call it reads)."""
+    config = dev_config()
+    del config["spotyard:fleets"]["workbench"], config["spotyard:dns"]  # fewer resources to deploy per trial
+    config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
+    config["spotyard:fleets"]["batch"] = {
+        "engine": "asg", "instanceTypes": ["c5.large", "c6i.large"], "capacity": 0, "minCapacity": 0,
+        "maxCapacity": 4, "onDemandFallback": True,
+        "queue": {"messagesPerInstance": 10, "scaleInCooldownSeconds": 300}}
+    return config
+
+
+def _feed(run, fleet: str, messages: int | None) -> None:
+    """`messages` more jobs, or None: the workers finish every job."""
+    if messages is None:
+        drain(run, fleet)
+    else:
+        send(run, fleet, messages)
+
+
+def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, int | None]]):
+    """The fleet's autoscaler run at each (minute, jobs fed before it) of `steps`: all but the
+    last cleanly, to arrange the state; the last is the run under test."""
+    def build(world) -> Scenario:
+        run, function = deployed(config, f"{fleet}-jobs-autoscaler", REGION, tmp_path)
+        inbox = subscribe(run.outputs["notificationTopicArn"])
+        for minute, messages in steps[:-1]:
+            _feed(run, fleet, messages)
+            function.invoke(at(minute))
+        inbox()
+        minute, messages = steps[-1]
+        _feed(run, fleet, messages)
+
+        def observe():
+            state = boto3.client("ssm").get_parameter(Name=function.environment["SPOTYARD_STATE_PARAMETER"])
+            return {"capacity": capacity(run, fleet), "state": json.loads(state["Parameter"]["Value"]),
+                    "notifications": sorted({(m["Subject"], m["Message"]) for m in inbox()})}
+        return Scenario(function, at(minute), observe)
+    return build
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("fleet", "steps"), [
+    ("batch", [(0, 15)]),  # Auto Scaling group, scale-out 0 -> 2
+    ("batch", [(0, 15), (1, None), (7, 0)]),  # Auto Scaling group, scale-in 2 -> 0 after the cooldown
+    ("workers", [(0, 15)]),  # Spot Fleet request, scale-out 0 -> 2
+], ids=["asg-out", "asg-in", "spot-fleet-out"])
+def test_every_capacity_change_is_published_whatever_call_fails(aws, autoscaler_config, tmp_path, kind, fleet, steps):
+    expected, wrong = prove_exactly_once(_autoscaler_scenario(autoscaler_config, tmp_path, fleet, steps), REGION,
+                                         kinds=(kind,))
+    assert expected["notifications"], "the scenario must change the capacity"
+    assert not wrong, "\n".join(map(str, wrong)) + f"\nclean run: {expected!r}"
