@@ -1,43 +1,127 @@
 """Where moto's emulation differs from AWS in a way that matters to these tests, made to
 behave as AWS does. Each fix names the difference.
 
-Route 53 applies a change batch in order, as one transaction: `DELETE` of a record then
-`CREATE` of the same name and type is the documented way to replace it (and the way the
-registrar detects a concurrent writer), and a `CREATE` of a name and type that exists
-fails. moto checks a `CREATE` against its journal of past changes and then against any
-record sorting after the name, before applying the batch's `DELETE`s: a replace whose new
-value equals an old one is rejected, and some creates of existing names pass. Here the
-check is made as Route 53 makes it, in batch order.
+Route 53 change batches. Route 53 validates a change batch in order and applies all of it
+or none of it: `DELETE` of a record set then `CREATE` of the same one is the documented way
+to replace it (and the way the registrar detects a concurrent writer), a `CREATE` of a
+record set that exists fails, and so does a `DELETE` whose TTL or values are not exactly
+the current ones ("Tried to delete resource record set [...] but the values provided do
+not match the current values", or "... but it was not found"; e.g.
+kubernetes-sigs/external-dns#732, hashicorp/terraform#18509). A record set is identified
+by name, type and set identifier, and records of one name and type must all use the same
+routing policy (a multivalue answer record cannot join a simple one). moto 5.2 instead
+checks a `CREATE` against its journal of past changes by name and type only (so a second
+multivalue record of a name is refused), accepts any `DELETE`, deletes every record set
+carrying a set identifier whatever its name, applies change by change, and does not
+enforce the 32,000 characters of values per request (it does enforce the 1,000
+ResourceRecord elements). Here a batch is checked and applied as Route 53 does
+(https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html,
+https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html).
+
+Route 53 listing. moto lists record sets by name and type but ignores
+`StartRecordIdentifier` and never answers `NextRecordIdentifier`, so paging through a
+name that holds more multivalue records than one page returns the same page forever.
+Here the listing is ordered by name, type and set identifier, and a page ends with the
+identifier of the next record set, as Route 53's does.
 """
 
 from __future__ import annotations
 
 import functools
-from unittest import mock
 
-from moto.route53.exceptions import ResourceRecordAlreadyExists
-from moto.route53.models import ChangeList, Route53Backend
+from moto.core.responses import ActionResult
+from moto.route53.exceptions import ResourceRecordAlreadyExists, Route53ClientError
+from moto.route53.models import RecordSet, Route53Backend, reverse_domain_name
+from moto.route53.responses import Route53
+
+MAX_VALUE_CHARACTERS = 32_000
 
 
-def _checked_in_batch_order(original):
+class InvalidChangeBatch(Route53ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidChangeBatch", message)
+
+
+def _key(record: dict) -> tuple[str, str, str]:
+    return record["Name"].rstrip(".").lower(), record["Type"], record.get("SetIdentifier") or ""
+
+
+def _stored_key(record: RecordSet) -> tuple[str, str, str]:
+    return record.name.rstrip(".").lower(), record.type, record.set_identifier or ""
+
+
+def _described(record: dict) -> str:
+    identifier = f", set-identifier='{record['SetIdentifier']}'" if record.get("SetIdentifier") else ""
+    return f"[name='{record['Name'].rstrip('.')}.', type='{record['Type']}'{identifier}]"
+
+
+def _values(record: dict | RecordSet) -> list[str]:
+    if isinstance(record, RecordSet):
+        return sorted(record.records or [])
+    return sorted(r["Value"] if isinstance(r, dict) else r for r in record.get("ResourceRecords", []))
+
+
+def _checked_and_applied_as_a_transaction(original):
     @functools.wraps(original)
     def change_resource_record_sets(self, zoneid, change_list):
         zone = self.get_hosted_zone(zoneid)
-        existing = {(r.name.rstrip("."), r.type) for r in zone.rrsets}
+        characters = sum(len(v) for change in change_list for v in _values(change["ResourceRecordSet"]))
+        if characters > MAX_VALUE_CHARACTERS:
+            raise InvalidChangeBatch(f"Total characters of values ({characters}) exceed {MAX_VALUE_CHARACTERS}")
+        working = {_stored_key(r): r for r in zone.rrsets}
         for change in change_list:
-            record = change["ResourceRecordSet"]
-            key = (record["Name"].rstrip("."), record["Type"])
-            if change["Action"] == "DELETE":
-                existing.discard(key)
-            elif change["Action"] == "CREATE":
-                if key in existing:
+            record, action = change["ResourceRecordSet"], change["Action"]
+            key = _key(record)
+            if action == "DELETE":
+                current = working.get(key)
+                if current is None:
+                    raise InvalidChangeBatch(f"Tried to delete resource record set {_described(record)} "
+                                             f"but it was not found")
+                if current.ttl != record.get("TTL") or _values(current) != _values(record):
+                    raise InvalidChangeBatch(f"Tried to delete resource record set {_described(record)} "
+                                             f"but the values provided do not match the current values")
+                del working[key]
+            elif action == "CREATE":
+                if key in working:
                     raise ResourceRecordAlreadyExists(name=f"{key[0]}.", _type=key[1])
-                existing.add(key)
-        with mock.patch.object(ChangeList, "__contains__", lambda journal, item: False):
-            return original(self, zoneid, change_list)
+                multivalue = bool(record.get("MultiValueAnswer"))
+                if any(k[:2] == key[:2] and bool(r.multi_value_answer) != multivalue for k, r in working.items()):
+                    raise InvalidChangeBatch(f"RRSet {_described(record)} cannot be created: a record set of this "
+                                             f"name and type with another routing policy exists")
+                working[key] = RecordSet({**record, "Name": f"{key[0]}.", "ResourceRecords": _values(record)})
+            else:
+                return original(self, zoneid, change_list)
+        zone.rrsets = list(working.values())
     return change_resource_record_sets
+
+
+def _order(record: RecordSet) -> tuple[str, str, str]:
+    return reverse_domain_name(record.name), record.type, record.set_identifier or ""
+
+
+def list_resource_record_sets(self) -> ActionResult:
+    zone = self.backend.get_hosted_zone(self._get_param("HostedZoneId"))
+    max_items = self._get_int_param("MaxItems", 300)
+    ordered = sorted(zone.rrsets, key=_order)
+    start_name = self._get_param("StartRecordName")
+    if start_name:
+        start = (reverse_domain_name(start_name), self._get_param("StartRecordType") or "",
+                 self._get_param("StartRecordIdentifier") or "")
+        ordered = [r for r in ordered if _order(r) >= start]
+    page, rest = ordered[:max_items], ordered[max_items:]
+    following = rest[0] if rest else None
+    return ActionResult({
+        "ResourceRecordSets": page,
+        "IsTruncated": following is not None,
+        "NextRecordName": following.name if following else None,
+        "NextRecordType": following.type if following else None,
+        "NextRecordIdentifier": following.set_identifier if following else None,
+        "MaxItems": max_items,
+    })
 
 
 def apply() -> None:
     if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
-        Route53Backend.change_resource_record_sets = _checked_in_batch_order(Route53Backend.change_resource_record_sets)
+        Route53Backend.change_resource_record_sets = _checked_and_applied_as_a_transaction(
+            Route53Backend.change_resource_record_sets)
+        Route53.list_resource_record_sets = list_resource_record_sets
