@@ -27,6 +27,7 @@ identifier of the next record set, as Route 53's does.
 
 from __future__ import annotations
 
+import bisect
 import functools
 
 from moto.core.responses import ActionResult
@@ -99,15 +100,24 @@ def _order(record: RecordSet) -> tuple[str, str, str]:
     return reverse_domain_name(record.name), record.type, record.set_identifier or ""
 
 
+def _ordered(zone) -> list[RecordSet]:
+    """The zone's record sets in listing order, sorted again only after a change."""
+    cached = getattr(zone, "_spotyard_ordered", None)
+    if cached is None or cached[0] is not zone.rrsets or cached[1] != len(zone.rrsets):
+        cached = (zone.rrsets, len(zone.rrsets), sorted(zone.rrsets, key=_order))
+        zone._spotyard_ordered = cached
+    return cached[2]
+
+
 def list_resource_record_sets(self) -> ActionResult:
     zone = self.backend.get_hosted_zone(self._get_param("HostedZoneId"))
     max_items = self._get_int_param("MaxItems", 300)
-    ordered = sorted(zone.rrsets, key=_order)
+    ordered = _ordered(zone)
     start_name = self._get_param("StartRecordName")
     if start_name:
         start = (reverse_domain_name(start_name), self._get_param("StartRecordType") or "",
                  self._get_param("StartRecordIdentifier") or "")
-        ordered = [r for r in ordered if _order(r) >= start]
+        ordered = ordered[bisect.bisect_left(ordered, start, key=_order):]
     page, rest = ordered[:max_items], ordered[max_items:]
     following = rest[0] if rest else None
     return ActionResult({
