@@ -1,9 +1,12 @@
 """DnsRegistrar: every instance gets its Route 53 names by itself, and loses them when it goes.
 
 A private hosted zone in the VPC (or the configured `zoneId`), and the `dns_registrar`
-Lambda, run on every EC2 `running` / `shutting-down` / `terminated` state change and every
-5 minutes to reconcile. It also keeps each fleet's `elasticIp` on its newest instance, so
-the component exists when `dns` is set or any fleet has an Elastic IP.
+Lambda: EC2 `running` / `shutting-down` / `terminated` state changes go from EventBridge to
+an encrypted SQS queue and reach it in batches (a batching window, a bounded concurrency,
+one Route 53 change request per batch when the limits allow), and it reconciles every 5
+minutes. Each run paces its Route 53 requests so that all of them together stay within
+Route 53's per-account rate. It also keeps each fleet's `elasticIp` on its newest
+instance, so the component exists when `dns` is set or any fleet has an Elastic IP.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pulumi_aws as aws
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger, fleets_variable
 from spotyard.config import DnsConfig
 
 STATE_CHANGES = {
@@ -25,6 +28,15 @@ STATE_CHANGES = {
     "detail": {"state": ["running", "shutting-down", "terminated"]},
 }
 RECONCILE_EVERY = "rate(5 minutes)"
+# Route 53 allows 5 requests per second per account
+# (https://repost.aws/knowledge-center/route-53-avoid-throttling-errors): at most two batches
+# and one reconcile at a time, each paced to 1.5 requests per second, leave room for the
+# interruption handler's few requests (which boto3's adaptive retries absorb).
+STATE_CHANGE_BATCHES = QueueDelivery(batch_size=100, batching_window_seconds=20, maximum_concurrency=2)
+ROUTE53_REQUESTS_PER_SECOND = 1.5
+# A batch of 100 instances is about 105 paced requests (70 s); a reconcile of 3,000
+# instances about 55.
+TIMEOUT_SECONDS = 300
 
 
 @dataclass
@@ -82,12 +94,14 @@ class DnsRegistrar(pulumi.ComponentResource):
                 "SPOTYARD_ZONE_ID": self.zone_id if self.zone_id is not None else "",
                 "SPOTYARD_ZONE_NAME": self.zone_name or "",
                 "SPOTYARD_TTL": str(args.dns.ttl if args.dns else 60),
+                "SPOTYARD_ROUTE53_REQUESTS_PER_SECOND": str(ROUTE53_REQUESTS_PER_SECOND),
                 "SPOTYARD_FLEETS": fleets_variable(list(fleets.items())),
             },
             triggers=[Trigger("state-changes", event_pattern=STATE_CHANGES,
-                              description="instances start and stop"),
+                              description="instances start and stop", queue=STATE_CHANGE_BATCHES),
                       Trigger("reconcile", schedule_expression=RECONCILE_EVERY,
                               description="repair what missed events left behind")],
             alarm_topic_arn=args.alarm_topic_arn,
+            timeout_seconds=TIMEOUT_SECONDS,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})

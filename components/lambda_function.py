@@ -3,7 +3,9 @@
 Bundles `lambdas/<source>/` with the shared `lambdas/spotyard_lambda/` package, runs it on
 python3.13/arm64 under its own role (only the statements it is given, plus writing its own
 logs and failures), keeps JSON logs in a log group with retention, sends the events it
-failed on to an SQS queue, alarms on its errors, and wires its EventBridge triggers.
+failed on to an SQS queue, alarms on its errors, and wires its EventBridge triggers: each
+rule invokes the function directly, or (`Trigger.queue`) sends its events to an encrypted
+SQS queue that the function reads in batches.
 """
 
 from __future__ import annotations
@@ -20,18 +22,41 @@ from components.iam import allow, assume_role_policy, policy_document
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SHARED_PACKAGE = "spotyard_lambda"
-# Statements the Lambda service itself exercises (logging, failure destination), not the handler.
+# Statements the Lambda service itself exercises (logging, failure destination, reading a
+# trigger's queue), not the handler.
 PLATFORM_SID_PREFIX = "Platform"
+# Lambda's advice for a queue that feeds a function: a visibility timeout of at least six
+# times the function's timeout (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
+
+
+@dataclass
+class QueueDelivery:
+    """The rule's events go to an SQS queue and reach the function in batches: up to
+    `batch_size` messages gathered for up to `batching_window_seconds`, by at most
+    `maximum_concurrency` invocations at a time (the event source mapping's scaling config,
+    at least 2); the function answers with the messages it failed on
+    (`ReportBatchItemFailures`), which come back until the `max_receive_count`-th receive,
+    then go to the failures queue.
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html"""
+
+    batch_size: int = 100
+    batching_window_seconds: int = 20
+    maximum_concurrency: int = 2
+    max_receive_count: int = 5
 
 
 @dataclass
 class Trigger:
-    """An EventBridge rule that invokes the function: an event pattern or a schedule."""
+    """An EventBridge rule that invokes the function: an event pattern or a schedule;
+    through a queue when `queue` is given."""
 
     role: str
     event_pattern: dict[str, Any] | None = None
     schedule_expression: str | None = None
     description: str = ""
+    queue: QueueDelivery | None = None
 
 
 @dataclass
@@ -80,6 +105,7 @@ class LambdaFunction(pulumi.ComponentResource):
             f"{name}-logs", name=f"/spotyard/{stack}/{name}", retention_in_days=args.log_retention_days, opts=child)
         self.failures = aws.sqs.Queue(
             f"{name}-failures", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child)
+        self.queues = {trigger.role: self._queue(name, trigger, args) for trigger in args.triggers if trigger.queue}
 
         role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
                             description=f"spotyard {name} Lambda", opts=child)
@@ -88,6 +114,10 @@ class LambdaFunction(pulumi.ComponentResource):
                   log_group.arn.apply(lambda arn: f"{arn}:*")),
             allow(f"{PLATFORM_SID_PREFIX}Failures", ["sqs:SendMessage"], self.failures.arn),
         ]
+        if self.queues:
+            platform.append(allow(f"{PLATFORM_SID_PREFIX}ReadTriggerQueues",
+                                  ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                                  [queue.arn for queue in self.queues.values()]))
         self.policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id,
                                          policy=policy_document(args.statements + platform), opts=child)
 
@@ -130,11 +160,24 @@ class LambdaFunction(pulumi.ComponentResource):
             ok_actions=[args.alarm_topic_arn] if args.alarm_topic_arn else [],
             opts=child)
         for trigger in args.triggers:
-            self._trigger(name, trigger)
+            self._trigger(name, trigger, args.alarm_topic_arn)
 
         self.register_outputs({"functionArn": self.function.arn, "failuresQueueUrl": self.failures.url})
 
-    def _trigger(self, name: str, trigger: Trigger) -> None:
+    def _queue(self, name: str, trigger: Trigger, args: LambdaFunctionArgs) -> aws.sqs.Queue:
+        """The trigger's queue (encrypted); what fails `max_receive_count` times goes to the failures queue."""
+        delivery = trigger.queue
+        assert delivery is not None
+        return aws.sqs.Queue(
+            f"{name}-{trigger.role}-queue",
+            sqs_managed_sse_enabled=True,
+            visibility_timeout_seconds=VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * args.timeout_seconds,
+            message_retention_seconds=4 * 24 * 3600,
+            redrive_policy=self.failures.arn.apply(lambda arn: json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": delivery.max_receive_count})),
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _trigger(self, name: str, trigger: Trigger, alarm_topic_arn: pulumi.Input[str] | None) -> None:
         child = pulumi.ResourceOptions(parent=self)
         rule = aws.cloudwatch.EventRule(
             f"{name}-{trigger.role}",
@@ -142,11 +185,38 @@ class LambdaFunction(pulumi.ComponentResource):
             event_pattern=pulumi.Output.json_dumps(trigger.event_pattern) if trigger.event_pattern else None,
             schedule_expression=trigger.schedule_expression,
             opts=child)
+        queue = self.queues.get(trigger.role)
         aws.cloudwatch.EventTarget(
-            f"{name}-{trigger.role}-target", rule=rule.name, arn=self.function.arn,
+            f"{name}-{trigger.role}-target", rule=rule.name, arn=queue.arn if queue else self.function.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_event_age_in_seconds=3600, maximum_retry_attempts=10),
             opts=child)
-        aws.lambda_.Permission(
-            f"{name}-{trigger.role}-permission", action="lambda:InvokeFunction", function=self.function.name,
-            principal="events.amazonaws.com", source_arn=rule.arn, opts=child)
+        if queue is None:
+            aws.lambda_.Permission(
+                f"{name}-{trigger.role}-permission", action="lambda:InvokeFunction", function=self.function.name,
+                principal="events.amazonaws.com", source_arn=rule.arn, opts=child)
+            return
+        delivery = trigger.queue
+        assert delivery is not None
+        aws.sqs.QueuePolicy(f"{name}-{trigger.role}-queue-policy", queue_url=queue.url, policy=policy_document([{
+            "Sid": "FromItsRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": queue.arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}}]), opts=child)
+        aws.lambda_.EventSourceMapping(
+            f"{name}-{trigger.role}-batches",
+            event_source_arn=queue.arn,
+            function_name=self.function.arn,
+            batch_size=delivery.batch_size,
+            maximum_batching_window_in_seconds=delivery.batching_window_seconds,
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=delivery.maximum_concurrency),
+            function_response_types=["ReportBatchItemFailures"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]))
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-{trigger.role}-dead-letters",
+            alarm_description=f"spotyard {name}: {trigger.role} events failed {delivery.max_receive_count} times "
+                              f"are in its failures queue",
+            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible", statistic="Maximum",
+            dimensions={"QueueName": self.failures.name}, period=300, evaluation_periods=1, threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[alarm_topic_arn] if alarm_topic_arn else [], opts=child)

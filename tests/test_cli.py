@@ -105,7 +105,7 @@ def test_stop_without_images_only_lowers_capacity(stack):
 
 def test_stop_terminates_what_a_no_termination_scale_in_left_on_a_spot_fleet(stack, aws):
     """The autoscaler and idle stop leave `noTermination` on the request; Spot Fleet keeps it
-    (tests/harness/moto_fixes.py): the CLI's lower targets must say `default`."""
+    (tests/harness/moto_fixes/): the CLI's lower targets must say `default`."""
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
     instances = aws.scale_spot_fleet(request, 3, stack.one("aws:ec2/launchTemplate:LaunchTemplate",
                                                            "workers-template").id)

@@ -157,7 +157,7 @@ def test_the_timer_is_installed_and_enabled_only_with_idle_stop(deploy):
 
 def test_an_idle_asg_instance_at_the_minimum_stays(deploy):
     """Auto Scaling refuses a decrement at MinSize (ValidationError "... will violate group's
-    min size constraint", see tests/harness/moto_fixes.py): minCapacity instances stay, idle
+    min size constraint", see tests/harness/moto_fixes/): minCapacity instances stay, idle
     or not, and leaving says so instead of failing every minute."""
     config = dev_config()
     config["spotyard:fleets"]["workbench"] |= {"minCapacity": 1, "capacity": 2, "maxCapacity": 2}

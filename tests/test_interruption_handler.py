@@ -4,12 +4,16 @@ environment and role, driven by real-format Spot events; the outcome read back f
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from tests import events
 from tests.conftest import dev_config, subscribe
+from tests.harness import sqs_events
 
 ZONE = "spotyard.internal"
 
@@ -62,10 +66,28 @@ def registered(target_group: str) -> set[str]:
         TargetGroupArn=target_group)["TargetHealthDescriptions"]}
 
 
+@pytest.fixture(autouse=True)
+def paced_instantly(monkeypatch):
+    """The DNS registrar paces its Route 53 requests with time.sleep: not slept here."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+
+def zone(run) -> str:
+    return run.one("aws:route53/zone:Zone", "dns-zone").id
+
+
+def record_sets(run) -> list[dict]:
+    pages = boto3.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone(run))
+    return [r for page in pages for r in page["ResourceRecordSets"]]
+
+
 def names(run) -> set[str]:
-    zone = run.one("aws:route53/zone:Zone", "dns-zone").id
-    return {r["Name"].rstrip(".") for r in boto3.client("route53").list_resource_record_sets(
-        HostedZoneId=zone)["ResourceRecordSets"] if r["Type"] == "A"}
+    return {r["Name"].rstrip(".") for r in record_sets(run) if r["Type"] == "A"}
+
+
+def answers(run, fleet: str = "workbench") -> set[str]:
+    """The instances the fleet name answers for (its multivalue records' set identifiers)."""
+    return {r["SetIdentifier"] for r in record_sets(run) if r["Type"] == "A" and r["Name"] == f"{fleet}.{ZONE}."}
 
 
 def saved_images(instance_id: str) -> list[dict]:
@@ -106,6 +128,7 @@ def test_asg_warning_detaches_drains_unnames_saves_and_notifies(stack, handler, 
     assert group(stack)["DesiredCapacity"] == 2 and len(members(stack)) == 2  # a replacement started
     assert victim not in registered(target_groups["web"])
     assert f"workbench-{victim}.{ZONE}" not in names(stack) and f"workbench-{other}.{ZONE}" in names(stack)
+    assert answers(stack) == {other}
     (image,) = saved_images(victim)
     tags = {t["Key"]: t["Value"] for t in image["Tags"]}
     assert tags["Role"] == "workbench" and tags["spotyard:fleet"] == "workbench"
@@ -243,3 +266,58 @@ def test_role_is_scoped_to_the_stacks_fleets(stack):
     assert by_sid["DetachFromGroups"]["Resource"] == [group(stack)["AutoScalingGroupARN"]]
     assert by_sid["MarkInstances"]["Condition"] == {"StringEquals": {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"}}
     assert by_sid["Notify"]["Resource"] == stack.outputs["notificationTopicArn"]
+
+
+def name_by_registrar(run, lambda_of, *instance_ids: str) -> None:
+    lambda_of(run, "dns-lambda").invoke(sqs_events.batch([events.state_change(i, "running") for i in instance_ids]))
+
+
+def test_a_failed_dns_step_keeps_the_others_and_the_retry_does_only_it(stack, handler, inbox, lambda_of,
+                                                                        target_groups):
+    victim = members(stack)[0]
+    name_by_registrar(stack, lambda_of, victim)
+
+    def denied(params, **_):
+        return (AWSResponse("https://route53.amazonaws.com", 403, {}, None),
+                {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}})
+
+    with pytest.raises(Exception, match="dns failed; a retry does only these"):
+        handler.invoke(warning(victim), hooks=(("before-call.route53.ChangeResourceRecordSets", denied),))
+    assert victim not in members(stack) and len(saved_images(victim)) == 1  # the other steps ran
+    assert f"workbench-{victim}.{ZONE}" in names(stack)
+    (message,) = inbox()
+    assert "detached" in message["Message"] and "failed (retried): dns" in message["Message"]
+    tags = {t["Key"]: t["Value"] for t in instance(victim)["Tags"]}
+    assert "spotyard:drained" in tags and tags["spotyard:drain-left"] == "dns"
+    capacity = group(stack)["DesiredCapacity"]
+
+    result = handler.invoke(warning(victim))  # the event's retry
+    assert result["done"] == ["DNS names removed"] and result["failed"] == []
+    assert f"workbench-{victim}.{ZONE}" not in names(stack) and victim not in answers(stack)
+    assert inbox() == [] and len(saved_images(victim)) == 1 and group(stack)["DesiredCapacity"] == capacity
+    assert {t["Key"]: t["Value"] for t in instance(victim)["Tags"]}["spotyard:drain-left"] == ""
+    assert handler.invoke(warning(victim))["alreadyDrained"] is True
+
+
+def test_the_interruption_costs_the_same_in_a_fleet_of_a_thousand(stack, handler, lambda_of, aws):
+    first, second = members(stack)
+    name_by_registrar(stack, lambda_of, first, second)
+    handler.invoke(warning(first))
+    small = Counter(c.action for c in handler.last_calls)
+
+    crowd = aws.fleet_instances("workbench", 1000)
+    owner = '"heritage=spotyard,spotyard/owner=spotyard/dev,spotyard/fleet=workbench"'
+    records = [(f"workbench-{i}.{ZONE}", kind, "", value) for i, ip in crowd.items()
+               for kind, value in (("TXT", owner), ("A", ip))] + [
+        (f"workbench.{ZONE}", kind, i, value) for i, ip in crowd.items() for kind, value in (("TXT", owner), ("A", ip))]
+    route53 = boto3.client("route53")
+    for start in range(0, len(records), 500):  # the names the registrar gave them, written in bulk
+        route53.change_resource_record_sets(HostedZoneId=zone(stack), ChangeBatch={"Changes": [
+            {"Action": "CREATE", "ResourceRecordSet": {
+                "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": value}],
+                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {})}}
+            for name, kind, set_id, value in records[start:start + 500]]})
+
+    result = handler.invoke(warning(second))
+    assert "DNS names removed" in result["done"] and answers(stack) == set(crowd)
+    assert Counter(c.action for c in handler.last_calls) == small

@@ -12,7 +12,7 @@ import pytest
 
 from components import lambda_function
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger
 from tests.conftest import subscribe
 from tests.harness.iam import IamAudit, Policy, Target
 from tests.harness.lambdas import deployed_lambda
@@ -44,7 +44,7 @@ def probe_source(tmp_path, monkeypatch):
     return root
 
 
-def probe_program(statements_for):
+def probe_program(statements_for, queued: QueueDelivery | None = None):
     def program():
         provider = aws.Provider("aws", region="ap-northeast-1")
         opts = pulumi.ResourceOptions(provider=provider)
@@ -55,7 +55,7 @@ def probe_program(statements_for):
             statements=statements_for(topic),
             variables={"TOPIC_ARN": topic.arn},
             triggers=[Trigger("tick", schedule_expression="rate(5 minutes)"),
-                      Trigger("events", event_pattern={"source": ["aws.ec2"]})],
+                      Trigger("events", event_pattern={"source": ["aws.ec2"]}, queue=queued)],
             alarm_topic_arn=topic.arn,
         ), opts=pulumi.ResourceOptions(providers=[provider]))
     return program
@@ -192,3 +192,43 @@ def test_moto_sees_the_calls_the_handler_made(probe, tmp_path):
     deployed_lambda(probe, "probe", tmp_path).invoke({})
     (message,) = inbox()
     assert message["Message"] == "probe"
+
+
+def test_a_queued_trigger_delivers_its_events_in_batches_through_an_encrypted_queue(deploy, probe_source):
+    run = deploy({}, program=probe_program(scoped, QueueDelivery(batch_size=50, batching_window_seconds=10,
+                                                                 maximum_concurrency=3, max_receive_count=4)))
+    function = run.one("aws:lambda/function:Function", "probe-function")
+    rule = run.one("aws:cloudwatch/eventRule:EventRule", "probe-events")
+    queue = run.one("aws:sqs/queue:Queue", "probe-events-queue")
+    failures = run.one("aws:sqs/queue:Queue", "probe-failures")
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert queue.inputs["visibilityTimeoutSeconds"] == 6 * function.inputs["timeout"]
+    assert json.loads(queue.inputs["redrivePolicy"]) == {"deadLetterTargetArn": failures.outputs["arn"],
+                                                         "maxReceiveCount": 4}
+    assert run.one("aws:cloudwatch/eventTarget:EventTarget", "probe-events-target").inputs["arn"] == \
+        queue.outputs["arn"]
+    (statement,) = json.loads(run.one("aws:sqs/queuePolicy:QueuePolicy", "probe-events-queue-policy")
+                              .inputs["policy"])["Statement"]
+    assert (statement["Principal"], statement["Action"], statement["Resource"]) == (
+        {"Service": "events.amazonaws.com"}, "sqs:SendMessage", queue.outputs["arn"])
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+    mapping = run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "probe-events-batches")
+    assert (mapping.inputs["eventSourceArn"], mapping.inputs["functionName"]) == (queue.outputs["arn"],
+                                                                                  function.outputs["arn"])
+    assert (mapping.inputs["batchSize"], mapping.inputs["maximumBatchingWindowInSeconds"],
+            mapping.inputs["scalingConfig"], mapping.inputs["functionResponseTypes"]) == (
+        50, 10, {"maximumConcurrency": 3}, ["ReportBatchItemFailures"])
+    assert [p.name for p in run.of_type("aws:lambda/permission:Permission")] == ["probe-tick-permission"]
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "probe-policy").inputs["policy"])
+    reads = next(s for s in policy["Statement"] if s["Sid"] == "PlatformReadTriggerQueues")
+    assert reads["Resource"] == [queue.outputs["arn"]] and sorted(reads["Action"]) == [
+        "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+    alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "probe-events-dead-letters")
+    assert alarm.inputs["dimensions"] == {"QueueName": failures.outputs["name"]}
+
+
+def test_triggers_without_a_queue_make_no_queue(probe):
+    assert [q.name for q in probe.of_type("aws:sqs/queue:Queue")] == ["probe-failures"]
+    assert not probe.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    policy = json.loads(probe.one("aws:iam/rolePolicy:RolePolicy", "probe-policy").inputs["policy"])
+    assert "PlatformReadTriggerQueues" not in {s["Sid"] for s in policy["Statement"]}

@@ -97,7 +97,7 @@ def test_the_scheduled_calls_work_on_moto(stack):
 
 def test_the_spot_fleet_schedules_terminate_what_a_lower_target_leaves(stack, aws):
     """The autoscaler's scale-in and idle stop leave `noTermination` on the request (Spot Fleet
-    keeps it, see tests/harness/moto_fixes.py): the stop must still terminate the instances."""
+    keeps it, see tests/harness/moto_fixes/): the stop must still terminate the instances."""
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
     instances = aws.scale_spot_fleet(request, 3, template)

@@ -1,13 +1,18 @@
-"""What happens to an instance Spot takes back, in order, each step idempotent:
+"""What happens to an instance Spot takes back, each step idempotent and independent of the
+others (one failing does not keep the next from running):
 
 1. tag it `spotyard:interrupted` (the DNS registrar stops naming it);
 2. `asg`: detach it from its group (decrementing only with `decrementCapacity`, so that a
    replacement starts at once otherwise); both engines: deregister it from the fleet's
    target groups, which starts connection draining now;
-3. remove its DNS names (the registrar's own code);
+3. remove its DNS names (the registrar's own code, for this one instance);
 4. with `snapshotOnTerminate`: start an AMI, without a reboot;
-5. publish one notification, then tag it `spotyard:drained`: a repeated warning finds the
-   tag and does nothing twice.
+5. publish one notification (saying what was done and what failed), then tag it
+   `spotyard:drained`, with the steps that failed in `spotyard:drain-left`.
+
+When a step failed, the run still fails (so the event is retried); the retry finds the
+`spotyard:drained` tag and does only the steps `spotyard:drain-left` names. A repeated
+warning after a complete drain does nothing.
 
 A rebalance recommendation does all of this with `onRebalance: drain`; with `notify` it is
 only published (once). Instances of other stacks are logged and left alone.
@@ -15,14 +20,17 @@ only published (once). Instances of other stacks are logged and left alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from spotyard_lambda import aws, dns, images, log, notify
-from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe, serving, stack_instances
+from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe
 from spotyard_lambda.settings import StackSettings
 
 DRAINED_TAG = "spotyard:drained"
+LEFT_TAG = "spotyard:drain-left"  # the steps a retry still has to do
+STEPS = ("detach", "deregister", "dns", "image", "notify")
 REBALANCE_NOTIFIED_TAG = "spotyard:rebalance-notified"
 
 
@@ -45,30 +53,70 @@ def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
     if notice.kind == "rebalance" and fleet.get("onRebalance", "notify") == "notify":
         return _notify_rebalance(ec2, instance, notice)
     if DRAINED_TAG in instance.tags:
-        log.info("interruption.already_drained", instance_id=instance.id, drained=instance.tags[DRAINED_TAG])
-        return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyDrained": True}
+        left = [step for step in instance.tags.get(LEFT_TAG, "").split(",") if step]
+        if not left:
+            log.info("interruption.already_drained", instance_id=instance.id, drained=instance.tags[DRAINED_TAG])
+            return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyDrained": True}
+        log.info("interruption.retrying", instance_id=instance.id, steps=left)
+        return _drain(ec2, instance, fleet, notice, config, left)
+    _tag(ec2, instance.id, {INTERRUPTED_TAG: notice.time})
+    return _drain(ec2, instance, fleet, notice, config, list(STEPS))
 
-    _tag(ec2, instance.id, INTERRUPTED_TAG, notice.time)
-    done = []
-    if fleet["engine"] == "asg" and _detach(instance, fleet):
-        done.append("detached from its Auto Scaling group" +
-                    (" (desired capacity lowered)" if fleet.get("decrementCapacity") else
-                     " (a replacement is starting)"))
-    deregistered = _deregister(instance, fleet.get("targetGroups", []))
-    if deregistered:
-        done.append(f"deregistered from {deregistered} target group(s), connections draining")
-    if config.zone:
-        # The registrar's own convergence, without this instance (even before its tag shows).
-        dns.converge(config.zone, config.stack, {instance.fleet}, lambda name: [
-            i for i in serving(stack_instances(ec2, config.stack, fleet=name)) if i.id != instance.id])
-        done.append("DNS names removed")
-    if fleet.get("snapshotRoleTag"):
-        image_id, _ = images.start_image(ec2, instance, config.stack, fleet["snapshotRoleTag"])
-        done.append(f"AMI {image_id} started")
+
+class StepsFailed(Exception):
+    """Some drain steps failed; the others ran. The retry does what is left."""
+
+
+def _drain(ec2, instance: Instance, fleet: dict[str, Any], notice: Notice, config: StackSettings,
+           steps: list[str]) -> dict[str, Any]:
+    done, failed, errors = [], [], []
+    actions: dict[str, Callable[[], str | None]] = {
+        "detach": lambda: _detach(instance, fleet),
+        "deregister": lambda: _deregister(instance, fleet.get("targetGroups", [])),
+        "dns": lambda: _unname(instance, config),
+        "image": lambda: _save_image(ec2, instance, config.stack, fleet.get("snapshotRoleTag")),
+        "notify": lambda: _publish(instance, notice, done, failed),
+    }
+    for step in (s for s in STEPS if s in steps):
+        try:
+            outcome = actions[step]()
+        except Exception as error:  # noqa: BLE001 (each step runs whatever the others did; the run fails below)
+            log.warning("interruption.step_failed", instance_id=instance.id, step=step, error=repr(error))
+            failed.append(step)
+            errors.append(error)
+            continue
+        if outcome:
+            done.append(outcome)
+    _tag(ec2, instance.id, {DRAINED_TAG: notice.time, LEFT_TAG: ",".join(failed)})
+    result = {"instanceId": instance.id, "fleet": instance.fleet, "done": done, "failed": failed}
+    if failed:
+        log.info("interruption.incomplete", **result)
+        raise StepsFailed(f"{instance.id}: {', '.join(failed)} failed; a retry does only these") from errors[0]
+    return result
+
+
+def _unname(instance: Instance, config: StackSettings) -> str | None:
+    """The registrar's own convergence, for this instance only, without names (even before
+    its `spotyard:interrupted` tag shows)."""
+    if not config.zone:
+        return None
+    outcome = dns.converge_instances(dns.Route53(config.zone), config.stack,
+                                     [dns.Target(instance.id, instance.fleet, None)])
+    if outcome.refused:
+        raise dns.ChangesRefused(f"Route 53 refused to remove the names of {instance.id}")
+    return "DNS names removed"
+
+
+def _save_image(ec2, instance: Instance, stack: str, role_tag: str | None) -> str | None:
+    if not role_tag:
+        return None
+    image_id, _ = images.start_image(ec2, instance, stack, role_tag)
+    return f"AMI {image_id} started"
+
+
+def _publish(instance: Instance, notice: Notice, done: list[str], failed: list[str]) -> None:
     notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}",
-                   _facts(instance, notice, done))
-    _tag(ec2, instance.id, DRAINED_TAG, notice.time)
-    return {"instanceId": instance.id, "fleet": instance.fleet, "done": done}
+                   _facts(instance, notice, done, failed))
 
 
 def _notify_rebalance(ec2, instance: Instance, notice: Notice) -> dict[str, Any]:
@@ -76,17 +124,19 @@ def _notify_rebalance(ec2, instance: Instance, notice: Notice) -> dict[str, Any]
         return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyNotified": True}
     notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}",
                    _facts(instance, notice, ["nothing (onRebalance: notify)"]))
-    _tag(ec2, instance.id, REBALANCE_NOTIFIED_TAG, notice.time)
+    _tag(ec2, instance.id, {REBALANCE_NOTIFIED_TAG: notice.time})
     return {"instanceId": instance.id, "fleet": instance.fleet, "done": ["notified"]}
 
 
-def _detach(instance: Instance, fleet: dict[str, Any]) -> bool:
-    """Detach from the fleet's group; False when it is no longer in it."""
+def _detach(instance: Instance, fleet: dict[str, Any]) -> str | None:
+    """Detach from the fleet's group (`asg` fleets); None when it is no longer in one."""
+    if fleet["engine"] != "asg":
+        return None
     autoscaling = aws.client("autoscaling")
     found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance.id])["AutoScalingInstances"]
     if not found or found[0]["AutoScalingGroupName"] != fleet["groupName"] or \
             found[0]["LifecycleState"] in ("Detaching", "Detached", "Terminating", "Terminated"):
-        return False
+        return None
     decrement = bool(fleet.get("decrementCapacity"))
     try:
         autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet["groupName"],
@@ -98,10 +148,12 @@ def _detach(instance: Instance, fleet: dict[str, Any]) -> bool:
         log.warning("interruption.at_min_size", instance_id=instance.id, error=str(error))
         autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet["groupName"],
                                      ShouldDecrementDesiredCapacity=False)
-    return True
+        decrement = False
+    return "detached from its Auto Scaling group" + (" (desired capacity lowered)" if decrement else
+                                                      " (a replacement is starting)")
 
 
-def _deregister(instance: Instance, target_groups: list[dict[str, str]]) -> int:
+def _deregister(instance: Instance, target_groups: list[dict[str, str]]) -> str | None:
     elbv2 = aws.client("elbv2")
     for group in target_groups:
         target = instance.private_ip if group.get("targetType") == "ip" else instance.id
@@ -109,11 +161,13 @@ def _deregister(instance: Instance, target_groups: list[dict[str, str]]) -> int:
             elbv2.deregister_targets(TargetGroupArn=group["arn"], Targets=[{"Id": target}])
         except elbv2.exceptions.InvalidTargetException:
             log.info("interruption.not_registered", instance_id=instance.id, target_group=group["arn"])
-    return len(target_groups)
+    if not target_groups:
+        return None
+    return f"deregistered from {len(target_groups)} target group(s), connections draining"
 
 
-def _tag(ec2, instance_id: str, key: str, value: str) -> None:
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
+def _tag(ec2, instance_id: str, tags: dict[str, str]) -> None:
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
 def _headline(notice: Notice) -> str:
@@ -122,7 +176,11 @@ def _headline(notice: Notice) -> str:
     return "rebalance recommendation"
 
 
-def _facts(instance: Instance, notice: Notice, done: list[str]) -> dict[str, object]:
-    return {"notice": _headline(notice), "fleet": instance.fleet, "instance": instance.id,
-            "type": instance.instance_type, "availability zone": instance.availability_zone,
-            "private ip": instance.private_ip, "notice time": notice.time, "done": "; ".join(done) or "nothing"}
+def _facts(instance: Instance, notice: Notice, done: list[str], failed: list[str] | None = None) -> dict[str, object]:
+    facts: dict[str, object] = {
+        "notice": _headline(notice), "fleet": instance.fleet, "instance": instance.id,
+        "type": instance.instance_type, "availability zone": instance.availability_zone,
+        "private ip": instance.private_ip, "notice time": notice.time, "done": "; ".join(done) or "nothing"}
+    if failed:
+        facts["failed (retried)"] = ", ".join(failed)
+    return facts

@@ -78,6 +78,15 @@ class World:
         instance = self._backend.get_instance(instance_id)
         instance.launch_time = instance.launch_time - timedelta(minutes=minutes)
 
+    def fleet_instances(self, fleet: str, count: int, *, stack: str = "spotyard/dev") -> dict[str, str]:
+        """`count` running instances of a fleet (id -> private IP), launched in one call (as a
+        large scale-out would launch them), tagged as the fleet's launch template tags them."""
+        tags = [{"Key": "spotyard:stack", "Value": stack}, {"Key": "spotyard:fleet", "Value": fleet},
+                {"Key": "Name", "Value": fleet}]
+        launched = self.ec2.run_instances(ImageId="ami-12345678", MinCount=count, MaxCount=count,
+                                          TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+        return {i["InstanceId"]: i["PrivateIpAddress"] for i in launched["Instances"]}
+
     def target_group(self, name: str, *, deregistration_delay: int = 300, target_type: str = "instance") -> str:
         elb = boto3.client("elbv2", region_name=self.region)
         vpc_id = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
