@@ -216,6 +216,26 @@ def test_rebalance_with_drain_drains(stack, handler, inbox, aws, target_groups):
     assert {"spotyard:interrupted", "spotyard:drained"} <= tags
 
 
+def test_rebalance_with_drain_on_an_asg_fleet_leaves_the_replacement_to_capacity_rebalancing(
+        deploy, config, lambda_of, target_groups):
+    """Capacity rebalancing (on with `drain`) launches a replacement and then terminates the
+    instance: detaching it as well would start a second replacement and leave the detached
+    instance running until Spot reclaims it, which a recommendation does not promise."""
+    config["spotyard:fleets"]["workbench"]["interruption"] = {"onRebalance": "drain"}
+    stack = deploy(config)
+    assert group(stack)["CapacityRebalance"] is True
+    handler, inbox = lambda_of(stack, "interruptions-lambda"), subscribe(stack.outputs["notificationTopicArn"])
+    victim, named = members(stack)[0], names(stack)
+    assert handler.invoke(rebalance(victim))["done"] == ["notified"]
+    assert handler.invoke(rebalance(victim))["alreadyNotified"] is True
+    (message,) = inbox()
+    assert "capacity rebalancing" in message["Message"]
+    assert victim in members(stack) and len(members(stack)) == 2
+    assert victim in registered(target_groups["web"]) and names(stack) == named
+    handler.invoke(warning(victim))  # the interruption that may follow still drains it
+    assert victim not in members(stack)
+
+
 def test_the_registrar_does_not_name_an_interrupted_instance_again(stack, handler, lambda_of, named):
     victim = members(stack)[0]
     handler.invoke(warning(victim))

@@ -14,8 +14,13 @@ When a step failed, the run still fails (so the event is retried); the retry fin
 `spotyard:drained` tag and does only the steps `spotyard:drain-left` names. A repeated
 warning after a complete drain does nothing.
 
-A rebalance recommendation does all of this with `onRebalance: drain`; with `notify` it is
-only published (once). Instances of other stacks are logged and left alone.
+A rebalance recommendation does all of this on `spot-fleet` fleets with `onRebalance: drain`;
+on `asg` fleets with `drain` the group's own capacity rebalancing (turned on only there)
+launches a replacement and then terminates the instance through the group (and its
+lifecycle hook), so here it is only published, once: detaching it too would start a second
+replacement and leave the detached instance running, and billed, until Spot reclaims it,
+which a recommendation does not promise. With `notify` it is only published (once).
+Instances of other stacks are logged and left alone.
 """
 
 from __future__ import annotations
@@ -51,7 +56,11 @@ def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
         return {"instanceId": notice.instance_id, "ignored": True}
     fleet = config.fleets[instance.fleet]
     if notice.kind == "rebalance" and fleet.get("onRebalance", "notify") == "notify":
-        return _notify_rebalance(ec2, instance, notice)
+        return _notify_rebalance(ec2, instance, notice, "nothing (onRebalance: notify)")
+    if notice.kind == "rebalance" and fleet["engine"] == "asg":
+        # Capacity rebalancing: https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html
+        return _notify_rebalance(ec2, instance, notice, "nothing here: the group's capacity rebalancing launches "
+                                                        "a replacement, then terminates this instance")
     if DRAINED_TAG in instance.tags:
         left = [step for step in instance.tags.get(LEFT_TAG, "").split(",") if step]
         if not left:
@@ -119,11 +128,11 @@ def _publish(instance: Instance, notice: Notice, done: list[str], failed: list[s
                    _facts(instance, notice, done, failed))
 
 
-def _notify_rebalance(ec2, instance: Instance, notice: Notice) -> dict[str, Any]:
+def _notify_rebalance(ec2, instance: Instance, notice: Notice, outcome: str) -> dict[str, Any]:
     if REBALANCE_NOTIFIED_TAG in instance.tags:
         return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyNotified": True}
     notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}",
-                   _facts(instance, notice, ["nothing (onRebalance: notify)"]))
+                   _facts(instance, notice, [outcome]))
     _tag(ec2, instance.id, {REBALANCE_NOTIFIED_TAG: notice.time})
     return {"instanceId": instance.id, "fleet": instance.fleet, "done": ["notified"]}
 
