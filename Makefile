@@ -36,6 +36,7 @@ lint: dev
 bench: dev
 	$(PYTHON) bench/autoscaler.py
 	$(PYTHON) bench/interruption.py
+	$(PYTHON) bench/dns.py
 
 tools:
 	@command -v pulumi >/dev/null || { \
