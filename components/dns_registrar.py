@@ -89,5 +89,6 @@ class DnsRegistrar(pulumi.ComponentResource):
                       Trigger("reconcile", schedule_expression=RECONCILE_EVERY,
                               description="repair what missed events left behind")],
             alarm_topic_arn=args.alarm_topic_arn,
+            iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})

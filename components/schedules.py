@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
 from spotyard.config import FleetConfig
 
 # Universal targets: (Scheduler target ARN, IAM action, API input) per engine.
@@ -40,11 +40,9 @@ class FleetSchedule(pulumi.ComponentResource):
             raise ValueError(f"fleet {fleet.name} has no schedule")
         child = pulumi.ResourceOptions(parent=self)
         target_arn, action, make_input = TARGETS[fleet.engine]
-        role = aws.iam.Role(
-            f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}",
-            assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
-                                                  {"StringEquals": {"aws:SourceAccount": env.account_id}}),
-            opts=child)
+        role = stack_role(
+            f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}", service="scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": env.account_id}}, iam=env.iam, opts=child)
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document([
             allow("SetFleetCapacity", [action], args.capacity_target_arn)]), opts=child)
         for moment, expression, capacity in (("start", schedule.start, fleet.capacity), ("stop", schedule.stop, 0)):

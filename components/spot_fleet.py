@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
 from components.image import Image, ami_parameter_name
 from spotyard.config import FleetConfig
 
@@ -80,13 +80,27 @@ class SpotFleet(pulumi.ComponentResource):
                 f"{name}-ssh-from-{_slug(source)}", security_group_id=security_group.id,
                 ip_protocol="tcp", from_port=22, to_port=22, description=f"ssh from {source}",
                 opts=child, **_ingress_source(source))
+        for rule in fleet.ingress:
+            ports = str(rule.port) if rule.to_port == rule.port else f"{rule.port}-{rule.to_port}"
+            for source in rule.sources:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{rule.protocol}-{ports}-from-{_slug(source)}", security_group_id=security_group.id,
+                    ip_protocol=rule.protocol, from_port=rule.port, to_port=rule.to_port,
+                    description=f"{rule.protocol} {ports} from {source}", opts=child, **_ingress_source(source))
 
-        self.instance_role = aws.iam.Role(
-            f"{name}-instance-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-            description=f"spotyard fleet {fleet.name} instances", opts=child)
+        self.instance_role = stack_role(
+            f"{name}-instance-role", service="ec2.amazonaws.com", description=f"spotyard fleet {fleet.name} instances",
+            iam=env.iam, opts=child)
         aws.iam.RolePolicyAttachment(
             f"{name}-ssm-core", role=self.instance_role.name,
             policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"), opts=child)
+        for policy_arn in fleet.instance_role.managed_policy_arns:
+            # Named after the policy (path and name), so that adding or removing one leaves the others be.
+            aws.iam.RolePolicyAttachment(f"{name}-policy-{_slug(policy_arn.split(':policy/', 1)[1])}",
+                                         role=self.instance_role.name, policy_arn=policy_arn, opts=child)
+        if fleet.instance_role.statements:
+            aws.iam.RolePolicy(f"{name}-extra", role=self.instance_role.name,
+                               policy=policy_document(list(fleet.instance_role.statements)), opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
 
         self.image_parameter = aws.ssm.Parameter(
@@ -111,14 +125,16 @@ class SpotFleet(pulumi.ComponentResource):
             description=f"spotyard fleet {fleet.name}",
             image_id=image_id,
             key_name=fleet.ssh.key_name if fleet.ssh else None,
-            vpc_security_group_ids=[security_group.id],
+            vpc_security_group_ids=[security_group.id, *fleet.security_group_ids],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=args.image.root_device_name,
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+                    volume_type=fleet.root_volume.type, volume_size=fleet.root_volume.size,
+                    iops=fleet.root_volume.iops, throughput=fleet.root_volume.throughput,
+                    encrypted="true", delete_on_termination="true"))],
             user_data=pulumi.Output.from_input(args.user_data).apply(encode_user_data),
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=args.instance_tags)
                                 for kind in TAGGED_AT_LAUNCH],
@@ -143,6 +159,8 @@ class SpotFleet(pulumi.ComponentResource):
             "securityGroupId": self.security_group_id,
             "launchTemplateId": self.launch_template.id,
             "capacityTarget": self.capacity_target,
+            "instanceRoleName": self.instance_role.name,
+            "instanceRoleArn": self.instance_role.arn,
         })
 
     def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
@@ -214,9 +232,9 @@ class SpotFleet(pulumi.ComponentResource):
     def _request(self, name: str, args: SpotFleetArgs) -> aws.ec2.SpotFleetRequest:
         fleet, env = args.fleet, args.environment
         child = pulumi.ResourceOptions(parent=self)
-        fleet_role = aws.iam.Role(
-            f"{name}-fleet-role", assume_role_policy=assume_role_policy("spotfleet.amazonaws.com"),
-            description=f"spotyard spot fleet {fleet.name}", opts=child)
+        fleet_role = stack_role(
+            f"{name}-fleet-role", service="spotfleet.amazonaws.com", description=f"spotyard spot fleet {fleet.name}",
+            iam=env.iam, opts=child)
         tagging = aws.iam.RolePolicyAttachment(
             f"{name}-fleet-tagging", role=fleet_role.name,
             policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"), opts=child)

@@ -80,7 +80,13 @@ EVERY_KEY: dict[str, Any] = {
             "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/web/0123456789abcdef"]},
         "interruption": {"decrementCapacity": True, "onRebalance": "drain"},
         "userData": "#!/bin/bash\necho hi\n",
+        "rootVolume": {"size": 100, "type": "gp3", "iops": 6000, "throughput": 500},
+        "instanceRole": {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+                         "statements": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
+        "securityGroupIds": ["sg-0123456789abcdef0"],
+        "ingress": [{"port": 80, "toPort": 81, "protocol": "tcp", "from": ["0.0.0.0/0"]}],
     }},
+    "spotyard:iam": {"permissionsBoundary": "arn:aws:iam::123456789012:policy/boundary", "path": "/spotyard/"},
 }
 
 
@@ -234,3 +240,88 @@ def test_loader_reads_structured_values_as_the_engine_passes_them():
     assert _decode('{"box": {"capacity": 1}}') == {"box": {"capacity": 1}}
     assert _decode("[1, 2]") == [1, 2]
     assert _decode("plain") == "plain"
+
+
+# The settings of issue #11 ("the settings users ask for most"), each with a bad value.
+BAD_SETTINGS = [
+    ({"rootVolume": {"type": "st1"}}, "spotyard:fleets.box.rootVolume.type", "must be one of gp3, gp2, io1"),
+    ({"rootVolume": {"size": 0}}, "spotyard:fleets.box.rootVolume.size", "at least 1"),
+    ({"rootVolume": {"type": "standard", "size": 2000}}, "spotyard:fleets.box.rootVolume.size", "at most 1024"),
+    ({"rootVolume": {"iops": 2000}}, "spotyard:fleets.box.rootVolume.iops", "at least 3000"),
+    ({"rootVolume": {"iops": 20000}}, "spotyard:fleets.box.rootVolume.iops", "at most 16000"),
+    ({"rootVolume": {"throughput": 100}}, "spotyard:fleets.box.rootVolume.throughput", "at least 125"),
+    ({"rootVolume": {"throughput": 1001}}, "spotyard:fleets.box.rootVolume.throughput", "at most 1000"),
+    ({"rootVolume": {"throughput": 1000}}, "spotyard:fleets.box.rootVolume.throughput", "needs iops of at least 4000"),
+    ({"rootVolume": {"size": 8, "iops": 5000}}, "spotyard:fleets.box.rootVolume.iops", "at most 500 IOPS per GiB"),
+    ({"rootVolume": {"type": "io2"}}, "spotyard:fleets.box.rootVolume.iops", "is required for a io2 volume"),
+    ({"rootVolume": {"type": "io1", "size": 10, "iops": 1000}}, "spotyard:fleets.box.rootVolume.iops",
+     "needs a size of at least 20 GiB"),
+    ({"rootVolume": {"type": "gp2", "iops": 3000}}, "spotyard:fleets.box.rootVolume.iops", "cannot be set on a gp2"),
+    ({"rootVolume": {"type": "io2", "iops": 1000, "throughput": 200}}, "spotyard:fleets.box.rootVolume.throughput",
+     "gp3 only"),
+    ({"instanceRole": {"managedPolicyArns": ["AmazonS3ReadOnlyAccess"]}},
+     "spotyard:fleets.box.instanceRole.managedPolicyArns[0]", "managed policy ARN"),
+    ({"instanceRole": {"statements": [{"Action": "s3:*", "Resource": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "Effect: Allow or Deny"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "exactly one of Resource and NotResource"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": [], "Resource": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "Action must be a string or a list"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "cannot name a Principal"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Conditon": {}}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "unknown statement element(s) Conditon"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                       "Resource": [f"arn:aws:s3:::bucket-{i}/*" for i in range(400)]}]}},
+     "spotyard:fleets.box.instanceRole.statements", "10240 characters"),
+    ({"instanceRole": {"statements": {"Effect": "Allow"}}}, "spotyard:fleets.box.instanceRole.statements",
+     "list of IAM policy statements"),
+    ({"securityGroupIds": ["default"]}, "spotyard:fleets.box.securityGroupIds[0]", "security group id"),
+    ({"ingress": [{"from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].port", "is required"),
+    ({"ingress": [{"port": 70000, "from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].port", "at most 65535"),
+    ({"ingress": [{"port": 443}]}, "spotyard:fleets.box.ingress[0].from", "is required"),
+    ({"ingress": [{"port": 443, "from": ["0.0.0.0"]}]}, "spotyard:fleets.box.ingress[0].from[0]", "prefix length"),
+    ({"ingress": [{"port": 443, "protocol": "icmp", "from": ["0.0.0.0/0"]}]},
+     "spotyard:fleets.box.ingress[0].protocol", "must be one of tcp, udp"),
+    ({"ingress": [{"port": 8080, "toPort": 80, "from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].toPort",
+     "at least port (8080)"),
+    ({"ingress": [{"port": 22, "from": ["10.0.0.0/8"]}], "ssh": {"allowFrom": ["10.0.0.0/8"]}},
+     "spotyard:fleets.box.ingress[0].from", "repeats ssh.allowFrom"),
+    ({"ingress": {"port": 443}}, "spotyard:fleets.box.ingress", "list of mappings"),
+]
+
+
+BAD_STACK_SETTINGS = [
+    ({"spotyard:iam": {"path": "spotyard"}}, "spotyard:iam.path", "starts and ends with /"),
+    ({"spotyard:iam": {"path": "/a b/"}}, "spotyard:iam.path", "starts and ends with /"),
+    ({"spotyard:iam": {"permissionsBoundary": "company-boundary"}}, "spotyard:iam.permissionsBoundary",
+     "managed policy ARN"),
+    ({"spotyard:iam": {"permissionBoundary": "x"}}, "spotyard:iam.permissionBoundary",
+     "did you mean 'permissionsBoundary'"),
+]
+
+
+@pytest.mark.parametrize(("values", "key", "text"), BAD_STACK_SETTINGS,
+                         ids=[case[1] + ":" + case[2] for case in BAD_STACK_SETTINGS])
+def test_bad_stack_setting_is_named_by_its_full_key(values, key, text):
+    test_bad_stack_value_is_named_by_its_full_key(values, key, text)
+
+
+@pytest.mark.parametrize(("fields", "key", "text"), BAD_SETTINGS,
+                         ids=[case[1] + ":" + case[2] for case in BAD_SETTINGS])
+def test_bad_setting_is_named_by_its_full_key(fields, key, text):
+    test_bad_fleet_value_is_named_by_its_full_key(fields, key, text)
+
+
+def test_settings_are_read_into_the_typed_config():
+    fleet = load(EVERY_KEY).fleets[0]
+    assert fleet.root_volume == schema.RootVolumeConfig(size=100, type="gp3", iops=6000, throughput=500)
+    assert load(BASE).fleets[0].root_volume == schema.RootVolumeConfig()
+    assert fleet.instance_role == schema.InstanceRoleConfig(
+        managed_policy_arns=("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",),
+        statements=({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},))
+    assert fleet.security_group_ids == ("sg-0123456789abcdef0",)
+    assert fleet.ingress == (schema.IngressRule(port=80, to_port=81, protocol="tcp", sources=("0.0.0.0/0",)),)
+    assert load(EVERY_KEY).iam == schema.IamConfig(path="/spotyard/",
+                                                   permissions_boundary="arn:aws:iam::123456789012:policy/boundary")
+    assert load(BASE).iam == schema.IamConfig(path="/", permissions_boundary=None)
