@@ -205,9 +205,11 @@ class SpotFleet(pulumi.ComponentResource):
             capacity_rebalance=fleet.interruption.on_rebalance == "drain",
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=0,
+                    on_demand_base_capacity=fleet.on_demand_base_capacity,
                     on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy=fleet.allocation_strategy),
+                    spot_allocation_strategy=fleet.allocation_strategy,
+                    spot_max_price=fleet.spot_max_price,
+                    spot_instance_pools=fleet.spot_instance_pools),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.
                     GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
@@ -223,9 +225,12 @@ class SpotFleet(pulumi.ComponentResource):
             # Default tags do not reach Auto Scaling groups; the launch template tags the instances.
             tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
                   for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())],
+            # The on-demand base belongs to the queue autoscaler's fallback where there is one, and to
+            # `onDemandBaseCapacity` otherwise (the two are exclusive: spotyard/config.py).
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
                 "desiredCapacity",
-                "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity",
+                *(["mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"] if fleet.on_demand_fallback
+                  else []),
             ]),
         )
 
@@ -245,8 +250,13 @@ class SpotFleet(pulumi.ComponentResource):
             iam_fleet_role=fleet_role.arn,
             fleet_type="maintain",
             target_capacity=fleet.capacity,
-            on_demand_target_capacity=0,
+            # Of the target capacity, this much on-demand; ModifySpotFleetRequest changes it in place.
+            on_demand_target_capacity=fleet.on_demand_base_capacity,
             allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
+            # Both force a new request (ForceNew in terraform-provider-aws ec2_spot_fleet_request.go): the
+            # README says so.
+            spot_price=fleet.spot_max_price,
+            instance_pools_to_use_count=fleet.spot_instance_pools,
             launch_template_configs=[aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
                 launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
                     id=self.launch_template.id, version=LATEST_VERSION),
@@ -260,7 +270,8 @@ class SpotFleet(pulumi.ComponentResource):
             wait_for_fulfillment=False,
             tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
-                                        ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
+                                        ignore_changes=["targetCapacity", *(["onDemandTargetCapacity"]
+                                                                            if fleet.on_demand_fallback else [])]),
         )
 
 

@@ -169,6 +169,9 @@ class FleetConfig:
     instance_role: InstanceRoleConfig = field(default_factory=InstanceRoleConfig)
     security_group_ids: tuple[str, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
+    on_demand_base_capacity: int = 0
+    spot_max_price: str | None = None
+    spot_instance_pools: int | None = None
 
     @property
     def architecture(self) -> str:
@@ -341,8 +344,15 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         instance_role=_instance_role(s.child("instanceRole")),
         security_group_ids=s.texts("securityGroupIds", item=rules.security_group_id),
         ingress=_ingress(s, ssh),
+        **_purchase(s, strategy, max_capacity),
     )
     s.close()
+    # The queue autoscaler's fallback owns the on-demand base at run time: it sets it to the shortfall
+    # and back to 0, and resets any other value it finds (lambdas/queue_autoscaler/autoscaler.py: "a
+    # drift from what was set"), so a configured base would be lost at the fallback's first run.
+    if fleet.on_demand_base_capacity and fleet.on_demand_fallback:
+        s.problem("onDemandBaseCapacity", "cannot be combined with onDemandFallback: the fallback sets the "
+                                          "on-demand capacity itself (to the Spot shortfall, then back to 0)")
     return fleet
 
 
@@ -616,3 +626,26 @@ def _ingress(s: Section, ssh: SshConfig | None) -> tuple[IngressRule, ...]:
             continue
         rules_.append(IngressRule(port=port, to_port=to_port, protocol=protocol, sources=sources))
     return tuple(rules_)
+
+
+# Auto Scaling API reference, InstancesDistribution: SpotInstancePools "Valid only when the Spot allocation
+# strategy is lowest-price ... Valid Range: Minimum value of 1. Maximum value of 20"; Spot Fleet's
+# InstancePoolsToUseCount is "Valid only when Spot AllocationStrategy is set to lowest-price".
+SPOT_INSTANCE_POOLS = (1, 20)
+
+
+def _purchase(s: Section, strategy: str | None, max_capacity: int | None) -> dict[str, Any]:
+    """onDemandBaseCapacity, spotMaxPrice and spotInstancePools (the FleetConfig fields of the same names)."""
+    base = s.integer("onDemandBaseCapacity", 0, minimum=0)
+    price = s.text("spotMaxPrice", pattern=r"(0|[1-9]\d*)(\.\d{1,5})?",
+                   expected="a price in US dollars per instance-hour, such as 0.05")
+    pools = s.integer("spotInstancePools", minimum=SPOT_INSTANCE_POOLS[0], maximum=SPOT_INSTANCE_POOLS[1])
+    if price is not None and float(price) <= 0:
+        s.problem("spotMaxPrice", f"must be more than 0, got '{price}'")
+        price = None
+    if base and max_capacity is not None and base > max_capacity:
+        s.problem("onDemandBaseCapacity", f"must be at most maxCapacity ({max_capacity}), got {base}")
+    if pools is not None and strategy != "lowest-price":
+        s.problem("spotInstancePools", f"applies only to allocationStrategy lowest-price, got '{strategy}'")
+        pools = None
+    return {"on_demand_base_capacity": base or 0, "spot_max_price": price, "spot_instance_pools": pools}

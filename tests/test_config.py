@@ -85,6 +85,7 @@ EVERY_KEY: dict[str, Any] = {
                          "statements": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
         "securityGroupIds": ["sg-0123456789abcdef0"],
         "ingress": [{"port": 80, "toPort": 81, "protocol": "tcp", "from": ["0.0.0.0/0"]}],
+        "spotMaxPrice": "0.05",
     }},
     "spotyard:iam": {"permissionsBoundary": "arn:aws:iam::123456789012:policy/boundary", "path": "/spotyard/"},
 }
@@ -288,6 +289,16 @@ BAD_SETTINGS = [
     ({"ingress": [{"port": 22, "from": ["10.0.0.0/8"]}], "ssh": {"allowFrom": ["10.0.0.0/8"]}},
      "spotyard:fleets.box.ingress[0].from", "repeats ssh.allowFrom"),
     ({"ingress": {"port": 443}}, "spotyard:fleets.box.ingress", "list of mappings"),
+    ({"onDemandBaseCapacity": -1}, "spotyard:fleets.box.onDemandBaseCapacity", "at least 0"),
+    ({"onDemandBaseCapacity": 3, "maxCapacity": 2}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "at most maxCapacity (2)"),
+    ({"onDemandBaseCapacity": 1, "onDemandFallback": True}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "cannot be combined with onDemandFallback"),
+    ({"spotMaxPrice": "cheap"}, "spotyard:fleets.box.spotMaxPrice", "US dollars per instance-hour"),
+    ({"spotMaxPrice": "0"}, "spotyard:fleets.box.spotMaxPrice", "more than 0"),
+    ({"spotInstancePools": 3}, "spotyard:fleets.box.spotInstancePools", "only to allocationStrategy lowest-price"),
+    ({"allocationStrategy": "lowest-price", "spotInstancePools": 21}, "spotyard:fleets.box.spotInstancePools",
+     "at most 20"),
 ]
 
 
@@ -325,3 +336,7 @@ def test_settings_are_read_into_the_typed_config():
     assert load(EVERY_KEY).iam == schema.IamConfig(path="/spotyard/",
                                                    permissions_boundary="arn:aws:iam::123456789012:policy/boundary")
     assert load(BASE).iam == schema.IamConfig(path="/", permissions_boundary=None)
+    assert fleet.spot_max_price == "0.05"
+    workshop = load(with_fleet(onDemandBaseCapacity=2, maxCapacity=10, allocationStrategy="lowest-price",
+                               spotInstancePools="4")).fleets[0]
+    assert (workshop.on_demand_base_capacity, workshop.spot_instance_pools) == (2, 4)

@@ -99,3 +99,29 @@ def test_extra_security_groups_and_ingress_reach_the_instances(deploy, aws, flee
               if r.inputs["securityGroupId"] == own.id}
     assert opened == {("0.0.0.0/0", "tcp", 443, 443), ("::/0", "tcp", 443, 443), ("sg-0alb", "tcp", 80, 80),
                       ("203.0.113.0/24", "udp", 60000, 61000)}
+
+
+def test_purchase_options_reach_the_group_and_the_request(deploy):
+    config = fleet_config(spotMaxPrice="0.08", allocationStrategy="lowest-price", spotInstancePools=3,
+                          maxCapacity=4, onDemandFallback=False, onDemandBaseCapacity=2)
+    run = deploy(config)
+    group = run.one("aws:autoscaling/group:Group", "workbench-group")
+    distribution = group.inputs["mixedInstancesPolicy"]["instancesDistribution"]
+    assert distribution == {"onDemandBaseCapacity": 2, "onDemandPercentageAboveBaseCapacity": 0,
+                            "spotAllocationStrategy": "lowest-price", "spotMaxPrice": "0.08", "spotInstancePools": 3}
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request")
+    assert (request.inputs["onDemandTargetCapacity"], request.inputs["spotPrice"],
+            request.inputs["instancePoolsToUseCount"], request.inputs["allocationStrategy"]) == (
+        2, "0.08", 3, "lowestPrice")
+    # Without a fallback nothing changes the base at run time: pulumi up keeps it as configured.
+    assert "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity" not in group.ignore_changes
+    assert "onDemandTargetCapacity" not in request.ignore_changes
+
+
+def test_the_fallback_owns_the_on_demand_base_where_there_is_one(deploy):
+    run = deploy(fleet_config(onDemandFallback=True))
+    group = run.one("aws:autoscaling/group:Group", "workbench-group")
+    assert "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity" in group.ignore_changes
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request")
+    assert "onDemandTargetCapacity" in request.ignore_changes
+    assert "spotPrice" not in request.inputs and "instancePoolsToUseCount" not in request.inputs
