@@ -205,7 +205,7 @@ class SpotFleet(pulumi.ComponentResource):
             capacity_rebalance=fleet.interruption.on_rebalance == "drain",
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=fleet.on_demand_base_capacity,
+                    on_demand_base_capacity=fleet.on_demand_base_capacity or 0,
                     on_demand_percentage_above_base_capacity=0,
                     spot_allocation_strategy=fleet.allocation_strategy,
                     spot_max_price=fleet.spot_max_price,
@@ -214,8 +214,8 @@ class SpotFleet(pulumi.ComponentResource):
                     launch_template_specification=aws.autoscaling.
                     GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
                         launch_template_id=self.launch_template.id, version=LATEST_VERSION),
-                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
-                               for t in fleet.instance_types])),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                        instance_type=t, weighted_capacity=_weight(fleet, t, str)) for t in fleet.instance_types])),
             target_group_arns=list(fleet.target_group_arns),
             health_check_type="EC2",
             health_check_grace_period=300,
@@ -225,12 +225,9 @@ class SpotFleet(pulumi.ComponentResource):
             # Default tags do not reach Auto Scaling groups; the launch template tags the instances.
             tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
                   for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())],
-            # The on-demand base belongs to the queue autoscaler's fallback where there is one, and to
-            # `onDemandBaseCapacity` otherwise (the two are exclusive: spotyard/config.py).
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
                 "desiredCapacity",
-                *(["mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"] if fleet.on_demand_fallback
-                  else []),
+                *_unless_configured(fleet, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
             ]),
         )
 
@@ -243,15 +240,16 @@ class SpotFleet(pulumi.ComponentResource):
         tagging = aws.iam.RolePolicyAttachment(
             f"{name}-fleet-tagging", role=fleet_role.name,
             policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"), opts=child)
-        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(instance_type=t, subnet_id=s.id)
-                     for t in fleet.instance_types for s in env.subnets]
+        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(
+            instance_type=t, subnet_id=s.id, weighted_capacity=_weight(fleet, t, float))
+            for t in fleet.instance_types for s in env.subnets]
         return aws.ec2.SpotFleetRequest(
             f"{name}-request",
             iam_fleet_role=fleet_role.arn,
             fleet_type="maintain",
             target_capacity=fleet.capacity,
             # Of the target capacity, this much on-demand; ModifySpotFleetRequest changes it in place.
-            on_demand_target_capacity=fleet.on_demand_base_capacity,
+            on_demand_target_capacity=fleet.on_demand_base_capacity or 0,
             allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
             # Both force a new request (ForceNew in terraform-provider-aws ec2_spot_fleet_request.go): the
             # README says so.
@@ -270,8 +268,8 @@ class SpotFleet(pulumi.ComponentResource):
             wait_for_fulfillment=False,
             tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
-                                        ignore_changes=["targetCapacity", *(["onDemandTargetCapacity"]
-                                                                            if fleet.on_demand_fallback else [])]),
+                                        ignore_changes=["targetCapacity",
+                                                        *_unless_configured(fleet, "onDemandTargetCapacity")]),
         )
 
 
@@ -285,6 +283,19 @@ def encode_user_data(text: str | None) -> str | None:
         if len(raw) > USER_DATA_LIMIT:
             raise pulumi.RunError(f"user data is {len(raw)} bytes even gzipped; EC2 allows {USER_DATA_LIMIT}")
     return base64.b64encode(raw).decode()
+
+
+def _unless_configured(fleet: FleetConfig, on_demand_input: str) -> list[str]:
+    """The on-demand part belongs to `onDemandBaseCapacity` where it is set (pulumi up applies it) and
+    otherwise to the queue autoscaler's fallback, which changes it at run time (the two are exclusive:
+    spotyard/config.py); so pulumi up ignores it unless it is configured."""
+    return [] if fleet.on_demand_base_capacity is not None else [on_demand_input]
+
+
+def _weight(fleet: FleetConfig, instance_type: str, spelling: type[str] | type[float]) -> str | float | None:
+    """The units of capacity `instance_type` counts for, as the engine spells them (Auto Scaling: a
+    string; Spot Fleet: a number), or None when the fleet counts instances."""
+    return spelling(fleet.instance_weights[instance_type]) if fleet.instance_weights else None
 
 
 def _ingress_source(source: str) -> dict[str, str]:

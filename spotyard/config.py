@@ -169,9 +169,12 @@ class FleetConfig:
     instance_role: InstanceRoleConfig = field(default_factory=InstanceRoleConfig)
     security_group_ids: tuple[str, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
-    on_demand_base_capacity: int = 0
+    on_demand_base_capacity: int | None = None  # None: not configured (then 0, and not Pulumi's to reset)
     spot_max_price: str | None = None
     spot_instance_pools: int | None = None
+    # Units of capacity each type counts for, for every type when any `instanceTypes` entry has a
+    # weight; empty when capacity counts instances.
+    instance_weights: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def architecture(self) -> str:
@@ -303,7 +306,7 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
 
 def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     engine = s.text("engine", "asg", choices=ENGINES) or "asg"
-    instance_types = s.texts("instanceTypes", required=True, item=rules.instance_type)
+    instance_types, instance_weights = _instance_types(s)
     strategy = s.text("allocationStrategy", "price-capacity-optimized",
                       choices=ALLOCATION_STRATEGIES[engine])
     min_capacity = s.integer("minCapacity", 0, minimum=0)
@@ -345,12 +348,18 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         security_group_ids=s.texts("securityGroupIds", item=rules.security_group_id),
         ingress=_ingress(s, ssh),
         **_purchase(s, strategy, max_capacity),
+        instance_weights=instance_weights,
     )
     s.close()
+    if instance_weights:
+        for name, counted in (("queue", "instances per backlog"), ("idleStopMinutes", "an idle instance as 1")):
+            if s.has(name):
+                s.problem("instanceTypes", f"weights cannot be combined with {name}, which counts {counted}, "
+                                           "not units of capacity")
     # The queue autoscaler's fallback owns the on-demand base at run time: it sets it to the shortfall
     # and back to 0, and resets any other value it finds (lambdas/queue_autoscaler/autoscaler.py: "a
     # drift from what was set"), so a configured base would be lost at the fallback's first run.
-    if fleet.on_demand_base_capacity and fleet.on_demand_fallback:
+    if fleet.on_demand_base_capacity is not None and fleet.on_demand_fallback:
         s.problem("onDemandBaseCapacity", "cannot be combined with onDemandFallback: the fallback sets the "
                                           "on-demand capacity itself (to the Spot shortfall, then back to 0)")
     return fleet
@@ -636,7 +645,7 @@ SPOT_INSTANCE_POOLS = (1, 20)
 
 def _purchase(s: Section, strategy: str | None, max_capacity: int | None) -> dict[str, Any]:
     """onDemandBaseCapacity, spotMaxPrice and spotInstancePools (the FleetConfig fields of the same names)."""
-    base = s.integer("onDemandBaseCapacity", 0, minimum=0)
+    base = s.integer("onDemandBaseCapacity", minimum=0)
     price = s.text("spotMaxPrice", pattern=r"(0|[1-9]\d*)(\.\d{1,5})?",
                    expected="a price in US dollars per instance-hour, such as 0.05")
     pools = s.integer("spotInstancePools", minimum=SPOT_INSTANCE_POOLS[0], maximum=SPOT_INSTANCE_POOLS[1])
@@ -648,4 +657,48 @@ def _purchase(s: Section, strategy: str | None, max_capacity: int | None) -> dic
     if pools is not None and strategy != "lowest-price":
         s.problem("spotInstancePools", f"applies only to allocationStrategy lowest-price, got '{strategy}'")
         pools = None
-    return {"on_demand_base_capacity": base or 0, "spot_max_price": price, "spot_instance_pools": pools}
+    return {"on_demand_base_capacity": base, "spot_max_price": price, "spot_instance_pools": pools}
+
+
+# Auto Scaling API reference, LaunchTemplateOverrides: WeightedCapacity "Valid Range: 1-999"; "If you
+# specify a value for WeightedCapacity for one instance type, you must specify a value for all of them"
+# (an entry without a weight counts 1). Spot Fleet's LaunchTemplateOverrides take any positive weight.
+INSTANCE_WEIGHT = (1, 999)
+
+
+def _instance_types(s: Section) -> tuple[tuple[str, ...], dict[str, int]]:
+    """`instanceTypes`: names (`m5.large`) or `{type: m5.2xlarge, weight: 4}`; the weights, if any."""
+    name = "instanceTypes"
+    raw = s.raw(name)
+    if raw is None:
+        s.problem(name, "is required (a non-empty list)")
+        return (), {}
+    if not isinstance(raw, list):
+        s.problem(name, "must be a list of instance types (or {type, weight} mappings)")
+        return (), {}
+    if not raw:
+        s.problem(name, "must not be empty")
+    types, weights = [], {}
+    for index, entry in enumerate(raw):
+        key = f"{s.key_of(name)}[{index}]"
+        if isinstance(entry, Mapping):
+            weighted = Section(key, entry, s.problems)
+            kind = weighted.text("type", required=True, check=rules.instance_type)
+            weight = weighted.integer("weight", minimum=INSTANCE_WEIGHT[0], maximum=INSTANCE_WEIGHT[1])
+            weighted.close()
+            if not weighted.has("weight"):
+                weighted.problem("weight", "is required (or write the type alone: it counts 1)")
+            if kind and weight:
+                types.append(kind)
+                weights[kind] = weight
+        elif isinstance(entry, str):
+            error = rules.instance_type(entry)
+            if error:
+                s.problems.add(key, error)
+            else:
+                types.append(entry)
+        else:
+            s.problems.add(key, "must be an instance type or a {type, weight} mapping")
+    if len(set(types)) != len(types):
+        s.problem(name, "has duplicate entries")
+    return tuple(types), {kind: weights.get(kind, 1) for kind in types} if weights else {}

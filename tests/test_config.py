@@ -294,11 +294,30 @@ BAD_SETTINGS = [
      "at most maxCapacity (2)"),
     ({"onDemandBaseCapacity": 1, "onDemandFallback": True}, "spotyard:fleets.box.onDemandBaseCapacity",
      "cannot be combined with onDemandFallback"),
+    ({"onDemandBaseCapacity": 0, "onDemandFallback": True}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "cannot be combined with onDemandFallback"),
     ({"spotMaxPrice": "cheap"}, "spotyard:fleets.box.spotMaxPrice", "US dollars per instance-hour"),
     ({"spotMaxPrice": "0"}, "spotyard:fleets.box.spotMaxPrice", "more than 0"),
     ({"spotInstancePools": 3}, "spotyard:fleets.box.spotInstancePools", "only to allocationStrategy lowest-price"),
     ({"allocationStrategy": "lowest-price", "spotInstancePools": 21}, "spotyard:fleets.box.spotInstancePools",
      "at most 20"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 0}]}, "spotyard:fleets.box.instanceTypes[0].weight",
+     "at least 1"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 1000}]}, "spotyard:fleets.box.instanceTypes[0].weight",
+     "at most 999"),
+    ({"instanceTypes": [{"type": "m5.xlarge"}]}, "spotyard:fleets.box.instanceTypes[0].weight", "is required"),
+    ({"instanceTypes": [{"weight": 2}]}, "spotyard:fleets.box.instanceTypes[0].type", "is required"),
+    ({"instanceTypes": [{"type": "m5", "weight": 2}]}, "spotyard:fleets.box.instanceTypes[0].type", "family.size"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "wieght": 2}]}, "spotyard:fleets.box.instanceTypes[0].wieght",
+     "did you mean 'weight'"),
+    ({"instanceTypes": [3]}, "spotyard:fleets.box.instanceTypes[0]", "instance type or a {type, weight}"),
+    ({"instanceTypes": "m5.large"}, "spotyard:fleets.box.instanceTypes", "must be a list"),
+    ({"instanceTypes": ["m5.large", {"type": "m5.large", "weight": 2}]}, "spotyard:fleets.box.instanceTypes",
+     "duplicate"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 2}], "queue": {}}, "spotyard:fleets.box.instanceTypes",
+     "cannot be combined with queue"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 2}], "idleStopMinutes": 30},
+     "spotyard:fleets.box.instanceTypes", "cannot be combined with idleStopMinutes"),
 ]
 
 
@@ -340,3 +359,8 @@ def test_settings_are_read_into_the_typed_config():
     workshop = load(with_fleet(onDemandBaseCapacity=2, maxCapacity=10, allocationStrategy="lowest-price",
                                spotInstancePools="4")).fleets[0]
     assert (workshop.on_demand_base_capacity, workshop.spot_instance_pools) == (2, 4)
+    assert load(BASE).fleets[0].on_demand_base_capacity is None
+    mixed = load(with_fleet(instanceTypes=["m5.large", {"type": "m5.2xlarge", "weight": 4}])).fleets[0]
+    assert mixed.instance_types == ("m5.large", "m5.2xlarge")
+    assert mixed.instance_weights == {"m5.large": 1, "m5.2xlarge": 4}
+    assert load(BASE).fleets[0].instance_weights == {}

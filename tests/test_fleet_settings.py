@@ -113,15 +113,41 @@ def test_purchase_options_reach_the_group_and_the_request(deploy):
     assert (request.inputs["onDemandTargetCapacity"], request.inputs["spotPrice"],
             request.inputs["instancePoolsToUseCount"], request.inputs["allocationStrategy"]) == (
         2, "0.08", 3, "lowestPrice")
-    # Without a fallback nothing changes the base at run time: pulumi up keeps it as configured.
+    # Configured, the base is Pulumi's: a new value reaches the group and the request at the next up.
     assert "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity" not in group.ignore_changes
     assert "onDemandTargetCapacity" not in request.ignore_changes
 
 
-def test_the_fallback_owns_the_on_demand_base_where_there_is_one(deploy):
+def test_pulumi_leaves_the_on_demand_part_alone_unless_it_is_configured(deploy):
+    """Without onDemandBaseCapacity the fallback may change it at run time: pulumi up ignores it."""
     run = deploy(fleet_config(onDemandFallback=True))
     group = run.one("aws:autoscaling/group:Group", "workbench-group")
     assert "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity" in group.ignore_changes
     request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request")
     assert "onDemandTargetCapacity" in request.ignore_changes
     assert "spotPrice" not in request.inputs and "instancePoolsToUseCount" not in request.inputs
+
+
+def test_weights_count_capacity_in_units_on_both_engines(deploy):
+    config = dev_config()
+    for fleet in config["spotyard:fleets"].values():
+        fleet.pop("queue", None)
+        fleet.pop("idleStopMinutes", None)
+        fleet["instanceTypes"] = ["m5.large", {"type": "m5.xlarge", "weight": 2}, {"type": "m5.4xlarge", "weight": 8}]
+    run = deploy(config)
+    overrides = run.one("aws:autoscaling/group:Group", "workbench-group").inputs[
+        "mixedInstancesPolicy"]["launchTemplate"]["overrides"]
+    assert [(o["instanceType"], o["weightedCapacity"]) for o in overrides] == [
+        ("m5.large", "1"), ("m5.xlarge", "2"), ("m5.4xlarge", "8")]
+    (launch,) = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["launchTemplateConfigs"]
+    assert {(o["instanceType"], o["weightedCapacity"]) for o in launch["overrides"]} == {
+        ("m5.large", 1.0), ("m5.xlarge", 2.0), ("m5.4xlarge", 8.0)}
+    assert len(launch["overrides"]) == 3 * len(run.outputs["subnetIds"])
+
+
+def test_without_weights_capacity_counts_instances(deploy):
+    run = deploy(dev_config())
+    overrides = run.one("aws:autoscaling/group:Group", "workbench-group").inputs[
+        "mixedInstancesPolicy"]["launchTemplate"]["overrides"]
+    (launch,) = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["launchTemplateConfigs"]
+    assert not [o for o in overrides + launch["overrides"] if "weightedCapacity" in o]
