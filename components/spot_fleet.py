@@ -127,6 +127,8 @@ class SpotFleet(pulumi.ComponentResource):
             key_name=fleet.ssh.key_name if fleet.ssh else None,
             vpc_security_group_ids=[security_group.id, *fleet.security_group_ids],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(
+                cpu_credits=fleet.credit_specification) if fleet.credit_specification else None,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(

@@ -175,6 +175,7 @@ class FleetConfig:
     # Units of capacity each type counts for, for every type when any `instanceTypes` entry has a
     # weight; empty when capacity counts instances.
     instance_weights: Mapping[str, int] = field(default_factory=dict)
+    credit_specification: str | None = None  # standard | unlimited, burstable (T) types only
 
     @property
     def architecture(self) -> str:
@@ -349,6 +350,7 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         ingress=_ingress(s, ssh),
         **_purchase(s, strategy, max_capacity),
         instance_weights=instance_weights,
+        credit_specification=_credit_specification(s, instance_types),
     )
     s.close()
     if instance_weights:
@@ -702,3 +704,20 @@ def _instance_types(s: Section) -> tuple[tuple[str, ...], dict[str, int]]:
     if len(set(types)) != len(types):
         s.problem(name, "has duplicate entries")
     return tuple(types), {kind: weights.get(kind, 1) for kind in types} if weights else {}
+
+
+# EC2 API reference, CreditSpecificationRequest: "The credit option for CPU usage of a T instance. Valid
+# values: standard | unlimited"; EC2 user guide, "Burstable performance instances": the T2, T3, T3a and
+# T4g families. A launch template with a credit specification fails to launch other types.
+CPU_CREDITS = ("standard", "unlimited")
+BURSTABLE_FAMILY = r"t[234][a-z]*"
+
+
+def _credit_specification(s: Section, instance_types: tuple[str, ...]) -> str | None:
+    credits = s.text("creditSpecification", choices=CPU_CREDITS)
+    others = [t for t in instance_types if not re.fullmatch(BURSTABLE_FAMILY, t.split(".")[0])]
+    if credits and others:
+        s.problem("creditSpecification", f"applies only to burstable instance types (t2, t3, t3a, t4g); "
+                                         f"instanceTypes also has {', '.join(others)}")
+        return None
+    return credits

@@ -318,6 +318,10 @@ BAD_SETTINGS = [
      "cannot be combined with queue"),
     ({"instanceTypes": [{"type": "m5.xlarge", "weight": 2}], "idleStopMinutes": 30},
      "spotyard:fleets.box.instanceTypes", "cannot be combined with idleStopMinutes"),
+    ({"instanceTypes": ["t3.large"], "creditSpecification": "boost"}, "spotyard:fleets.box.creditSpecification",
+     "must be one of standard, unlimited"),
+    ({"instanceTypes": ["t3.large", "m5.large", "t4g.large"], "creditSpecification": "unlimited"},
+     "spotyard:fleets.box.creditSpecification", "instanceTypes also has m5.large"),
 ]
 
 
@@ -364,3 +368,6 @@ def test_settings_are_read_into_the_typed_config():
     assert mixed.instance_types == ("m5.large", "m5.2xlarge")
     assert mixed.instance_weights == {"m5.large": 1, "m5.2xlarge": 4}
     assert load(BASE).fleets[0].instance_weights == {}
+    burstable = load(with_fleet(instanceTypes=["t3.large", "t3a.large", "t2.large"], creditSpecification="standard"))
+    assert burstable.fleets[0].credit_specification == "standard"
+    assert load(BASE).fleets[0].credit_specification is None

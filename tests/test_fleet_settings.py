@@ -151,3 +151,12 @@ def test_without_weights_capacity_counts_instances(deploy):
         "mixedInstancesPolicy"]["launchTemplate"]["overrides"]
     (launch,) = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["launchTemplateConfigs"]
     assert not [o for o in overrides + launch["overrides"] if "weightedCapacity" in o]
+
+
+@pytest.mark.parametrize("fleet", ["workbench", "workers"])
+def test_credit_specification_reaches_the_launch_template(deploy, fleet):
+    run = deploy(fleet_config(instanceTypes=["t3.large", "t3a.large"], creditSpecification="unlimited"))
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template")
+    assert template.inputs["creditSpecification"] == {"cpuCredits": "unlimited"}
+    assert "creditSpecification" not in deploy(dev_config()).one(
+        "aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs
