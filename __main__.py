@@ -25,7 +25,7 @@ from spotyard.ssh_config import SshHost, render, ssh_tags
 
 config = load_stack_config(Path(__file__).resolve().parent)
 provider = stack_provider(config)
-environment = resolve_environment(config.network, provider)
+environment = resolve_environment(config.network, provider, config.iam)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
 missing_service_roles = missing_spot_service_roles(provider) \
@@ -78,6 +78,8 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         "groupName" if fleet.engine == "asg" else "requestId": target,
         "securityGroupId": spot_fleet.security_group_id,
         "amiParameter": spot_fleet.image_parameter.name,
+        "instanceRoleName": spot_fleet.instance_role.name,
+        "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
     interrupted_fleets.append(InterruptedFleet(config=fleet, capacity_target=target, capacity_target_arn=target_arn,

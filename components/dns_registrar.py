@@ -103,5 +103,6 @@ class DnsRegistrar(pulumi.ComponentResource):
                               description="repair what missed events left behind")],
             alarm_topic_arn=args.alarm_topic_arn,
             timeout_seconds=TIMEOUT_SECONDS,
+            iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.provider import invoke_options
-from spotyard.config import NetworkConfig
+from spotyard.config import IamConfig, NetworkConfig
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Environment:
     partition: str
     vpc_id: str
     subnets: tuple[Subnet, ...]
+    iam: IamConfig = IamConfig()  # the path and permissions boundary of every role (spotyard:iam)
 
     @property
     def subnet_ids(self) -> list[str]:
@@ -42,7 +43,7 @@ class Environment:
         return f"arn:{self.partition}:iam::aws:policy/{name}"
 
 
-def resolve_environment(network: NetworkConfig, provider: aws.Provider) -> Environment:
+def resolve_environment(network: NetworkConfig, provider: aws.Provider, iam: IamConfig | None = None) -> Environment:
     opts = invoke_options(provider)
     identity = aws.get_caller_identity(opts=opts)
     region = aws.get_region(opts=opts)
@@ -50,7 +51,7 @@ def resolve_environment(network: NetworkConfig, provider: aws.Provider) -> Envir
     vpc_id, subnets = _network(network, opts)
     return Environment(provider=provider, region=region.region or region.name,
                        account_id=identity.account_id, partition=partition.partition,
-                       vpc_id=vpc_id, subnets=subnets)
+                       vpc_id=vpc_id, subnets=subnets, iam=iam or IamConfig())
 
 
 def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, tuple[Subnet, ...]]:

@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+
+from spotyard.config import IamConfig
 
 
 def assume_role_policy(service: str, conditions: dict[str, Any] | None = None) -> str:
@@ -26,3 +29,13 @@ def allow(sid: str, actions: list[str], resources: Any, condition: dict[str, Any
     if condition:
         statement["Condition"] = condition
     return statement
+
+
+def stack_role(name: str, *, service: str, description: str, iam: IamConfig,
+               conditions: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> aws.iam.Role:
+    """A role `service` may assume, with the stack's `spotyard:iam` path and permissions boundary:
+    every role the stack creates is made here. A new path replaces the role (`path` is ForceNew,
+    `permissions_boundary` is updated in place with PutRolePermissionsBoundary:
+    terraform-provider-aws internal/service/iam/role.go)."""
+    return aws.iam.Role(name, assume_role_policy=assume_role_policy(service, conditions), description=description,
+                        path=iam.path, permissions_boundary=iam.permissions_boundary, opts=opts)

@@ -90,6 +90,7 @@ class ImageKeeper(pulumi.ComponentResource):
                        "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else ""},
             triggers=triggers,
             alarm_topic_arn=args.topic_arn,
+            iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})
 

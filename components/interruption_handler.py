@@ -91,6 +91,7 @@ class InterruptionHandler(pulumi.ComponentResource):
                               description="Spot interruption warnings and rebalance recommendations")],
             alarm_topic_arn=args.topic_arn,
             timeout_seconds=60,
+            iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"functionArn": self.function.function.arn})
 

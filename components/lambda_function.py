@@ -18,7 +18,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
+from spotyard.config import IamConfig
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SHARED_PACKAGE = "spotyard_lambda"
@@ -70,6 +71,7 @@ class LambdaFunctionArgs:
     timeout_seconds: int = 60
     memory_mb: int = 256
     log_retention_days: int = 30
+    iam: IamConfig = IamConfig()  # the role's path and permissions boundary (spotyard:iam)
 
 
 def fleets_variable(entries: list[pulumi.Input[tuple[str, dict[str, Any]]]]) -> pulumi.Output[str]:
@@ -107,8 +109,8 @@ class LambdaFunction(pulumi.ComponentResource):
             f"{name}-failures", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child)
         self.queues = {trigger.role: self._queue(name, trigger, args) for trigger in args.triggers if trigger.queue}
 
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
-                            description=f"spotyard {name} Lambda", opts=child)
+        role = stack_role(f"{name}-role", service="lambda.amazonaws.com", description=f"spotyard {name} Lambda",
+                          iam=args.iam, opts=child)
         platform = [
             allow(f"{PLATFORM_SID_PREFIX}Logs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   log_group.arn.apply(lambda arn: f"{arn}:*")),

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
 from spotyard.config import FleetConfig
 
@@ -134,6 +134,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
             triggers=[Trigger("every-minute", schedule_expression=EVERY_MINUTE,
                               description=f"size fleet {fleet.name} from its backlog")],
             alarm_topic_arn=args.topic_arn,
+            iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         if queue.warm_up is not None:
             self._warm_up(name, args, function.function.arn)
@@ -144,11 +145,11 @@ class QueueAutoscaler(pulumi.ComponentResource):
         warm-up event; its role may invoke that function only."""
         fleet, warm = args.fleet, args.fleet.queue.warm_up
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
+        role = stack_role(
             f"{name}-warm-up-role", description=f"spotyard: warm-up schedule of fleet {fleet.name}",
-            assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
-                                                  {"StringEquals": {"aws:SourceAccount": args.environment.account_id}}),
-            opts=child)
+            service="scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": args.environment.account_id}},
+            iam=args.environment.iam, opts=child)
         aws.iam.RolePolicy(f"{name}-warm-up-policy", role=role.id, policy=policy_document([
             allow("StartWarmUp", ["lambda:InvokeFunction"], function_arn)]), opts=child)
         event = {**WARM_UP_EVENT, "detail": {"capacity": warm.capacity, "minutes": warm.minutes}}

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
 from spotyard.config import FleetConfig
 
 
@@ -60,11 +60,9 @@ class FleetSchedule(pulumi.ComponentResource):
             raise ValueError(f"fleet {fleet.name} has no schedule")
         child = pulumi.ResourceOptions(parent=self)
         target_arn, action = capacity_api(fleet)
-        role = aws.iam.Role(
-            f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}",
-            assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
-                                                  {"StringEquals": {"aws:SourceAccount": env.account_id}}),
-            opts=child)
+        role = stack_role(
+            f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}", service="scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": env.account_id}}, iam=env.iam, opts=child)
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document([
             allow("SetFleetCapacity", [action], args.capacity_target_arn)]), opts=child)
         for moment, expression, capacity, minimum in (("start", schedule.start, fleet.capacity, fleet.min_capacity),

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.environment import Environment
-from components.iam import allow, assume_role_policy, policy_document
+from components.iam import allow, policy_document, stack_role
 from components.image import Image, ami_parameter_name
 from spotyard.config import FleetConfig
 
@@ -80,13 +80,27 @@ class SpotFleet(pulumi.ComponentResource):
                 f"{name}-ssh-from-{_slug(source)}", security_group_id=security_group.id,
                 ip_protocol="tcp", from_port=22, to_port=22, description=f"ssh from {source}",
                 opts=child, **_ingress_source(source))
+        for rule in fleet.ingress:
+            ports = str(rule.port) if rule.to_port == rule.port else f"{rule.port}-{rule.to_port}"
+            for source in rule.sources:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{rule.protocol}-{ports}-from-{_slug(source)}", security_group_id=security_group.id,
+                    ip_protocol=rule.protocol, from_port=rule.port, to_port=rule.to_port,
+                    description=f"{rule.protocol} {ports} from {source}", opts=child, **_ingress_source(source))
 
-        self.instance_role = aws.iam.Role(
-            f"{name}-instance-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-            description=f"spotyard fleet {fleet.name} instances", opts=child)
+        self.instance_role = stack_role(
+            f"{name}-instance-role", service="ec2.amazonaws.com", description=f"spotyard fleet {fleet.name} instances",
+            iam=env.iam, opts=child)
         aws.iam.RolePolicyAttachment(
             f"{name}-ssm-core", role=self.instance_role.name,
             policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"), opts=child)
+        for policy_arn in fleet.instance_role.managed_policy_arns:
+            # Named after the policy (path and name), so that adding or removing one leaves the others be.
+            aws.iam.RolePolicyAttachment(f"{name}-policy-{_slug(policy_arn.split(':policy/', 1)[1])}",
+                                         role=self.instance_role.name, policy_arn=policy_arn, opts=child)
+        if fleet.instance_role.statements:
+            aws.iam.RolePolicy(f"{name}-extra", role=self.instance_role.name,
+                               policy=policy_document(list(fleet.instance_role.statements)), opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
 
         self.image_parameter = aws.ssm.Parameter(
@@ -111,14 +125,18 @@ class SpotFleet(pulumi.ComponentResource):
             description=f"spotyard fleet {fleet.name}",
             image_id=image_id,
             key_name=fleet.ssh.key_name if fleet.ssh else None,
-            vpc_security_group_ids=[security_group.id],
+            vpc_security_group_ids=[security_group.id, *fleet.security_group_ids],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(
+                cpu_credits=fleet.credit_specification) if fleet.credit_specification else None,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=args.image.root_device_name,
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+                    volume_type=fleet.root_volume.type, volume_size=fleet.root_volume.size,
+                    iops=fleet.root_volume.iops, throughput=fleet.root_volume.throughput,
+                    encrypted="true", delete_on_termination="true"))],
             user_data=pulumi.Output.from_input(args.user_data).apply(encode_user_data),
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=args.instance_tags)
                                 for kind in TAGGED_AT_LAUNCH],
@@ -143,6 +161,8 @@ class SpotFleet(pulumi.ComponentResource):
             "securityGroupId": self.security_group_id,
             "launchTemplateId": self.launch_template.id,
             "capacityTarget": self.capacity_target,
+            "instanceRoleName": self.instance_role.name,
+            "instanceRoleArn": self.instance_role.arn,
         })
 
     def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
@@ -187,15 +207,17 @@ class SpotFleet(pulumi.ComponentResource):
             capacity_rebalance=fleet.interruption.on_rebalance == "drain",
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=0,
+                    on_demand_base_capacity=fleet.on_demand_base_capacity or 0,
                     on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy=fleet.allocation_strategy),
+                    spot_allocation_strategy=fleet.allocation_strategy,
+                    spot_max_price=fleet.spot_max_price,
+                    spot_instance_pools=fleet.spot_instance_pools),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.
                     GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
                         launch_template_id=self.launch_template.id, version=LATEST_VERSION),
-                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
-                               for t in fleet.instance_types])),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                        instance_type=t, weighted_capacity=_weight(fleet, t, str)) for t in fleet.instance_types])),
             target_group_arns=list(fleet.target_group_arns),
             health_check_type="EC2",
             health_check_grace_period=300,
@@ -207,28 +229,34 @@ class SpotFleet(pulumi.ComponentResource):
                   for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())],
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
                 "desiredCapacity",
-                "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity",
+                *_unless_configured(fleet, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
             ]),
         )
 
     def _request(self, name: str, args: SpotFleetArgs) -> aws.ec2.SpotFleetRequest:
         fleet, env = args.fleet, args.environment
         child = pulumi.ResourceOptions(parent=self)
-        fleet_role = aws.iam.Role(
-            f"{name}-fleet-role", assume_role_policy=assume_role_policy("spotfleet.amazonaws.com"),
-            description=f"spotyard spot fleet {fleet.name}", opts=child)
+        fleet_role = stack_role(
+            f"{name}-fleet-role", service="spotfleet.amazonaws.com", description=f"spotyard spot fleet {fleet.name}",
+            iam=env.iam, opts=child)
         tagging = aws.iam.RolePolicyAttachment(
             f"{name}-fleet-tagging", role=fleet_role.name,
             policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"), opts=child)
-        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(instance_type=t, subnet_id=s.id)
-                     for t in fleet.instance_types for s in env.subnets]
+        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(
+            instance_type=t, subnet_id=s.id, weighted_capacity=_weight(fleet, t, float))
+            for t in fleet.instance_types for s in env.subnets]
         return aws.ec2.SpotFleetRequest(
             f"{name}-request",
             iam_fleet_role=fleet_role.arn,
             fleet_type="maintain",
             target_capacity=fleet.capacity,
-            on_demand_target_capacity=0,
+            # Of the target capacity, this much on-demand; ModifySpotFleetRequest changes it in place.
+            on_demand_target_capacity=fleet.on_demand_base_capacity or 0,
             allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
+            # Both force a new request (ForceNew in terraform-provider-aws ec2_spot_fleet_request.go): the
+            # README says so.
+            spot_price=fleet.spot_max_price,
+            instance_pools_to_use_count=fleet.spot_instance_pools,
             launch_template_configs=[aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
                 launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
                     id=self.launch_template.id, version=LATEST_VERSION),
@@ -242,7 +270,8 @@ class SpotFleet(pulumi.ComponentResource):
             wait_for_fulfillment=False,
             tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
-                                        ignore_changes=["targetCapacity", "onDemandTargetCapacity"]),
+                                        ignore_changes=["targetCapacity",
+                                                        *_unless_configured(fleet, "onDemandTargetCapacity")]),
         )
 
 
@@ -256,6 +285,19 @@ def encode_user_data(text: str | None) -> str | None:
         if len(raw) > USER_DATA_LIMIT:
             raise pulumi.RunError(f"user data is {len(raw)} bytes even gzipped; EC2 allows {USER_DATA_LIMIT}")
     return base64.b64encode(raw).decode()
+
+
+def _unless_configured(fleet: FleetConfig, on_demand_input: str) -> list[str]:
+    """The on-demand part belongs to `onDemandBaseCapacity` where it is set (pulumi up applies it) and
+    otherwise to the queue autoscaler's fallback, which changes it at run time (the two are exclusive:
+    spotyard/config.py); so pulumi up ignores it unless it is configured."""
+    return [] if fleet.on_demand_base_capacity is not None else [on_demand_input]
+
+
+def _weight(fleet: FleetConfig, instance_type: str, spelling: type[str] | type[float]) -> str | float | None:
+    """The units of capacity `instance_type` counts for, as the engine spells them (Auto Scaling: a
+    string; Spot Fleet: a number), or None when the fleet counts instances."""
+    return spelling(fleet.instance_weights[instance_type]) if fleet.instance_weights else None
 
 
 def _ingress_source(source: str) -> dict[str, str]:

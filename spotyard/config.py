@@ -6,6 +6,7 @@ raises one `pulumi.RunError` that lists every problem by its full key.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,6 +135,34 @@ class InterruptionConfig:
 
 
 @dataclass(frozen=True)
+class RootVolumeConfig:
+    """`rootVolume`: the root EBS volume of every instance (encrypted, deleted with the instance)."""
+
+    size: int | None = None  # GiB; None: the AMI's snapshot size
+    type: str = "gp3"
+    iops: int | None = None
+    throughput: int | None = None  # MiB/s, gp3 only
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    """One `ingress` entry: `port` (to `toPort`) over `protocol` from each of `sources`."""
+
+    port: int
+    to_port: int
+    protocol: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InstanceRoleConfig:
+    """`instanceRole`: more for the instances' role than SSM and spotyard's own needs."""
+
+    managed_policy_arns: tuple[str, ...] = ()
+    statements: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     name: str
     engine: str = "asg"
@@ -154,6 +183,17 @@ class FleetConfig:
     target_group_arns: tuple[str, ...] = ()
     interruption: InterruptionConfig = field(default_factory=InterruptionConfig)
     user_data: str | None = None
+    root_volume: RootVolumeConfig = field(default_factory=RootVolumeConfig)
+    instance_role: InstanceRoleConfig = field(default_factory=InstanceRoleConfig)
+    security_group_ids: tuple[str, ...] = ()
+    ingress: tuple[IngressRule, ...] = ()
+    on_demand_base_capacity: int | None = None  # None: not configured (then 0, and not Pulumi's to reset)
+    spot_max_price: str | None = None
+    spot_instance_pools: int | None = None
+    # Units of capacity each type counts for, for every type when any `instanceTypes` entry has a
+    # weight; empty when capacity counts instances.
+    instance_weights: Mapping[str, int] = field(default_factory=dict)
+    credit_specification: str | None = None  # standard | unlimited, burstable (T) types only
 
     @property
     def architecture(self) -> str:
@@ -162,6 +202,14 @@ class FleetConfig:
     @property
     def ssh_user(self) -> str:
         return self.ssh.user if self.ssh else "ec2-user"
+
+
+@dataclass(frozen=True)
+class IamConfig:
+    """`spotyard:iam`: the path and permissions boundary of every role the stack creates."""
+
+    path: str = "/"
+    permissions_boundary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +222,7 @@ class StackConfig:
     notifications: NotificationsConfig | None
     tags: Mapping[str, str]
     fleets: tuple[FleetConfig, ...]
+    iam: IamConfig = field(default_factory=IamConfig)
 
     @property
     def stack_tag(self) -> str:
@@ -196,13 +245,14 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     notifications = _notifications(root.child("notifications"))
     tags = _tags(root)
     fleets = _fleets(root, project_dir)
+    iam = _iam(root.child("iam"))
     root.close()
     if problems:
         raise ConfigError(problems.report())
     region = values.get("aws:region")
     return StackConfig(project=project, stack=stack, region=str(region) if region else None,
                        network=network, dns=dns, notifications=notifications, tags=tags,
-                       fleets=fleets)
+                       fleets=fleets, iam=iam)
 
 
 def _network(section: Section | None) -> NetworkConfig:
@@ -275,7 +325,7 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
 
 def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     engine = s.text("engine", "asg", choices=ENGINES) or "asg"
-    instance_types = s.texts("instanceTypes", required=True, item=rules.instance_type)
+    instance_types, instance_weights = _instance_types(s)
     strategy = s.text("allocationStrategy", "price-capacity-optimized",
                       choices=ALLOCATION_STRATEGIES[engine])
     limit = MAX_CAPACITY[engine]
@@ -313,8 +363,26 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         target_group_arns=_load_balancer(s.child("loadBalancer")),
         interruption=_interruption(s.child("interruption")),
         user_data=_user_data(s, project_dir),
+        root_volume=_root_volume(s.child("rootVolume")),
+        instance_role=_instance_role(s.child("instanceRole")),
+        security_group_ids=s.texts("securityGroupIds", item=rules.security_group_id),
+        ingress=_ingress(s, ssh),
+        **_purchase(s, strategy, max_capacity),
+        instance_weights=instance_weights,
+        credit_specification=_credit_specification(s, instance_types),
     )
     s.close()
+    if instance_weights:
+        for name, counted in (("queue", "instances per backlog"), ("idleStopMinutes", "an idle instance as 1")):
+            if s.has(name):
+                s.problem("instanceTypes", f"weights cannot be combined with {name}, which counts {counted}, "
+                                           "not units of capacity")
+    # The queue autoscaler's fallback owns the on-demand base at run time: it sets it to the shortfall
+    # and back to 0, and resets any other value it finds (lambdas/queue_autoscaler/autoscaler.py: "a
+    # drift from what was set"), so a configured base would be lost at the fallback's first run.
+    if fleet.on_demand_base_capacity is not None and fleet.on_demand_fallback:
+        s.problem("onDemandBaseCapacity", "cannot be combined with onDemandFallback: the fallback sets the "
+                                          "on-demand capacity itself (to the Spot shortfall, then back to 0)")
     return fleet
 
 
@@ -457,3 +525,218 @@ def _user_data(s: Section, project_dir: Path) -> str | None:
                               "must start with #! or span several lines)")
         return None
     return path.read_text()
+
+
+# Per volume type: (size GiB, IOPS range or None, most IOPS per GiB). EC2 API reference,
+# EbsBlockDevice (what a launch template's mapping takes) and CreateVolume: "gp3: 3,000 - 16,000 IOPS;
+# io1: 100 - 64,000 IOPS; io2: 100 - 256,000 IOPS", "Throughput ... valid only for gp3 volumes. Valid
+# Range: Minimum value of 125. Maximum value of 1000", sizes "gp2 and gp3: 1 - 16,384 GiB; io1: 4 - 16,384;
+# io2: 4 - 65,536; standard: 1 - 1,024"; EBS user guide, volume types: at most 500 IOPS per GiB (gp3),
+# 50 (io1), 1,000 (io2), and 0.25 MiB/s of throughput per provisioned IOPS (gp3).
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html
+ROOT_VOLUME_TYPES: dict[str, tuple[tuple[int, int], tuple[int, int] | None, int]] = {
+    "gp3": ((1, 16384), (3000, 16000), 500),
+    "gp2": ((1, 16384), None, 0),
+    "io1": ((4, 16384), (100, 64000), 50),
+    "io2": ((4, 65536), (100, 256000), 1000),
+    "standard": ((1, 1024), None, 0),
+}
+GP3_THROUGHPUT = (125, 1000)
+
+
+def _root_volume(s: Section | None) -> RootVolumeConfig:
+    if s is None:
+        return RootVolumeConfig()
+    kind = s.text("type", "gp3", choices=tuple(ROOT_VOLUME_TYPES)) or "gp3"
+    (size_low, size_high), iops_range, iops_per_gib = ROOT_VOLUME_TYPES[kind]
+    size = s.integer("size", minimum=size_low, maximum=size_high)
+    iops = s.integer("iops", minimum=iops_range[0], maximum=iops_range[1]) if iops_range else s.integer("iops")
+    throughput = s.integer("throughput", minimum=GP3_THROUGHPUT[0], maximum=GP3_THROUGHPUT[1]) \
+        if kind == "gp3" else s.integer("throughput")
+    if iops is not None and iops_range is None:
+        s.problem("iops", f"cannot be set on a {kind} volume (gp3, io1 and io2 only)")
+        iops = None
+    if throughput is not None and kind != "gp3":
+        s.problem("throughput", f"cannot be set on a {kind} volume (gp3 only)")
+        throughput = None
+    s.close()
+    if kind in ("io1", "io2") and not s.has("iops"):
+        s.problem("iops", f"is required for a {kind} volume")
+    if iops and size and iops > size * iops_per_gib:
+        s.problem("iops", f"{kind} allows at most {iops_per_gib} IOPS per GiB: {iops} needs a size of at least "
+                          f"{-(-iops // iops_per_gib)} GiB, got {size}")
+    if throughput and throughput * 4 > (iops or 3000):
+        s.problem("throughput", f"gp3 allows at most 0.25 MiB/s per IOPS: {throughput} MiB/s needs iops of at "
+                                f"least {throughput * 4}, got {iops or 3000}")
+    return RootVolumeConfig(size=size, type=kind, iops=iops, throughput=throughput)
+
+
+def _iam(s: Section | None) -> IamConfig:
+    if s is None:
+        return IamConfig()
+    # IAM API reference, CreateRole: Path "(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", 1-512 characters;
+    # PermissionsBoundary: the ARN of a managed policy.
+    path = s.text("path", "/", pattern=r"/|/[!-~]{1,510}/", expected="a path that starts and ends with / "
+                  "(e.g. /spotyard/), at most 512 printable ASCII characters")
+    boundary = s.text("permissionsBoundary", check=rules.managed_policy_arn)
+    s.close()
+    return IamConfig(path=path or "/", permissions_boundary=boundary)
+
+
+# IAM quotas: "Role policy size ... cannot exceed 10,240 characters" (the sum of a role's inline policies,
+# whitespace not counted). https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+INLINE_POLICY_CHARACTERS = 10240
+STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal",
+                  "NotPrincipal"}
+
+
+def _instance_role(s: Section | None) -> InstanceRoleConfig:
+    if s is None:
+        return InstanceRoleConfig()
+    arns = s.texts("managedPolicyArns", item=rules.managed_policy_arn)
+    raw = s.raw("statements") or []
+    s.close()
+    if not isinstance(raw, list):
+        s.problem("statements", "must be a list of IAM policy statements")
+        return InstanceRoleConfig(managed_policy_arns=arns)
+    statements = []
+    for index, statement in enumerate(raw):
+        error = _statement_error(statement)
+        if error:
+            s.problems.add(f"{s.key_of('statements')}[{index}]", error)
+        else:
+            statements.append(statement)
+    if len(json.dumps(statements, separators=(",", ":"))) > INLINE_POLICY_CHARACTERS:
+        s.problem("statements", f"exceed IAM's {INLINE_POLICY_CHARACTERS} characters of inline policy per role: "
+                                "attach a managed policy (managedPolicyArns) instead")
+    return InstanceRoleConfig(managed_policy_arns=arns, statements=tuple(statements))
+
+
+def _statement_error(statement: Any) -> str | None:
+    """An identity policy statement: Effect, Action or NotAction, Resource or NotResource (IAM JSON policy
+    element reference); Principal belongs to resource policies only."""
+    if not isinstance(statement, Mapping):
+        return "must be a mapping (an IAM policy statement)"
+    unknown = sorted(set(statement) - STATEMENT_KEYS)
+    if unknown:
+        return f"unknown statement element(s) {', '.join(unknown)}"
+    if statement.get("Effect") not in ("Allow", "Deny"):
+        return "needs Effect: Allow or Deny"
+    if "Principal" in statement or "NotPrincipal" in statement:
+        return "a role's own policy cannot name a Principal"
+    for element, negated in (("Action", "NotAction"), ("Resource", "NotResource")):
+        if (element in statement) == (negated in statement):
+            return f"needs exactly one of {element} and {negated}"
+        value = statement.get(element, statement.get(negated))
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) and v for v in values):
+            return f"{element if element in statement else negated} must be a string or a list of strings"
+    return None
+
+
+def _ingress(s: Section, ssh: SshConfig | None) -> tuple[IngressRule, ...]:
+    rules_ = []
+    for entry in s.sections("ingress"):
+        port = entry.integer("port", minimum=1, maximum=65535)
+        to_port = entry.integer("toPort", port, minimum=1, maximum=65535)
+        protocol = entry.text("protocol", "tcp", choices=("tcp", "udp"))
+        sources = entry.texts("from", required=True, item=rules.network_source)
+        entry.close()
+        if not entry.has("port"):
+            entry.problem("port", "is required")
+            continue
+        if port is None or to_port is None or protocol is None:
+            continue
+        if to_port < port:
+            entry.problem("toPort", f"must be at least port ({port}), got {to_port}")
+            continue
+        if protocol == "tcp" and port <= 22 <= to_port and ssh and set(sources) & set(ssh.allow_from):
+            entry.problem("from", "repeats ssh.allowFrom on port 22 (one rule per port and source: AWS refuses "
+                                  "duplicates)")
+            continue
+        rules_.append(IngressRule(port=port, to_port=to_port, protocol=protocol, sources=sources))
+    return tuple(rules_)
+
+
+# Auto Scaling API reference, InstancesDistribution: SpotInstancePools "Valid only when the Spot allocation
+# strategy is lowest-price ... Valid Range: Minimum value of 1. Maximum value of 20"; Spot Fleet's
+# InstancePoolsToUseCount is "Valid only when Spot AllocationStrategy is set to lowest-price".
+SPOT_INSTANCE_POOLS = (1, 20)
+
+
+def _purchase(s: Section, strategy: str | None, max_capacity: int | None) -> dict[str, Any]:
+    """onDemandBaseCapacity, spotMaxPrice and spotInstancePools (the FleetConfig fields of the same names)."""
+    base = s.integer("onDemandBaseCapacity", minimum=0)
+    price = s.text("spotMaxPrice", pattern=r"(0|[1-9]\d*)(\.\d{1,5})?",
+                   expected="a price in US dollars per instance-hour, such as 0.05")
+    pools = s.integer("spotInstancePools", minimum=SPOT_INSTANCE_POOLS[0], maximum=SPOT_INSTANCE_POOLS[1])
+    if price is not None and float(price) <= 0:
+        s.problem("spotMaxPrice", f"must be more than 0, got '{price}'")
+        price = None
+    if base and max_capacity is not None and base > max_capacity:
+        s.problem("onDemandBaseCapacity", f"must be at most maxCapacity ({max_capacity}), got {base}")
+    if pools is not None and strategy != "lowest-price":
+        s.problem("spotInstancePools", f"applies only to allocationStrategy lowest-price, got '{strategy}'")
+        pools = None
+    return {"on_demand_base_capacity": base, "spot_max_price": price, "spot_instance_pools": pools}
+
+
+# Auto Scaling API reference, LaunchTemplateOverrides: WeightedCapacity "Valid Range: 1-999"; "If you
+# specify a value for WeightedCapacity for one instance type, you must specify a value for all of them"
+# (an entry without a weight counts 1). Spot Fleet's LaunchTemplateOverrides take any positive weight.
+INSTANCE_WEIGHT = (1, 999)
+
+
+def _instance_types(s: Section) -> tuple[tuple[str, ...], dict[str, int]]:
+    """`instanceTypes`: names (`m5.large`) or `{type: m5.2xlarge, weight: 4}`; the weights, if any."""
+    name = "instanceTypes"
+    raw = s.raw(name)
+    if raw is None:
+        s.problem(name, "is required (a non-empty list)")
+        return (), {}
+    if not isinstance(raw, list):
+        s.problem(name, "must be a list of instance types (or {type, weight} mappings)")
+        return (), {}
+    if not raw:
+        s.problem(name, "must not be empty")
+    types, weights = [], {}
+    for index, entry in enumerate(raw):
+        key = f"{s.key_of(name)}[{index}]"
+        if isinstance(entry, Mapping):
+            weighted = Section(key, entry, s.problems)
+            kind = weighted.text("type", required=True, check=rules.instance_type)
+            weight = weighted.integer("weight", minimum=INSTANCE_WEIGHT[0], maximum=INSTANCE_WEIGHT[1])
+            weighted.close()
+            if not weighted.has("weight"):
+                weighted.problem("weight", "is required (or write the type alone: it counts 1)")
+            if kind and weight:
+                types.append(kind)
+                weights[kind] = weight
+        elif isinstance(entry, str):
+            error = rules.instance_type(entry)
+            if error:
+                s.problems.add(key, error)
+            else:
+                types.append(entry)
+        else:
+            s.problems.add(key, "must be an instance type or a {type, weight} mapping")
+    if len(set(types)) != len(types):
+        s.problem(name, "has duplicate entries")
+    return tuple(types), {kind: weights.get(kind, 1) for kind in types} if weights else {}
+
+
+# EC2 API reference, CreditSpecificationRequest: "The credit option for CPU usage of a T instance. Valid
+# values: standard | unlimited"; EC2 user guide, "Burstable performance instances": the T2, T3, T3a and
+# T4g families. A launch template with a credit specification fails to launch other types.
+CPU_CREDITS = ("standard", "unlimited")
+BURSTABLE_FAMILY = r"t[234][a-z]*"
+
+
+def _credit_specification(s: Section, instance_types: tuple[str, ...]) -> str | None:
+    credits = s.text("creditSpecification", choices=CPU_CREDITS)
+    others = [t for t in instance_types if not re.fullmatch(BURSTABLE_FAMILY, t.split(".")[0])]
+    if credits and others:
+        s.problem("creditSpecification", f"applies only to burstable instance types (t2, t3, t3a, t4g); "
+                                         f"instanceTypes also has {', '.join(others)}")
+        return None
+    return credits

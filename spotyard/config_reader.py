@@ -163,6 +163,21 @@ class Section:
             return None
         return value
 
+    def raw(self, name: str) -> Any:
+        """The value under `name` as written (None when absent), for values checked by the caller."""
+        value = self._take(name)
+        return None if value is _MISSING else value
+
+    def sections(self, name: str) -> list[Section]:
+        """One section per entry of a list of mappings (`ingress: [{port: 443, from: [...]}]`)."""
+        value = self._take(name)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            self.problem(name, f"must be a list of mappings, got {_describe(value)}")
+            return []
+        return [Section(f"{self.key_of(name)}[{index}]", entry, self.problems) for index, entry in enumerate(value)]
+
     def child(self, name: str) -> Section | None:
         value = self._take(name)
         if value is _MISSING:

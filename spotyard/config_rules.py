@@ -169,3 +169,15 @@ def target_group_arn(arn: str) -> str | None:
         return None
     return ("must be a target group ARN "
             f"(arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>), got '{arn}'")
+
+
+def managed_policy_arn(arn: str) -> str | None:
+    if re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[!-~]+", arn):
+        return None
+    return f"must be a managed policy ARN (arn:aws:iam::<account or aws>:policy/<name>), got '{arn}'"
+
+
+def security_group_id(entry: str) -> str | None:
+    if re.fullmatch(r"sg-[0-9a-z]+", entry):
+        return None
+    return f"must be a security group id (sg-...), got '{entry}'"

@@ -80,7 +80,14 @@ EVERY_KEY: dict[str, Any] = {
             "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/web/0123456789abcdef"]},
         "interruption": {"decrementCapacity": True, "onRebalance": "drain"},
         "userData": "#!/bin/bash\necho hi\n",
+        "rootVolume": {"size": 100, "type": "gp3", "iops": 6000, "throughput": 500},
+        "instanceRole": {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+                         "statements": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
+        "securityGroupIds": ["sg-0123456789abcdef0"],
+        "ingress": [{"port": 80, "toPort": 81, "protocol": "tcp", "from": ["0.0.0.0/0"]}],
+        "spotMaxPrice": "0.05",
     }},
+    "spotyard:iam": {"permissionsBoundary": "arn:aws:iam::123456789012:policy/boundary", "path": "/spotyard/"},
 }
 
 
@@ -252,3 +259,133 @@ def test_loader_reads_structured_values_as_the_engine_passes_them():
     assert _decode('{"box": {"capacity": 1}}') == {"box": {"capacity": 1}}
     assert _decode("[1, 2]") == [1, 2]
     assert _decode("plain") == "plain"
+
+
+# The settings of issue #11 ("the settings users ask for most"), each with a bad value.
+BAD_SETTINGS = [
+    ({"rootVolume": {"type": "st1"}}, "spotyard:fleets.box.rootVolume.type", "must be one of gp3, gp2, io1"),
+    ({"rootVolume": {"size": 0}}, "spotyard:fleets.box.rootVolume.size", "at least 1"),
+    ({"rootVolume": {"type": "standard", "size": 2000}}, "spotyard:fleets.box.rootVolume.size", "at most 1024"),
+    ({"rootVolume": {"iops": 2000}}, "spotyard:fleets.box.rootVolume.iops", "at least 3000"),
+    ({"rootVolume": {"iops": 20000}}, "spotyard:fleets.box.rootVolume.iops", "at most 16000"),
+    ({"rootVolume": {"throughput": 100}}, "spotyard:fleets.box.rootVolume.throughput", "at least 125"),
+    ({"rootVolume": {"throughput": 1001}}, "spotyard:fleets.box.rootVolume.throughput", "at most 1000"),
+    ({"rootVolume": {"throughput": 1000}}, "spotyard:fleets.box.rootVolume.throughput", "needs iops of at least 4000"),
+    ({"rootVolume": {"size": 8, "iops": 5000}}, "spotyard:fleets.box.rootVolume.iops", "at most 500 IOPS per GiB"),
+    ({"rootVolume": {"type": "io2"}}, "spotyard:fleets.box.rootVolume.iops", "is required for a io2 volume"),
+    ({"rootVolume": {"type": "io1", "size": 10, "iops": 1000}}, "spotyard:fleets.box.rootVolume.iops",
+     "needs a size of at least 20 GiB"),
+    ({"rootVolume": {"type": "gp2", "iops": 3000}}, "spotyard:fleets.box.rootVolume.iops", "cannot be set on a gp2"),
+    ({"rootVolume": {"type": "io2", "iops": 1000, "throughput": 200}}, "spotyard:fleets.box.rootVolume.throughput",
+     "gp3 only"),
+    ({"instanceRole": {"managedPolicyArns": ["AmazonS3ReadOnlyAccess"]}},
+     "spotyard:fleets.box.instanceRole.managedPolicyArns[0]", "managed policy ARN"),
+    ({"instanceRole": {"statements": [{"Action": "s3:*", "Resource": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "Effect: Allow or Deny"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "exactly one of Resource and NotResource"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": [], "Resource": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "Action must be a string or a list"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": "*"}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "cannot name a Principal"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Conditon": {}}]}},
+     "spotyard:fleets.box.instanceRole.statements[0]", "unknown statement element(s) Conditon"),
+    ({"instanceRole": {"statements": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                       "Resource": [f"arn:aws:s3:::bucket-{i}/*" for i in range(400)]}]}},
+     "spotyard:fleets.box.instanceRole.statements", "10240 characters"),
+    ({"instanceRole": {"statements": {"Effect": "Allow"}}}, "spotyard:fleets.box.instanceRole.statements",
+     "list of IAM policy statements"),
+    ({"securityGroupIds": ["default"]}, "spotyard:fleets.box.securityGroupIds[0]", "security group id"),
+    ({"ingress": [{"from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].port", "is required"),
+    ({"ingress": [{"port": 70000, "from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].port", "at most 65535"),
+    ({"ingress": [{"port": 443}]}, "spotyard:fleets.box.ingress[0].from", "is required"),
+    ({"ingress": [{"port": 443, "from": ["0.0.0.0"]}]}, "spotyard:fleets.box.ingress[0].from[0]", "prefix length"),
+    ({"ingress": [{"port": 443, "protocol": "icmp", "from": ["0.0.0.0/0"]}]},
+     "spotyard:fleets.box.ingress[0].protocol", "must be one of tcp, udp"),
+    ({"ingress": [{"port": 8080, "toPort": 80, "from": ["0.0.0.0/0"]}]}, "spotyard:fleets.box.ingress[0].toPort",
+     "at least port (8080)"),
+    ({"ingress": [{"port": 22, "from": ["10.0.0.0/8"]}], "ssh": {"allowFrom": ["10.0.0.0/8"]}},
+     "spotyard:fleets.box.ingress[0].from", "repeats ssh.allowFrom"),
+    ({"ingress": {"port": 443}}, "spotyard:fleets.box.ingress", "list of mappings"),
+    ({"onDemandBaseCapacity": -1}, "spotyard:fleets.box.onDemandBaseCapacity", "at least 0"),
+    ({"onDemandBaseCapacity": 3, "maxCapacity": 2}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "at most maxCapacity (2)"),
+    ({"onDemandBaseCapacity": 1, "onDemandFallback": True}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "cannot be combined with onDemandFallback"),
+    ({"onDemandBaseCapacity": 0, "onDemandFallback": True}, "spotyard:fleets.box.onDemandBaseCapacity",
+     "cannot be combined with onDemandFallback"),
+    ({"spotMaxPrice": "cheap"}, "spotyard:fleets.box.spotMaxPrice", "US dollars per instance-hour"),
+    ({"spotMaxPrice": "0"}, "spotyard:fleets.box.spotMaxPrice", "more than 0"),
+    ({"spotInstancePools": 3}, "spotyard:fleets.box.spotInstancePools", "only to allocationStrategy lowest-price"),
+    ({"allocationStrategy": "lowest-price", "spotInstancePools": 21}, "spotyard:fleets.box.spotInstancePools",
+     "at most 20"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 0}]}, "spotyard:fleets.box.instanceTypes[0].weight",
+     "at least 1"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 1000}]}, "spotyard:fleets.box.instanceTypes[0].weight",
+     "at most 999"),
+    ({"instanceTypes": [{"type": "m5.xlarge"}]}, "spotyard:fleets.box.instanceTypes[0].weight", "is required"),
+    ({"instanceTypes": [{"weight": 2}]}, "spotyard:fleets.box.instanceTypes[0].type", "is required"),
+    ({"instanceTypes": [{"type": "m5", "weight": 2}]}, "spotyard:fleets.box.instanceTypes[0].type", "family.size"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "wieght": 2}]}, "spotyard:fleets.box.instanceTypes[0].wieght",
+     "did you mean 'weight'"),
+    ({"instanceTypes": [3]}, "spotyard:fleets.box.instanceTypes[0]", "instance type or a {type, weight}"),
+    ({"instanceTypes": "m5.large"}, "spotyard:fleets.box.instanceTypes", "must be a list"),
+    ({"instanceTypes": ["m5.large", {"type": "m5.large", "weight": 2}]}, "spotyard:fleets.box.instanceTypes",
+     "duplicate"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 2}], "queue": {}}, "spotyard:fleets.box.instanceTypes",
+     "cannot be combined with queue"),
+    ({"instanceTypes": [{"type": "m5.xlarge", "weight": 2}], "idleStopMinutes": 30},
+     "spotyard:fleets.box.instanceTypes", "cannot be combined with idleStopMinutes"),
+    ({"instanceTypes": ["t3.large"], "creditSpecification": "boost"}, "spotyard:fleets.box.creditSpecification",
+     "must be one of standard, unlimited"),
+    ({"instanceTypes": ["t3.large", "m5.large", "t4g.large"], "creditSpecification": "unlimited"},
+     "spotyard:fleets.box.creditSpecification", "instanceTypes also has m5.large"),
+]
+
+
+BAD_STACK_SETTINGS = [
+    ({"spotyard:iam": {"path": "spotyard"}}, "spotyard:iam.path", "starts and ends with /"),
+    ({"spotyard:iam": {"path": "/a b/"}}, "spotyard:iam.path", "starts and ends with /"),
+    ({"spotyard:iam": {"permissionsBoundary": "company-boundary"}}, "spotyard:iam.permissionsBoundary",
+     "managed policy ARN"),
+    ({"spotyard:iam": {"permissionBoundary": "x"}}, "spotyard:iam.permissionBoundary",
+     "did you mean 'permissionsBoundary'"),
+]
+
+
+@pytest.mark.parametrize(("values", "key", "text"), BAD_STACK_SETTINGS,
+                         ids=[case[1] + ":" + case[2] for case in BAD_STACK_SETTINGS])
+def test_bad_stack_setting_is_named_by_its_full_key(values, key, text):
+    test_bad_stack_value_is_named_by_its_full_key(values, key, text)
+
+
+@pytest.mark.parametrize(("fields", "key", "text"), BAD_SETTINGS,
+                         ids=[case[1] + ":" + case[2] for case in BAD_SETTINGS])
+def test_bad_setting_is_named_by_its_full_key(fields, key, text):
+    test_bad_fleet_value_is_named_by_its_full_key(fields, key, text)
+
+
+def test_settings_are_read_into_the_typed_config():
+    fleet = load(EVERY_KEY).fleets[0]
+    assert fleet.root_volume == schema.RootVolumeConfig(size=100, type="gp3", iops=6000, throughput=500)
+    assert load(BASE).fleets[0].root_volume == schema.RootVolumeConfig()
+    assert fleet.instance_role == schema.InstanceRoleConfig(
+        managed_policy_arns=("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",),
+        statements=({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},))
+    assert fleet.security_group_ids == ("sg-0123456789abcdef0",)
+    assert fleet.ingress == (schema.IngressRule(port=80, to_port=81, protocol="tcp", sources=("0.0.0.0/0",)),)
+    assert load(EVERY_KEY).iam == schema.IamConfig(path="/spotyard/",
+                                                   permissions_boundary="arn:aws:iam::123456789012:policy/boundary")
+    assert load(BASE).iam == schema.IamConfig(path="/", permissions_boundary=None)
+    assert fleet.spot_max_price == "0.05"
+    workshop = load(with_fleet(onDemandBaseCapacity=2, maxCapacity=10, allocationStrategy="lowest-price",
+                               spotInstancePools="4")).fleets[0]
+    assert (workshop.on_demand_base_capacity, workshop.spot_instance_pools) == (2, 4)
+    assert load(BASE).fleets[0].on_demand_base_capacity is None
+    mixed = load(with_fleet(instanceTypes=["m5.large", {"type": "m5.2xlarge", "weight": 4}])).fleets[0]
+    assert mixed.instance_types == ("m5.large", "m5.2xlarge")
+    assert mixed.instance_weights == {"m5.large": 1, "m5.2xlarge": 4}
+    assert load(BASE).fleets[0].instance_weights == {}
+    burstable = load(with_fleet(instanceTypes=["t3.large", "t3a.large", "t2.large"], creditSpecification="standard"))
+    assert burstable.fleets[0].credit_specification == "standard"
+    assert load(BASE).fleets[0].credit_specification is None
