@@ -104,7 +104,9 @@ def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) ->
     capacity = view.desired
     if decision.capacity != view.desired:
         change = Change(previous=view.desired, wanted=decision.capacity, reason=decision.reason, backlog=demand)
-        replace(state, unpublished=change).save(config.state_parameter)
+        # The decision's memory goes with the record: a retry after the write must judge the
+        # backlog against the capacity this run ordered for it, not order it again.
+        replace(state, memory=decision.memory, unpublished=change).save(config.state_parameter)
         capacity = fleet.set_capacity(view.desired, decision.capacity)
         _publish(config, change, capacity)
     fallback = state.fallback
