@@ -13,22 +13,17 @@ import json
 import boto3
 import pytest
 
-from tests.conftest import REGION, dev_config, subscribe
+from tests.conftest import REGION, subscribe
 from tests.harness.faults import KINDS, Scenario, deployed, prove_exactly_once
-from tests.test_queue_autoscaler import at, capacity, drain, send
+from tests.test_queue_autoscaler import at, capacity, drain, queue_fleets_config, send
 
 
 @pytest.fixture
 def autoscaler_config():
-    """Two fleets with queues: `batch` (Auto Scaling group, with the on-demand fallback) and
-    `workers` (Spot Fleet request, without: moto lacks the history call it reads)."""
-    config = dev_config()
+    """The queue autoscaler tests' two fleets with queues (`batch` on Auto Scaling with the
+    on-demand fallback, `workers` on Spot Fleet without), and nothing else."""
+    config = queue_fleets_config()
     del config["spotyard:fleets"]["workbench"], config["spotyard:dns"]  # fewer resources to deploy per trial
-    config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
-    config["spotyard:fleets"]["batch"] = {
-        "engine": "asg", "instanceTypes": ["c5.large", "c6i.large"], "capacity": 0, "minCapacity": 0,
-        "maxCapacity": 4, "onDemandFallback": True,
-        "queue": {"messagesPerInstance": 10, "scaleInCooldownSeconds": 300}}
     return config
 
 

@@ -22,8 +22,12 @@ ENGINES = {"asg": "batch", "spot-fleet": "workers"}
 
 @pytest.fixture
 def config():
+    return queue_fleets_config()
+
+
+def queue_fleets_config() -> dict:
     """workers (spot-fleet) without the fallback: moto lacks the history call it reads;
-    the fallback test turns it on and answers that call."""
+    the fallback test turns it on and answers that call; batch (asg) with it."""
     config = dev_config()
     config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
     config["spotyard:fleets"]["batch"] = {
