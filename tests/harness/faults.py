@@ -3,10 +3,11 @@ retried cleanly, and the final state is compared with that of a run that never f
 
 A fault is injected through botocore's event system on the handler's own session
 (`DeployedLambda.invoke(hooks=...)`), so the Lambda's code, retries and error handling are
-exercised as they are. Three kinds:
-- `throttling`: the call is refused with `ThrottlingException` before it reaches AWS, as
-  when the adaptive retries give up;
-- `server-error`: refused with a 500 `InternalError`, not applied;
+exercised as they are. Two kinds:
+- `refused`: the call is refused before it reaches AWS, with `ThrottlingException` (as when
+  the adaptive retries give up) at odd-numbered calls and a 500 `InternalError` at even ones:
+  both leave nothing applied, and the Lambdas branch on neither code, so alternating them
+  exercises both without running every call twice;
 - `applied-but-failed`: the call reaches moto and takes effect, then the client sees a 500
   (a response lost on the way back: the caller cannot tell it from a refused call).
 
@@ -33,9 +34,9 @@ from tests.harness.lambdas import DeployedLambda, deployed_lambda
 from tests.harness.program import StackRun, run_program
 from tests.harness.world import World
 
-KINDS = ("throttling", "server-error", "applied-but-failed")
-_REFUSALS = {"throttling": (400, "ThrottlingException", "Rate exceeded"),
-             "server-error": (500, "InternalError", "We encountered an internal error. Please try again.")}
+KINDS = ("refused", "applied-but-failed")
+_REFUSALS = ((500, "InternalError", "We encountered an internal error. Please try again."),  # even calls
+             (400, "ThrottlingException", "Rate exceeded"))  # odd calls
 _LOST = (500, "InternalError", "injected: the call was applied, its response lost")
 
 
@@ -56,7 +57,7 @@ class Fault:
         if self.kind == "applied-but-failed":
             context["spotyard-fault"] = True
             return None
-        status, code, message = _REFUSALS[self.kind]
+        status, code, message = _REFUSALS[self.at % 2]
         return AWSResponse("https://injected", status, {}, None), _error(status, code, message)
 
     def _lose_response(self, http_response, parsed, context, **_: Any) -> None:
@@ -70,7 +71,7 @@ class Fault:
 
     def raised(self, error: ClientError) -> bool:
         """Whether `error` is this fault's (and not something the run did wrong)."""
-        codes = [code for _, code, _ in (*_REFUSALS.values(), _LOST)]
+        codes = [code for _, code, _ in (*_REFUSALS, _LOST)]
         return bool(self.hit) and error.response.get("Error", {}).get("Code") in codes
 
 
