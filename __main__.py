@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pulumi
+from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG
 
 from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
@@ -54,11 +55,11 @@ def ssh_host(fleet: FleetConfig) -> SshHost:
 
 def cli_tags(fleet: FleetConfig) -> dict[str, str]:
     """What `spotyard` (the CLI) reads back from the group or request, without Pulumi."""
-    tags = {"spotyard:dns-zone": zone_name} if zone_name else {}
+    tags = {DNS_ZONE_TAG: zone_name} if zone_name else {}
     if fleet.ssh:
         tags |= ssh_tags(ssh_host(fleet))
     if fleet.image.snapshot_on_terminate:
-        tags["spotyard:image-role"] = fleet.image.role_tag or ""
+        tags[IMAGE_ROLE_TAG] = fleet.image.role_tag or ""
     return tags
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import STACK_TAG, tag_condition
 
 from components.environment import Environment
 from components.iam import allow
@@ -81,7 +82,7 @@ class DnsRegistrar(pulumi.ComponentResource):
                 allow("MoveAddresses", ["ec2:AssociateAddress"],
                       [env.arn("ec2", f"elastic-ip/{allocation}") for allocation in args.elastic_ips.values()]),
                 allow("OntoStackInstances", ["ec2:AssociateAddress"], env.arn("ec2", "instance/*"),
-                      {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}),
+                      tag_condition({STACK_TAG: args.stack_tag})),
             ]
         fleets: dict[str, dict[str, Any]] = {fleet: {} for fleet in args.fleets}
         for fleet, allocation in args.elastic_ips.items():

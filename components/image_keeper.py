@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import STACK_TAG, tag_condition
 
 from components.environment import Environment
 from components.iam import allow
@@ -53,7 +54,7 @@ class ImageKeeper(pulumi.ComponentResource):
                 lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING", default_result="CONTINUE",
                 heartbeat_timeout=HOLD_SECONDS, opts=pulumi.ResourceOptions(parent=self))
 
-        ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
+        ours = tag_condition({STACK_TAG: args.stack_tag})
         images, snapshots = env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)
         statements = [
             allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",

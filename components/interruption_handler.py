@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from spotyard_lambda.names import STACK_TAG, tag_condition
 
 from components.environment import Environment
 from components.iam import allow
@@ -45,7 +46,7 @@ class InterruptionHandler(pulumi.ComponentResource):
     def __init__(self, name: str, args: InterruptionHandlerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:InterruptionHandler", name, None, opts)
         env = args.environment
-        ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
+        ours = tag_condition({STACK_TAG: args.stack_tag})
         statements = [
             allow("FindInstances", ["ec2:DescribeInstances"], "*"),
             allow("MarkInstances", ["ec2:CreateTags"], env.arn("ec2", "instance/*"), ours),

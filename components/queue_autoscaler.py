@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import FLEET_TAG, STACK_TAG, tag_condition
 
 from components.environment import Environment
 from components.iam import allow, assume_role_policy, policy_document
@@ -98,8 +99,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                                allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"],
                                      args.capacity_target_arn)]
         else:
-            fleet_instances = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag,
-                                                "ec2:ResourceTag/spotyard:fleet": fleet.name}}
+            fleet_instances = tag_condition({STACK_TAG: args.stack_tag, FLEET_TAG: fleet.name})
             statements += [
                 allow("ReadFleets", ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"], "*"),
                 allow("SizeFleet", ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest"],

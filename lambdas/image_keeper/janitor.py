@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spotyard_lambda import aws, images, log
-from spotyard_lambda.instances import FLEET_TAG, STACK_TAG
+from spotyard_lambda import aws, log
+from spotyard_lambda.names import FLEET_TAG, SOURCE_INSTANCE_TAG, STACK_TAG
 from spotyard_lambda.settings import StackSettings
 
 
@@ -31,7 +31,7 @@ def sweep(config: StackSettings) -> dict[str, Any]:
     for name, fleet in sorted(config.fleets.items()):
         saved = ec2.describe_images(Owners=["self"], Filters=[
             {"Name": f"tag:{STACK_TAG}", "Values": [config.stack]}, {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
-            {"Name": "tag-key", "Values": [images.SOURCE_TAG]}])["Images"]
+            {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]}])["Images"]
         doomed = plan(saved, int(fleet["keep"]), _referenced(ec2, fleet))
         for image in doomed:
             _deregister(ec2, image)
@@ -64,13 +64,13 @@ def orphaned(snapshots: list[dict[str, Any]], saved: list[dict[str, Any]]) -> li
     """The snapshots whose source instance has no AMI left. A deregistered AMI may still be
     listed for a while, in state `deregistered`; a pending one already owns its snapshots."""
     def source(resource: dict[str, Any]) -> str | None:
-        return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == images.SOURCE_TAG), None)
+        return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == SOURCE_INSTANCE_TAG), None)
     live = {source(image) for image in saved if image["State"] != "deregistered"}
     return sorted(snapshot["SnapshotId"] for snapshot in snapshots if source(snapshot) not in live)
 
 
 def _delete_orphaned_snapshots(ec2, stack: str) -> list[str]:
-    ours = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}, {"Name": "tag-key", "Values": [images.SOURCE_TAG]}]
+    ours = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}, {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]}]
     saved = ec2.describe_images(Owners=["self"], Filters=ours)["Images"]
     pages = ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=ours)
     deleted = []

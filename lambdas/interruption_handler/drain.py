@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from spotyard_lambda import aws, dns, images, log, notify
-from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe
+from spotyard_lambda.instances import Instance, describe
+from spotyard_lambda.names import DRAIN_LEFT_TAG, DRAINED_TAG, INTERRUPTED_TAG, REBALANCE_NOTIFIED_TAG
 from spotyard_lambda.settings import StackSettings
 
-DRAINED_TAG = "spotyard:drained"
-LEFT_TAG = "spotyard:drain-left"  # the steps a retry still has to do
 STEPS = ("detach", "deregister", "dns", "image", "notify")
-REBALANCE_NOTIFIED_TAG = "spotyard:rebalance-notified"
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
         return _notify_rebalance(ec2, instance, notice, "nothing here: the group's capacity rebalancing launches "
                                                         "a replacement, then terminates this instance")
     if DRAINED_TAG in instance.tags:
-        left = [step for step in instance.tags.get(LEFT_TAG, "").split(",") if step]
+        left = [step for step in instance.tags.get(DRAIN_LEFT_TAG, "").split(",") if step]
         if not left:
             log.info("interruption.already_drained", instance_id=instance.id, drained=instance.tags[DRAINED_TAG])
             return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyDrained": True}
@@ -96,7 +94,7 @@ def _drain(ec2, instance: Instance, fleet: dict[str, Any], notice: Notice, confi
             continue
         if outcome:
             done.append(outcome)
-    _tag(ec2, instance.id, {DRAINED_TAG: notice.time, LEFT_TAG: ",".join(failed)})
+    _tag(ec2, instance.id, {DRAINED_TAG: notice.time, DRAIN_LEFT_TAG: ",".join(failed)})
     result = {"instanceId": instance.id, "fleet": instance.fleet, "done": done, "failed": failed}
     if failed:
         log.info("interruption.incomplete", **result)

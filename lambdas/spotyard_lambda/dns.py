@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from spotyard_lambda import aws, log
 from spotyard_lambda.instances import Instance
+from spotyard_lambda.names import instance_name
 
 MAX_RESOURCE_RECORDS_PER_REQUEST = 1_000
 MAX_VALUE_CHARACTERS_PER_REQUEST = 32_000
@@ -110,7 +111,7 @@ def _owner_of(txt: RecordSet, stack: str) -> str | None:
 
 def instance_records(zone: Zone, stack: str, fleet: str, instance_id: str, ip: str) -> list[RecordSet]:
     """The four record sets of one serving instance (see the module docstring)."""
-    own, shared, owner = zone.fqdn(f"{fleet}-{instance_id}"), zone.fqdn(fleet), (owner_text(stack, fleet),)
+    own, shared, owner = zone.fqdn(instance_name(fleet, instance_id)), zone.fqdn(fleet), (owner_text(stack, fleet),)
     return [RecordSet(own, "A", zone.ttl, (ip,)), RecordSet(own, "TXT", zone.ttl, owner),
             RecordSet(shared, "A", zone.ttl, (ip,), instance_id, True),
             RecordSet(shared, "TXT", zone.ttl, owner, instance_id, True)]
@@ -379,7 +380,7 @@ def _view_of(route53: Route53, stack: str, targets: list[Target]) -> ZoneView:
             records += other
             blocked_fleets |= {fleet} if other else set()
     for target in targets:
-        own = route53.records_at(zone.fqdn(f"{target.fleet}-{target.instance_id}"))
+        own = route53.records_at(zone.fqdn(instance_name(target.fleet, target.instance_id)))
         records += own
         if target.fleet not in blocked_fleets:
             records += _fleet_name_records(zone, stack, target, own)
@@ -402,7 +403,7 @@ def fleets_naming(route53: Route53, stack: str, fleets: Iterable[str], instance_
     """The fleets (among `fleets`) in which this stack named the instance: one read per fleet."""
     named = set()
     for fleet in fleets:
-        own = route53.records_at(route53.zone.fqdn(f"{fleet}-{instance_id}"), "TXT", max_items=1)
+        own = route53.records_at(route53.zone.fqdn(instance_name(fleet, instance_id)), "TXT", max_items=1)
         if any(_owner_of(r, stack) == fleet for r in own):
             named.add(fleet)
     return named
