@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import STACK_TAG, tag_condition
+from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
 
 from components.environment import Environment
 from components.iam import allow
@@ -74,8 +74,7 @@ class DnsRegistrar(pulumi.ComponentResource):
         if self.zone_id is not None:
             statements.append(allow("ManageRecords",
                                     ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                                    self.zone_id.apply(lambda zone_id: f"arn:{env.partition}:route53:::hostedzone/"
-                                                                       f"{zone_id}")))
+                                    self.zone_id.apply(lambda zone_id: hosted_zone_arn(env.partition, zone_id))))
         if args.elastic_ips:
             statements += [
                 allow("FindAddresses", ["ec2:DescribeAddresses"], "*"),
@@ -94,7 +93,7 @@ class DnsRegistrar(pulumi.ComponentResource):
             variables={
                 "SPOTYARD_ZONE_ID": self.zone_id if self.zone_id is not None else "",
                 "SPOTYARD_ZONE_NAME": self.zone_name or "",
-                "SPOTYARD_TTL": str(args.dns.ttl if args.dns else 60),
+                "SPOTYARD_TTL": str(args.dns.ttl if args.dns else DEFAULT_TTL_SECONDS),
                 "SPOTYARD_ROUTE53_REQUESTS_PER_SECOND": str(ROUTE53_REQUESTS_PER_SECOND),
                 "SPOTYARD_FLEETS": fleets_variable(list(fleets.items())),
             },

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from spotyard_lambda.names import STACK_TAG, tag_condition
+from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
 
 from components.environment import Environment
 from components.iam import allow
@@ -38,7 +38,7 @@ class InterruptionHandlerArgs:
     fleets: list[InterruptedFleet]
     zone_id: pulumi.Input[str] | None = None
     zone_name: str | None = None
-    ttl: int = 60
+    ttl: int = DEFAULT_TTL_SECONDS
     topic_arn: pulumi.Input[str] | None = None
 
 
@@ -62,7 +62,7 @@ class InterruptionHandler(pulumi.ComponentResource):
             statements.append(allow(
                 "RemoveNames", ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
                 pulumi.Output.from_input(args.zone_id).apply(
-                    lambda zone: f"arn:{env.partition}:route53:::hostedzone/{zone}")))
+                    lambda zone: hosted_zone_arn(env.partition, zone))))
         if any(f.config.image.snapshot_on_terminate for f in args.fleets):
             statements += [
                 allow("FindSavedImages", ["ec2:DescribeImages"], "*"),

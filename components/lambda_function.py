@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import stack_tag_value
 
 from components.iam import allow, assume_role_policy, policy_document
 
@@ -132,7 +133,7 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "SPOTYARD_STACK": f"{pulumi.get_project()}/{pulumi.get_stack()}",
+                "SPOTYARD_STACK": stack_tag_value(pulumi.get_project(), pulumi.get_stack()),
                 **args.variables,
             }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(

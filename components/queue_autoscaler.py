@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import FLEET_TAG, STACK_TAG, tag_condition
+from spotyard_lambda.names import AUTOSCALER_PARAMETER, FLEET_TAG, STACK_TAG, fleet_parameter, tag_condition
 
 from components.environment import Environment
 from components.iam import allow, assume_role_policy, policy_document
@@ -74,7 +74,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                   jobs.arn)]), opts=child)
         state = aws.ssm.Parameter(
             f"{name}-state",
-            name=f"/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet.name}/autoscaler",
+            name=fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet.name, AUTOSCALER_PARAMETER),
             type="String", value="{}", description=f"spotyard {fleet.name} autoscaler state (owned by its Lambda)",
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
 

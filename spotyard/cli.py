@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from rich.console import Console
 from rich.table import Table
-from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG, STACK_TAG
+from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG, STACK_TAG, stack_tag_value
 
 from spotyard import fleets as found
 from spotyard import ssh as connect
@@ -66,7 +66,7 @@ def stack_tag(stack: str) -> str:
         return stack
     project = Path("Pulumi.yaml")
     name = yaml.safe_load(project.read_text()).get("name", "spotyard") if project.exists() else "spotyard"
-    return f"{name}/{stack}"
+    return stack_tag_value(name, stack)
 
 
 class SpotyardGroup(click.Group):

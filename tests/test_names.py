@@ -91,3 +91,10 @@ def test_the_tag_condition_scopes_by_each_tag_on_the_service():
     assert names.tag_condition({names.FLEET_TAG: "web", names.STACK_TAG: "p/s"}, "autoscaling") == {
         "StringEquals": {"autoscaling:ResourceTag/spotyard:fleet": "web",
                          "autoscaling:ResourceTag/spotyard:stack": "p/s"}}
+
+
+def test_a_fleets_parameters_live_under_the_stacks_path():
+    assert names.fleet_parameter("spotyard", "dev", "workers", names.AUTOSCALER_PARAMETER) == \
+        "/spotyard/dev/workers/autoscaler"
+    assert names.fleet_parameter("spotyard", "dev", "workers", names.AMI_PARAMETER).startswith(
+        f"/{names.stack_tag_value('spotyard', 'dev')}/")

@@ -60,7 +60,7 @@ class Zone:
         zone_id = os.environ.get("SPOTYARD_ZONE_ID")
         if not zone_id:
             return None
-        return cls(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"], ttl=int(os.environ.get("SPOTYARD_TTL", "60")),
+        return cls(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"], ttl=int(os.environ["SPOTYARD_TTL"]),
                    requests_per_second=float(os.environ.get("SPOTYARD_ROUTE53_REQUESTS_PER_SECOND", "0")))
 
     def fqdn(self, label: str) -> str:

@@ -32,8 +32,14 @@ DNS_ZONE_TAG = "spotyard:dns-zone"
 IMAGE_ROLE_TAG = "spotyard:image-role"
 SSH_TAG_PREFIX = "spotyard:ssh-"
 
-# Defaults the stack's configuration and the Lambdas' settings share.
-DEFAULT_TTL_SECONDS = 60
+# Defaults of the stack's configuration that other parts of the stack would otherwise restate.
+DEFAULT_TTL_SECONDS = 60  # dns.ttl
+DEFAULT_MESSAGES_PER_INSTANCE = 10  # queue.messagesPerInstance
+
+
+def stack_tag_value(project: str, stack: str) -> str:
+    """The `spotyard:stack` tag of everything a stack owns: `<project>/<stack>`."""
+    return f"{project}/{stack}"
 
 
 def instance_name(fleet: str, instance_id: str) -> str:
@@ -50,10 +56,10 @@ def hosted_zone_arn(partition: str, zone_id: str) -> str:
     return f"arn:{partition}:route53:::hostedzone/{zone_id}"
 
 
-def fleet_parameter(stack: str, fleet: str, leaf: str) -> str:
-    """The SSM parameter `/<project>/<stack>/<fleet>/<leaf>` of a fleet (`stack` is
-    `<project>/<stack>`): AMI_PARAMETER holds its AMI, AUTOSCALER_PARAMETER its autoscaler's state."""
-    return f"/{stack}/{fleet}/{leaf}"
+def fleet_parameter(project: str, stack: str, fleet: str, leaf: str) -> str:
+    """The SSM parameter `/<project>/<stack>/<fleet>/<leaf>` of a fleet: AMI_PARAMETER holds
+    its AMI, AUTOSCALER_PARAMETER its autoscaler's state."""
+    return f"/{stack_tag_value(project, stack)}/{fleet}/{leaf}"
 
 
 AMI_PARAMETER = "ami"
