@@ -46,10 +46,6 @@ from pathlib import Path
 ENV_FILE = Path("/etc/spotyard/env")
 STATE_DIR = Path("/run/spotyard")
 IDLE_STATE = Path("/var/lib/spotyard/idle.json")
-# A copy of spotyard_lambda.names (this file runs without the package; tests/test_names.py
-# proves the copy equal).
-STACK_TAG = "spotyard:stack"
-FLEET_TAG = "spotyard:fleet"
 BUSY_TAG = "spotyard:busy"
 IMDS = "http://169.254.169.254"
 IDLE_CPU_PERCENT = 10.0
@@ -99,7 +95,7 @@ class Fleet:
 
     def spot_fleet_request(self) -> str:
         """This fleet's active Spot Fleet request, found by the fleet's and stack's tags."""
-        wanted = {FLEET_TAG: self.env["SPOTYARD_FLEET"], STACK_TAG: self.env["SPOTYARD_STACK"]}
+        wanted = {"spotyard:fleet": self.env["SPOTYARD_FLEET"], "spotyard:stack": self.env["SPOTYARD_STACK"]}
         pages = self.session.client("ec2").get_paginator("describe_spot_fleet_requests").paginate()
         for page in pages:
             for request in page["SpotFleetRequestConfigs"]:
@@ -107,7 +103,7 @@ class Fleet:
                 if request["SpotFleetRequestState"] in ("active", "modifying") and \
                         all(tags.get(k) == v for k, v in wanted.items()):
                     return request["SpotFleetRequestId"]
-        raise RuntimeError(f"no active Spot Fleet request of fleet {wanted[FLEET_TAG]}")
+        raise RuntimeError(f"no active Spot Fleet request of fleet {wanted['spotyard:fleet']}")
 
     def mark_busy(self, busy: bool) -> None:
         if self.engine == "asg":

@@ -23,7 +23,7 @@ from spotyard_lambda.names import (
     SOURCE_INSTANCE_TAG,
     STACK_TAG,
 )
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda.settings import ImageKeeperSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class LifecycleAction:
                    hook=fields["LifecycleHookName"], token=fields["LifecycleActionToken"])
 
 
-def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]:
+def on_leaving(config: ImageKeeperSettings, action: LifecycleAction) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     instance = describe(ec2, action.instance_id)
     fleet = config.fleets.get(instance.fleet) if instance and instance.owned_by(config.stack) else None
@@ -52,7 +52,7 @@ def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]
         log.info("images.not_ours", instance_id=action.instance_id, group=action.group)
         _complete(action.group, action.hook, action.token, action.instance_id)
         return {"instanceId": action.instance_id, "ignored": True}
-    image_id, started = images.start_image(ec2, instance, config.stack, fleet["roleTag"], extra_tags={
+    image_id, started = images.start_image(ec2, instance, config.stack, fleet.image_role_tag, extra_tags={
         LIFECYCLE_HOOK_TAG: action.hook, LIFECYCLE_GROUP_TAG: action.group, LIFECYCLE_TOKEN_TAG: action.token})
     result = {"instanceId": instance.id, "imageId": image_id, "started": started}
     (image,) = ec2.describe_images(ImageIds=[image_id])["Images"]
@@ -61,7 +61,7 @@ def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]
     return result
 
 
-def on_image_state(config: StackSettings, image_id: str, state: str) -> dict[str, Any]:
+def on_image_state(config: ImageKeeperSettings, image_id: str, state: str) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     found = ec2.describe_images(ImageIds=[image_id])["Images"]
     tags = {t["Key"]: t["Value"] for t in found[0].get("Tags", [])} if found else {}
@@ -69,7 +69,7 @@ def on_image_state(config: StackSettings, image_id: str, state: str) -> dict[str
     if fleet is None or SOURCE_INSTANCE_TAG not in tags:
         log.info("images.not_ours", image_id=image_id, state=state)
         return {"imageId": image_id, "ignored": True}
-    moved = state == "available" and _follow(ec2, fleet["parameter"], found[0])
+    moved = state == "available" and _follow(ec2, fleet.parameter, found[0])
     if state == "failed":
         notify.publish(f"spotyard: {tags[FLEET_TAG]} AMI {image_id} failed", {
             "fleet": tags[FLEET_TAG], "image": image_id, "instance": tags[SOURCE_INSTANCE_TAG]})

@@ -23,7 +23,6 @@ Used by the DNS registrar and by the interruption handler (to remove an instance
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections import defaultdict
@@ -53,15 +52,6 @@ class Zone:
     name: str
     ttl: int
     requests_per_second: float = 0  # 0: not paced
-
-    @classmethod
-    def from_environment(cls) -> Zone | None:
-        """The stack's zone (SPOTYARD_ZONE_ID, _NAME, SPOTYARD_TTL), None when it has no DNS."""
-        zone_id = os.environ.get("SPOTYARD_ZONE_ID")
-        if not zone_id:
-            return None
-        return cls(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"], ttl=int(os.environ["SPOTYARD_TTL"]),
-                   requests_per_second=float(os.environ.get("SPOTYARD_ROUTE53_REQUESTS_PER_SECOND", "0")))
 
     def fqdn(self, label: str) -> str:
         return f"{label}.{self.name}.".lower()
