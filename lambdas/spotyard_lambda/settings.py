@@ -73,7 +73,8 @@ def _build(kind: Any, data: Any, where: str) -> Any:
     if dataclasses.is_dataclass(kind):
         if not isinstance(data, dict):
             raise InvalidSettings(f"{where}: expected an object for {kind.__name__}, got {data!r}")
-        hints = typing.get_type_hints(kind)
+        # This module's names: the harness may have swapped sys.modules' copy of it for a bundle's.
+        hints = typing.get_type_hints(kind, globalns=globals())
         fields = [f for f in dataclasses.fields(kind) if f.init]
         unknown = set(data) - {f.name for f in fields}
         missing = {f.name for f in fields if f.name not in data and f.default is dataclasses.MISSING
