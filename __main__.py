@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pulumi
+from spotyard_lambda.names import DEFAULT_TTL_SECONDS, DNS_ZONE_TAG, IMAGE_ROLE_TAG
 
 from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
@@ -54,11 +55,11 @@ def ssh_host(fleet: FleetConfig) -> SshHost:
 
 def cli_tags(fleet: FleetConfig) -> dict[str, str]:
     """What `spotyard` (the CLI) reads back from the group or request, without Pulumi."""
-    tags = {"spotyard:dns-zone": zone_name} if zone_name else {}
+    tags = {DNS_ZONE_TAG: zone_name} if zone_name else {}
     if fleet.ssh:
         tags |= ssh_tags(ssh_host(fleet))
     if fleet.image.snapshot_on_terminate:
-        tags["spotyard:image-role"] = fleet.image.role_tag or ""
+        tags[IMAGE_ROLE_TAG] = fleet.image.role_tag or ""
     return tags
 
 
@@ -125,7 +126,7 @@ fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}
 InterruptionHandler("interruptions", InterruptionHandlerArgs(
     environment=environment, stack_tag=config.stack_tag, fleets=interrupted_fleets,
     zone_id=registrar.zone_id if registrar else None, zone_name=zone_name,
-    ttl=config.dns.ttl if config.dns else 60, topic_arn=topic_arn), opts=with_provider)
+    ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS, topic_arn=topic_arn), opts=with_provider)
 if kept_fleets:
     ImageKeeper("images", ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets,
                                           topic_arn=topic_arn), opts=with_provider)

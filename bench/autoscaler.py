@@ -35,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE  # noqa: E402
+
 from tests.lambda_source import load  # noqa: E402  (the Lambda's own module, from its source)
 
 STEP = 6  # seconds
@@ -44,8 +46,8 @@ VISIBILITY_TIMEOUT = 300  # the queue's default visibilityTimeoutSeconds
 NOTICE_SECONDS = 120
 TRAILING_SECONDS = 30 * 60
 decide = load("queue_autoscaler", "decide")
-DEFAULTS = decide.Policy(messages_per_instance=10, min_capacity=0, max_capacity=10, cooldown_seconds=300,
-                         boot_seconds=BOOT_SECONDS)
+DEFAULTS = decide.Policy(messages_per_instance=DEFAULT_MESSAGES_PER_INSTANCE, min_capacity=0, max_capacity=10,
+                         cooldown_seconds=300, boot_seconds=BOOT_SECONDS)
 
 
 @dataclass

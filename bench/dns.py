@@ -8,7 +8,7 @@ the test harness's mocks, the fleet's instances are launched in one call, the DN
 reconcile; then one launch and one termination event (each an SQS batch of one, as the
 event source mapping delivers them), a Spot interruption warning to the interruption
 handler, and a reconcile of the named fleet. Counts every AWS call each makes, and its
-Route 53 requests. The registrar paces its Route 53 requests (SPOTYARD_ROUTE53_...): its
+Route 53 requests. The registrar paces its Route 53 requests (its zone's requests_per_second): its
 sleeps are recorded, not slept, and reported as the time pacing adds. Prints a table (the
 README's).
 """

@@ -12,14 +12,16 @@ instance, so the component exists when `dns` is set or any fleet has an Elastic 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.dns import Zone
+from spotyard_lambda.names import STACK_TAG, hosted_zone_arn, tag_condition
+from spotyard_lambda.settings import DnsRegistrarSettings, NamedFleet
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger, fleets_variable
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger
 from spotyard.config import DnsConfig
 
 STATE_CHANGES = {
@@ -73,30 +75,21 @@ class DnsRegistrar(pulumi.ComponentResource):
         if self.zone_id is not None:
             statements.append(allow("ManageRecords",
                                     ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                                    self.zone_id.apply(lambda zone_id: f"arn:{env.partition}:route53:::hostedzone/"
-                                                                       f"{zone_id}")))
+                                    self.zone_id.apply(lambda zone_id: hosted_zone_arn(env.partition, zone_id))))
         if args.elastic_ips:
             statements += [
                 allow("FindAddresses", ["ec2:DescribeAddresses"], "*"),
                 allow("MoveAddresses", ["ec2:AssociateAddress"],
                       [env.arn("ec2", f"elastic-ip/{allocation}") for allocation in args.elastic_ips.values()]),
                 allow("OntoStackInstances", ["ec2:AssociateAddress"], env.arn("ec2", "instance/*"),
-                      {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}),
+                      tag_condition({STACK_TAG: args.stack_tag})),
             ]
-        fleets: dict[str, dict[str, Any]] = {fleet: {} for fleet in args.fleets}
-        for fleet, allocation in args.elastic_ips.items():
-            fleets[fleet] = {"elasticIp": allocation}
         self.function = LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
             source="dns_registrar",
             description="spotyard: Route 53 names and Elastic IPs follow the fleets' instances",
             statements=statements,
-            variables={
-                "SPOTYARD_ZONE_ID": self.zone_id if self.zone_id is not None else "",
-                "SPOTYARD_ZONE_NAME": self.zone_name or "",
-                "SPOTYARD_TTL": str(args.dns.ttl if args.dns else 60),
-                "SPOTYARD_ROUTE53_REQUESTS_PER_SECOND": str(ROUTE53_REQUESTS_PER_SECOND),
-                "SPOTYARD_FLEETS": fleets_variable(list(fleets.items())),
-            },
+            settings=pulumi.Output.all(self.zone_id, pulumi.Output.from_input(args.elastic_ips)).apply(
+                lambda values: self._settings(args, *values)),
             triggers=[Trigger("state-changes", event_pattern=STATE_CHANGES,
                               description="instances start and stop", queue=STATE_CHANGE_BATCHES),
                       Trigger("reconcile", schedule_expression=RECONCILE_EVERY,
@@ -106,3 +99,10 @@ class DnsRegistrar(pulumi.ComponentResource):
             iam=env.iam,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})
+
+    def _settings(self, args: DnsRegistrarArgs, zone_id: str | None,
+                  elastic_ips: dict[str, str]) -> DnsRegistrarSettings:
+        zone = Zone(id=zone_id, name=self.zone_name or "", ttl=args.dns.ttl,
+                    requests_per_second=ROUTE53_REQUESTS_PER_SECOND) if zone_id and args.dns else None
+        return DnsRegistrarSettings(stack=args.stack_tag, zone=zone, fleets={
+            fleet: NamedFleet(elastic_ip=elastic_ips.get(fleet)) for fleet in [*args.fleets, *elastic_ips]})

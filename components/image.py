@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import AMI_PARAMETER, fleet_parameter
 
 from components.provider import invoke_options
 from spotyard.config import FleetConfig
@@ -59,7 +60,7 @@ def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
 
 
 def ami_parameter_name(fleet: str) -> str:
-    return f"/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet}/ami"
+    return fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet, AMI_PARAMETER)
 
 
 def _current_parameter(fleet: str, opts: pulumi.InvokeOptions) -> str | None:

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda import settings
+from spotyard_lambda.names import STACK_TAG, tag_condition
+from spotyard_lambda.settings import TOPIC_VARIABLE, ImageKeeperSettings
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
 from spotyard.config import FleetConfig
 
 HOLD_SECONDS = 3600
@@ -53,7 +56,7 @@ class ImageKeeper(pulumi.ComponentResource):
                 lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING", default_result="CONTINUE",
                 heartbeat_timeout=HOLD_SECONDS, opts=pulumi.ResourceOptions(parent=self))
 
-        ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
+        ours = tag_condition({STACK_TAG: args.stack_tag})
         images, snapshots = env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)
         statements = [
             allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",
@@ -86,8 +89,9 @@ class ImageKeeper(pulumi.ComponentResource):
             source="image_keeper",
             description="spotyard: save leaving instances as AMIs and follow the newest",
             statements=statements,
-            variables={"SPOTYARD_FLEETS": fleets_variable([_fleet_settings(f) for f in args.fleets]),
-                       "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else ""},
+            settings=pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
+                lambda fleets: ImageKeeperSettings(stack=args.stack_tag, fleets=dict(fleets))),
+            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
             triggers=triggers,
             alarm_topic_arn=args.topic_arn,
             iam=env.iam,
@@ -95,7 +99,8 @@ class ImageKeeper(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def _fleet_settings(fleet: KeptFleet) -> pulumi.Output[tuple[str, dict]]:
+def _fleet_settings(fleet: KeptFleet) -> pulumi.Output[tuple[str, settings.KeptFleet]]:
     image = fleet.config.image
-    return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(lambda ids: (fleet.config.name, {
-        "parameter": ids[0], "launchTemplateId": ids[1], "roleTag": image.role_tag, "keep": image.keep}))
+    return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(lambda ids: (
+        fleet.config.name, settings.KeptFleet(parameter=ids[0], launch_template_id=ids[1],
+                                              image_role_tag=image.role_tag, keep=image.keep)))

@@ -6,13 +6,16 @@ notification topic. Its role can act only on this stack's fleets."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
+from spotyard_lambda import settings
+from spotyard_lambda.dns import Zone
+from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
+from spotyard_lambda.settings import TOPIC_VARIABLE, InterruptionHandlerSettings
 
 from components.environment import Environment
 from components.iam import allow
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, fleets_variable
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
 from components.load_balancing import TargetGroup
 from spotyard.config import FleetConfig
 
@@ -37,7 +40,7 @@ class InterruptionHandlerArgs:
     fleets: list[InterruptedFleet]
     zone_id: pulumi.Input[str] | None = None
     zone_name: str | None = None
-    ttl: int = 60
+    ttl: int = DEFAULT_TTL_SECONDS
     topic_arn: pulumi.Input[str] | None = None
 
 
@@ -45,7 +48,7 @@ class InterruptionHandler(pulumi.ComponentResource):
     def __init__(self, name: str, args: InterruptionHandlerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:InterruptionHandler", name, None, opts)
         env = args.environment
-        ours = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag}}
+        ours = tag_condition({STACK_TAG: args.stack_tag})
         statements = [
             allow("FindInstances", ["ec2:DescribeInstances"], "*"),
             allow("MarkInstances", ["ec2:CreateTags"], env.arn("ec2", "instance/*"), ours),
@@ -61,7 +64,7 @@ class InterruptionHandler(pulumi.ComponentResource):
             statements.append(allow(
                 "RemoveNames", ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
                 pulumi.Output.from_input(args.zone_id).apply(
-                    lambda zone: f"arn:{env.partition}:route53:::hostedzone/{zone}")))
+                    lambda zone: hosted_zone_arn(env.partition, zone))))
         if any(f.config.image.snapshot_on_terminate for f in args.fleets):
             statements += [
                 allow("FindSavedImages", ["ec2:DescribeImages"], "*"),
@@ -80,13 +83,11 @@ class InterruptionHandler(pulumi.ComponentResource):
             source="interruption_handler",
             description="spotyard: drain instances Spot takes back",
             statements=statements,
-            variables={
-                "SPOTYARD_FLEETS": fleets_variable([_fleet_settings(f) for f in args.fleets]),
-                "SPOTYARD_ZONE_ID": args.zone_id if args.zone_id is not None else "",
-                "SPOTYARD_ZONE_NAME": args.zone_name or "",
-                "SPOTYARD_TTL": str(args.ttl),
-                "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else "",
-            },
+            settings=pulumi.Output.all(args.zone_id, *[_fleet_settings(f) for f in args.fleets]).apply(
+                lambda values: InterruptionHandlerSettings(
+                    stack=args.stack_tag, fleets=dict(values[1:]),
+                    zone=Zone(id=values[0], name=args.zone_name or "", ttl=args.ttl) if values[0] else None)),
+            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
             triggers=[Trigger("notices", event_pattern=NOTICES,
                               description="Spot interruption warnings and rebalance recommendations")],
             alarm_topic_arn=args.topic_arn,
@@ -96,13 +97,10 @@ class InterruptionHandler(pulumi.ComponentResource):
         self.register_outputs({"functionArn": self.function.function.arn})
 
 
-def _fleet_settings(fleet: InterruptedFleet) -> pulumi.Output[tuple[str, dict[str, Any]]]:
+def _fleet_settings(fleet: InterruptedFleet) -> pulumi.Output[tuple[str, settings.InterruptedFleet]]:
     config = fleet.config
-    return pulumi.Output.from_input(fleet.capacity_target).apply(lambda target: (config.name, {
-        "engine": config.engine,
-        "groupName" if config.engine == "asg" else "requestId": target,
-        "decrementCapacity": config.interruption.decrement_capacity,
-        "onRebalance": config.interruption.on_rebalance,
-        "targetGroups": [{"arn": g.arn, "targetType": g.target_type} for g in fleet.target_groups],
-        "snapshotRoleTag": config.image.role_tag if config.image.snapshot_on_terminate else None,
-    }))
+    return pulumi.Output.from_input(fleet.capacity_target).apply(lambda target: (config.name, settings.InterruptedFleet(
+        engine=config.engine, capacity_target=target,
+        decrement_capacity=config.interruption.decrement_capacity, on_rebalance=config.interruption.on_rebalance,
+        target_groups=tuple(settings.TargetGroup(arn=g.arn, target_type=g.target_type) for g in fleet.target_groups),
+        image_role_tag=config.image.role_tag if config.image.snapshot_on_terminate else None)))

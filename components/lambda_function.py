@@ -17,6 +17,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import stack_tag_value
+from spotyard_lambda.settings import SETTINGS_VARIABLE, STACK_VARIABLE, LambdaSettings
 
 from components.iam import allow, policy_document, stack_role
 from spotyard.config import IamConfig
@@ -65,6 +67,7 @@ class LambdaFunctionArgs:
     source: str
     description: str
     statements: list[dict[str, Any]]
+    settings: pulumi.Input[LambdaSettings] | None = None  # what the Lambda reads with from_environment()
     variables: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     triggers: list[Trigger] = field(default_factory=list)
     alarm_topic_arn: pulumi.Input[str] | None = None
@@ -74,10 +77,11 @@ class LambdaFunctionArgs:
     iam: IamConfig = IamConfig()  # the role's path and permissions boundary (spotyard:iam)
 
 
-def fleets_variable(entries: list[pulumi.Input[tuple[str, dict[str, Any]]]]) -> pulumi.Output[str]:
-    """SPOTYARD_FLEETS, {fleet: what this Lambda needs of it} as JSON, as
-    `spotyard_lambda.settings.fleets()` reads it; entries may hold outputs."""
-    return pulumi.Output.all(*entries).apply(lambda pairs: json.dumps(dict(pairs), sort_keys=True))
+def _encode(settings: LambdaSettings, stack: str) -> str:
+    """SPOTYARD_SETTINGS; the settings' stack is the one SPOTYARD_STACK names."""
+    if settings.stack != stack:
+        raise pulumi.RunError(f"{type(settings).__name__} of stack {settings.stack} given to a Lambda of {stack}")
+    return settings.encode()
 
 
 def bundle(source: str) -> pulumi.AssetArchive:
@@ -101,10 +105,11 @@ class LambdaFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: LambdaFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:LambdaFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stack = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+        stack = stack_tag_value(pulumi.get_project(), pulumi.get_stack())
 
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/spotyard/{stack}/{name}", retention_in_days=args.log_retention_days, opts=child)
+            f"{name}-logs", name=f"/spotyard/{pulumi.get_project()}-{pulumi.get_stack()}/{name}",
+            retention_in_days=args.log_retention_days, opts=child)
         self.failures = aws.sqs.Queue(
             f"{name}-failures", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child)
         self.queues = {trigger.role: self._queue(name, trigger, args) for trigger in args.triggers if trigger.queue}
@@ -134,7 +139,9 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "SPOTYARD_STACK": f"{pulumi.get_project()}/{pulumi.get_stack()}",
+                STACK_VARIABLE: stack,
+                **({SETTINGS_VARIABLE: pulumi.Output.from_input(args.settings).apply(
+                    lambda settings: _encode(settings, stack))} if args.settings is not None else {}),
                 **args.variables,
             }),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(

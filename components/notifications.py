@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import stack_tag_value
 
 from components.environment import Environment
 from components.iam import policy_document
@@ -33,7 +34,7 @@ class Notifications(pulumi.ComponentResource):
         use = ["kms:Decrypt", "kms:GenerateDataKey*"]
         key = aws.kms.Key(
             f"{name}-key",
-            description=f"spotyard {pulumi.get_project()}/{pulumi.get_stack()} notifications",
+            description=f"spotyard {stack_tag_value(pulumi.get_project(), pulumi.get_stack())} notifications",
             enable_key_rotation=True,
             deletion_window_in_days=7,
             policy=policy_document([

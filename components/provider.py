@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import FLEET_TAG, STACK_TAG
 
 from spotyard.config import StackConfig
-
-STACK_TAG = "spotyard:stack"
-FLEET_TAG = "spotyard:fleet"
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import AUTOSCALER_PARAMETER, FLEET_TAG, STACK_TAG, fleet_parameter, tag_condition
+from spotyard_lambda.settings import TOPIC_VARIABLE, QueueAutoscalerSettings
 
 from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
@@ -73,7 +75,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                   jobs.arn)]), opts=child)
         state = aws.ssm.Parameter(
             f"{name}-state",
-            name=f"/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet.name}/autoscaler",
+            name=fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet.name, AUTOSCALER_PARAMETER),
             type="String", value="{}", description=f"spotyard {fleet.name} autoscaler state (owned by its Lambda)",
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
 
@@ -98,8 +100,7 @@ class QueueAutoscaler(pulumi.ComponentResource):
                                allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"],
                                      args.capacity_target_arn)]
         else:
-            fleet_instances = {"StringEquals": {"ec2:ResourceTag/spotyard:stack": args.stack_tag,
-                                                "ec2:ResourceTag/spotyard:fleet": fleet.name}}
+            fleet_instances = tag_condition({STACK_TAG: args.stack_tag, FLEET_TAG: fleet.name})
             statements += [
                 allow("ReadFleets", ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"], "*"),
                 allow("SizeFleet", ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest"],
@@ -117,20 +118,14 @@ class QueueAutoscaler(pulumi.ComponentResource):
             source="queue_autoscaler",
             description=f"spotyard: size fleet {fleet.name} from its job queue",
             statements=statements,
-            variables={
-                "SPOTYARD_FLEET": fleet.name,
-                "SPOTYARD_ENGINE": fleet.engine,
-                "SPOTYARD_CAPACITY_TARGET": args.capacity_target,
-                "SPOTYARD_QUEUE_URL": jobs.url,
-                "SPOTYARD_MESSAGES_PER_INSTANCE": str(queue.messages_per_instance),
-                "SPOTYARD_MIN_CAPACITY": str(fleet.min_capacity),
-                "SPOTYARD_MAX_CAPACITY": str(fleet.max_capacity),
-                "SPOTYARD_SCALE_IN_COOLDOWN_SECONDS": str(queue.scale_in_cooldown_seconds),
-                "SPOTYARD_BOOT_SECONDS": str(queue.boot_seconds),
-                "SPOTYARD_ON_DEMAND_FALLBACK": str(fleet.on_demand_fallback).lower(),
-                "SPOTYARD_STATE_PARAMETER": state.name,
-                "SPOTYARD_TOPIC_ARN": args.topic_arn if args.topic_arn is not None else "",
-            },
+            settings=pulumi.Output.all(args.capacity_target, jobs.url, state.name).apply(
+                lambda ids: QueueAutoscalerSettings(
+                    stack=args.stack_tag, fleet=fleet.name, engine=fleet.engine, capacity_target=ids[0],
+                    queue_url=ids[1], messages_per_instance=queue.messages_per_instance,
+                    min_capacity=fleet.min_capacity, max_capacity=fleet.max_capacity,
+                    scale_in_cooldown_seconds=queue.scale_in_cooldown_seconds, boot_seconds=queue.boot_seconds,
+                    on_demand_fallback=fleet.on_demand_fallback, state_parameter=ids[2])),
+            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
             triggers=[Trigger("every-minute", schedule_expression=EVERY_MINUTE,
                               description=f"size fleet {fleet.name} from its backlog")],
             alarm_topic_arn=args.topic_arn,

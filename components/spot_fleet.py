@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+from spotyard_lambda.names import FLEET_TAG, STACK_TAG, tag_condition
 
 from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
@@ -168,9 +169,8 @@ class SpotFleet(pulumi.ComponentResource):
     def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
         """What spotyard's agent on the instances may do to their own fleet (and nothing else)."""
         fleet = args.fleet
-        own_fleet = {"StringEquals": {"ec2:ResourceTag/spotyard:fleet": fleet.name,
-                                      "ec2:ResourceTag/spotyard:stack": args.instance_tags["spotyard:stack"]}}
-        own_group = {"StringEquals": {"autoscaling:ResourceTag/spotyard:fleet": fleet.name}}
+        own_fleet = tag_condition({FLEET_TAG: fleet.name, STACK_TAG: args.instance_tags[STACK_TAG]})
+        own_group = tag_condition({FLEET_TAG: fleet.name}, "autoscaling")
         own_instances = args.environment.arn("ec2", "instance/*")
         statements = []
         if fleet.engine == "asg":
@@ -268,7 +268,7 @@ class SpotFleet(pulumi.ComponentResource):
             terminate_instances_on_delete="true",
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
-            tags={"spotyard:fleet": fleet.name, **args.fleet_tags},
+            tags={FLEET_TAG: fleet.name, **args.fleet_tags},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
                                         ignore_changes=["targetCapacity",
                                                         *_unless_configured(fleet, "onDemandTargetCapacity")]),

@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from rich.console import Console
 from rich.table import Table
+from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG, STACK_TAG, stack_tag_value
 
 from spotyard import fleets as found
 from spotyard import ssh as connect
@@ -65,7 +66,7 @@ def stack_tag(stack: str) -> str:
         return stack
     project = Path("Pulumi.yaml")
     name = yaml.safe_load(project.read_text()).get("name", "spotyard") if project.exists() else "spotyard"
-    return f"{name}/{stack}"
+    return stack_tag_value(name, stack)
 
 
 class SpotyardGroup(click.Group):
@@ -121,7 +122,7 @@ def stop(ctx: Context, fleet: str, wait: bool) -> None:
     from spotyard_lambda.instances import Instance
 
     target = found.fleet(ctx.session, ctx.stack, fleet)
-    role = target.tags.get("spotyard:image-role")
+    role = target.tags.get(IMAGE_ROLE_TAG)
     if role:
         ec2 = ctx.session.client("ec2")
         running = [Instance.from_api(i) for i in found.instances(ctx.session, ctx.stack, fleet)
@@ -150,7 +151,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """Every fleet (engine, desired, running) and its instances."""
     fleets = found.find_fleets(ctx.session, ctx.stack)
     if not fleets:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged spotyard:stack={ctx.stack} in "
+        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
                              f"{ctx.session.region_name} (run `make up`, or pass --stack/--region)")
     report = _report(ctx, fleets)
     if as_json:
@@ -180,7 +181,7 @@ def _report(ctx: Context, fleets: dict[str, found.Fleet]) -> dict:
                                              for members in listed.values() for i in members})
     report = {"stack": ctx.stack, "region": ctx.session.region_name, "fleets": []}
     for name, fleet in sorted(fleets.items()):
-        zone = fleet.tags.get("spotyard:dns-zone")
+        zone = fleet.tags.get(DNS_ZONE_TAG)
         members = [{
             "id": i["InstanceId"], "type": i["InstanceType"], "availabilityZone": i["Placement"]["AvailabilityZone"],
             "market": "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
@@ -205,7 +206,7 @@ def ssh_config(ctx: Context) -> None:
     """A ~/.ssh/config block for every fleet with ssh (as the sshConfig stack output)."""
     fleets = found.find_fleets(ctx.session, ctx.stack)
     if not fleets:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged spotyard:stack={ctx.stack} in "
+        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
                              f"{ctx.session.region_name}")
     hosts = [host_from_tags(name, f.tags, ctx.stack, ctx.session.region_name) for name, f in sorted(fleets.items())]
     click.echo(render([host for host in hosts if host]), nl=False)
@@ -237,7 +238,7 @@ def cost(ctx: Context, days: int, as_json: bool) -> None:
 
     result = report(ctx.session, ctx.stack, days)
     if not result["fleets"]:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged spotyard:stack={ctx.stack} in "
+        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
                              f"{ctx.session.region_name}")
     if as_json:
         click.echo(json.dumps(result, indent=2))

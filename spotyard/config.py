@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_TTL_SECONDS, stack_tag_value
+
 from spotyard import config_rules as rules
 from spotyard.config_reader import Problems, Section
 from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
@@ -227,7 +229,7 @@ class StackConfig:
     @property
     def stack_tag(self) -> str:
         """Value of the `spotyard:stack` tag on everything this stack owns."""
-        return f"{self.project}/{self.stack}"
+        return stack_tag_value(self.project, self.stack)
 
 
 class ConfigError(Exception):
@@ -272,12 +274,12 @@ def _dns(section: Section | None) -> DnsConfig | None:
         return None
     zone_name = section.text("zoneName", check=rules.dns_name)
     zone_id = section.text("zoneId", pattern=r"Z[0-9A-Z]+", expected="a hosted zone id (Z...)")
-    ttl = section.integer("ttl", 60, minimum=1, maximum=MAX_TTL_SECONDS)
+    ttl = section.integer("ttl", DEFAULT_TTL_SECONDS, minimum=1, maximum=MAX_TTL_SECONDS)
     section.close()
     if not section.has("zoneName") and not section.has("zoneId"):
         section.problem("zoneName", "is required (or name an existing zone with zoneId)")
     return DnsConfig(zone_name=zone_name.rstrip(".").lower() if zone_name else None,
-                     zone_id=zone_id, ttl=ttl or 60)
+                     zone_id=zone_id, ttl=ttl or DEFAULT_TTL_SECONDS)
 
 
 def _notifications(section: Section | None) -> NotificationsConfig | None:
@@ -454,12 +456,12 @@ def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
     if s is None:
         return None
     warm_up = _warm_up(s.child("warmUp"), max_capacity)
-    per_instance = s.integer("messagesPerInstance", 10, minimum=1)
+    per_instance = s.integer("messagesPerInstance", DEFAULT_MESSAGES_PER_INSTANCE, minimum=1)
     cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1, maximum=MAX_COOLDOWN_SECONDS)
     boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
     visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=MAX_VISIBILITY_TIMEOUT_SECONDS)
     s.close()
-    return QueueConfig(messages_per_instance=per_instance or 10,
+    return QueueConfig(messages_per_instance=per_instance or DEFAULT_MESSAGES_PER_INSTANCE,
                        scale_in_cooldown_seconds=cooldown or 300,
                        boot_seconds=boot or 120,
                        warm_up=warm_up,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-STACK_TAG = "spotyard:stack"
-FLEET_TAG = "spotyard:fleet"
+from spotyard_lambda.names import FLEET_TAG, STACK_TAG
+
 LIVE_REQUEST_STATES = ("submitted", "active", "modifying")
 
 

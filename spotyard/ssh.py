@@ -13,14 +13,13 @@ needs nothing for it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spotyard_lambda.names import INSTANCE_NAME, instance_name
+
 from spotyard import fleets as found
 from spotyard.ssh_config import SshHost, host_from_tags, session_command
-
-INSTANCE_NAME = re.compile(r"(?P<fleet>.+)-(?P<instance>i-[0-9a-f]{8,17})")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def command_line(target: Target, identity_file: str, command: tuple[str, ...] = 
         options["ProxyCommand"] = session_command(host, target.instance_id)
         destination = target.instance_id
     else:
-        destination = f"{host.fleet}-{target.instance_id}.{host.zone_name}"
+        destination = f"{instance_name(host.fleet, target.instance_id)}.{host.zone_name}"
         if host.route == "bastion":
             options["ProxyJump"] = host.bastion
     return ["ssh", *(arg for key, value in options.items() for arg in ("-o", f"{key}={value}")),

@@ -19,6 +19,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from spotyard_lambda.names import DNS_ZONE_TAG, FLEET_TAG, SSH_TAG_PREFIX, STACK_TAG, instance_name
+
 DEFAULT_IDENTITY_FILE = "~/.ssh/id_ed25519"
 SSM_DOCUMENT = "AWS-StartSSHSession"
 _COMMON = ("StrictHostKeyChecking no", "UserKnownHostsFile /dev/null", "ServerAliveInterval 30")
@@ -80,7 +82,7 @@ def _proxy_command(host: SshHost, instance: str) -> str:
 def _newest_instance(host: SshHost) -> str:
     query = "sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId"
     return (f"$(aws ec2 describe-instances --region {host.region} --output text "
-            f"--filters Name=tag:spotyard:stack,Values={host.stack_tag} Name=tag:spotyard:fleet,Values={host.fleet} "
+            f"--filters Name=tag:{STACK_TAG},Values={host.stack_tag} Name=tag:{FLEET_TAG},Values={host.fleet} "
             f'Name=instance-state-name,Values=running --query "{query}")')
 
 
@@ -101,32 +103,29 @@ def render(hosts: list[SshHost]) -> str:
             instance_lines = [f"HostName %h.{host.zone_name}", *route]
         common = [f"User {host.user}", f"IdentityFile {host.identity_file}", "IdentitiesOnly yes",
                   *(["ForwardAgent yes"] if host.forward_agent else []), *_COMMON]
-        for pattern, lines in ((host.fleet, fleet_lines), (f"{host.fleet}-i-*", instance_lines)):
+        for pattern, lines in ((host.fleet, fleet_lines), (instance_name(host.fleet, "i-*"), instance_lines)):
             blocks.append("\n".join([f"Host {pattern}", *(f"    {line}" for line in [*lines, *common])]))
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
-# What the fleet's group / request carries so that the CLI renders the same block without Pulumi.
-_TAG = "spotyard:ssh-"
-
-
 def ssh_tags(host: SshHost) -> dict[str, str]:
-    tags = {f"{_TAG}user": host.user, f"{_TAG}identity-file": host.identity_file}
+    """What the fleet's group / request carries so that the CLI renders the same block without Pulumi."""
+    tags = {f"{SSH_TAG_PREFIX}user": host.user, f"{SSH_TAG_PREFIX}identity-file": host.identity_file}
     if host.bastion:
-        tags[f"{_TAG}bastion"] = host.bastion
+        tags[f"{SSH_TAG_PREFIX}bastion"] = host.bastion
     if host.direct:
-        tags[f"{_TAG}direct"] = "true"
+        tags[f"{SSH_TAG_PREFIX}direct"] = "true"
     if host.forward_agent:
-        tags[f"{_TAG}forward-agent"] = "true"
+        tags[f"{SSH_TAG_PREFIX}forward-agent"] = "true"
     return tags
 
 
 def host_from_tags(fleet: str, tags: dict[str, str], stack_tag: str, region: str) -> SshHost | None:
     """The fleet's SshHost from its tags (those of `ssh_tags` and `spotyard:dns-zone`); None without ssh."""
-    if f"{_TAG}user" not in tags:
+    if f"{SSH_TAG_PREFIX}user" not in tags:
         return None
-    return SshHost(fleet=fleet, user=tags[f"{_TAG}user"], stack_tag=stack_tag, region=region,
-                   zone_name=tags.get("spotyard:dns-zone"), bastion=tags.get(f"{_TAG}bastion"),
-                   direct=tags.get(f"{_TAG}direct") == "true",
-                   identity_file=tags.get(f"{_TAG}identity-file", DEFAULT_IDENTITY_FILE),
-                   forward_agent=tags.get(f"{_TAG}forward-agent") == "true")
+    return SshHost(fleet=fleet, user=tags[f"{SSH_TAG_PREFIX}user"], stack_tag=stack_tag, region=region,
+                   zone_name=tags.get(DNS_ZONE_TAG), bastion=tags.get(f"{SSH_TAG_PREFIX}bastion"),
+                   direct=tags.get(f"{SSH_TAG_PREFIX}direct") == "true",
+                   identity_file=tags.get(f"{SSH_TAG_PREFIX}identity-file", DEFAULT_IDENTITY_FILE),
+                   forward_agent=tags.get(f"{SSH_TAG_PREFIX}forward-agent") == "true")

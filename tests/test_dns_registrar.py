@@ -16,6 +16,7 @@ import botocore.retries.bucket
 import botocore.retries.standard
 import pytest
 from botocore.awsrequest import AWSResponse
+from spotyard_lambda.settings import DnsRegistrarSettings
 
 from tests import events
 from tests.conftest import dev_config
@@ -416,7 +417,7 @@ def test_state_changes_reach_the_function_in_batches_through_an_encrypted_queue(
 def test_route53_requests_are_paced_to_the_stacks_rate(stack, registrar, paced_instantly):
     """Each run spaces its Route 53 requests 1/rate apart: 5 requests at 1.5 per second wait
     at least (5 - 1) / 1.5 seconds in all."""
-    rate = float(registrar.environment["SPOTYARD_ROUTE53_REQUESTS_PER_SECOND"])
+    rate = DnsRegistrarSettings.from_environment(registrar.environment).zone.requests_per_second
     assert rate * 3 <= 5  # two batches and a reconcile at a time stay within Route 53's 5 per second
     (instance_id, _), = running("workbench").items()
     changes_of(registrar, (instance_id, "running"))
@@ -479,7 +480,8 @@ def test_role_may_only_touch_its_zone_and_read_its_queue(stack):
     queue = stack.one("aws:sqs/queue:Queue", "dns-lambda-state-changes-queue")
     assert by_sid["PlatformReadTriggerQueues"]["Resource"] == [queue.outputs["arn"]]
     env = stack.one("aws:lambda/function:Function", "dns-lambda-function").inputs["environment"]["variables"]
-    assert env["SPOTYARD_ZONE_ID"] == zone_id(stack) and env["SPOTYARD_ZONE_NAME"] == ZONE
+    zone = DnsRegistrarSettings.from_environment(env).zone
+    assert zone.id == zone_id(stack) and zone.name == ZONE
     assert stack.outputs["fleets"]["workbench"]["dnsName"] == f"workbench.{ZONE}"
     assert stack.outputs["zoneId"] == zone_id(stack)
 

@@ -12,6 +12,7 @@ import json
 
 import boto3
 import pytest
+from spotyard_lambda.settings import QueueAutoscalerSettings
 
 from tests.conftest import REGION, subscribe
 from tests.harness.faults import KINDS, Scenario, deployed, prove_exactly_once
@@ -49,7 +50,8 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
         _feed(run, fleet, messages)
 
         def observe():
-            state = boto3.client("ssm").get_parameter(Name=function.environment["SPOTYARD_STATE_PARAMETER"])
+            state = boto3.client("ssm").get_parameter(Name=QueueAutoscalerSettings.from_environment(
+                function.environment).state_parameter)
             return {"capacity": capacity(run, fleet), "state": json.loads(state["Parameter"]["Value"]),
                     "notifications": sorted({(m["Subject"], m["Message"]) for m in inbox()})}
         return Scenario(function, at(minute), observe)

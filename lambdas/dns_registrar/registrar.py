@@ -16,7 +16,7 @@ from typing import Any
 import elastic_ip
 from spotyard_lambda import aws, dns, log
 from spotyard_lambda.instances import Instance, serving, stack_instances
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda.settings import DnsRegistrarSettings
 
 # DescribeInstances filter values per call (the registrar's batches are no larger).
 DESCRIBE_CHUNK = 100
@@ -35,7 +35,7 @@ class BatchResult:
                 "ignored": sorted(self.ignored), "elasticIpMoved": self.elastic_ip_moved}
 
 
-class Registrar(StackSettings):
+class Registrar(DnsRegistrarSettings):
     def on_state_changes(self, instance_ids: list[str]) -> BatchResult:
         """The instances' names (and their fleets' Elastic IPs) as EC2 now says they should be."""
         result = BatchResult()
@@ -81,7 +81,7 @@ class Registrar(StackSettings):
         """Only fleets with an Elastic IP read their running instances (one box, typically)."""
         moved = []
         for fleet in sorted(fleets):
-            allocation = self.fleets.get(fleet, {}).get("elasticIp")
+            allocation = self.fleets[fleet].elastic_ip if fleet in self.fleets else None
             if not allocation:
                 continue
             instances = running[fleet] if running is not None else serving(

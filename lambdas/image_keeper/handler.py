@@ -7,7 +7,7 @@ from __future__ import annotations
 import janitor
 import keeper
 from spotyard_lambda import events, log
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda.settings import ImageKeeperSettings
 
 LEAVING = "EC2 Instance-terminate Lifecycle Action"
 AMI_STATE = "EC2 AMI State Change"
@@ -16,7 +16,7 @@ EXPECTED = {"aws.autoscaling": (LEAVING,), "aws.ec2": (AMI_STATE,), "aws.events"
 
 def handler(event, context):
     parsed = events.parse(event, EXPECTED)
-    settings = StackSettings.from_environment()
+    settings = ImageKeeperSettings.from_environment()
     if parsed.detail_type == LEAVING:
         result = keeper.on_leaving(settings, keeper.LifecycleAction.from_detail(parsed.detail))
     elif parsed.detail_type == AMI_STATE:

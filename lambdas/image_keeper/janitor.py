@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from spotyard_lambda import aws, images, log
-from spotyard_lambda.instances import FLEET_TAG, STACK_TAG
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda import aws, log
+from spotyard_lambda.names import FLEET_TAG, SOURCE_INSTANCE_TAG, STACK_TAG
+from spotyard_lambda.settings import ImageKeeperSettings, KeptFleet
 
 
 def plan(saved: list[dict[str, Any]], keep: int, referenced: set[str]) -> list[dict[str, Any]]:
@@ -25,24 +25,24 @@ def plan(saved: list[dict[str, Any]], keep: int, referenced: set[str]) -> list[d
             if image["ImageId"] not in referenced and image["State"] == "available"]
 
 
-def sweep(config: StackSettings) -> dict[str, Any]:
+def sweep(config: ImageKeeperSettings) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     removed: dict[str, list[str]] = {}
     for name, fleet in sorted(config.fleets.items()):
         saved = ec2.describe_images(Owners=["self"], Filters=[
             {"Name": f"tag:{STACK_TAG}", "Values": [config.stack]}, {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
-            {"Name": "tag-key", "Values": [images.SOURCE_TAG]}])["Images"]
-        doomed = plan(saved, int(fleet["keep"]), _referenced(ec2, fleet))
+            {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]}])["Images"]
+        doomed = plan(saved, fleet.keep, _referenced(ec2, fleet))
         for image in doomed:
             _deregister(ec2, image)
         removed[name] = [image["ImageId"] for image in doomed]
     return {"removed": removed, "snapshotsDeleted": _delete_orphaned_snapshots(ec2, config.stack)}
 
 
-def _referenced(ec2, fleet: dict[str, Any]) -> set[str]:
-    referenced = {aws.client("ssm").get_parameter(Name=fleet["parameter"])["Parameter"]["Value"]}
+def _referenced(ec2, fleet: KeptFleet) -> set[str]:
+    referenced = {aws.client("ssm").get_parameter(Name=fleet.parameter)["Parameter"]["Value"]}
     pages = ec2.get_paginator("describe_launch_template_versions").paginate(
-        LaunchTemplateId=fleet["launchTemplateId"])
+        LaunchTemplateId=fleet.launch_template_id)
     referenced |= {version["LaunchTemplateData"].get("ImageId", "") for page in pages
                    for version in page["LaunchTemplateVersions"]}
     return referenced
@@ -64,13 +64,13 @@ def orphaned(snapshots: list[dict[str, Any]], saved: list[dict[str, Any]]) -> li
     """The snapshots whose source instance has no AMI left. A deregistered AMI may still be
     listed for a while, in state `deregistered`; a pending one already owns its snapshots."""
     def source(resource: dict[str, Any]) -> str | None:
-        return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == images.SOURCE_TAG), None)
+        return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == SOURCE_INSTANCE_TAG), None)
     live = {source(image) for image in saved if image["State"] != "deregistered"}
     return sorted(snapshot["SnapshotId"] for snapshot in snapshots if source(snapshot) not in live)
 
 
 def _delete_orphaned_snapshots(ec2, stack: str) -> list[str]:
-    ours = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}, {"Name": "tag-key", "Values": [images.SOURCE_TAG]}]
+    ours = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}, {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]}]
     saved = ec2.describe_images(Owners=["self"], Filters=ours)["Images"]
     pages = ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=ours)
     deleted = []

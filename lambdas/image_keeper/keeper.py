@@ -14,12 +14,16 @@ from typing import Any
 
 from spotyard_lambda import aws, images, log, notify
 from spotyard_lambda.events import INSTANCE_ID, UnparseableEvent
-from spotyard_lambda.instances import FLEET_TAG, STACK_TAG, describe
-from spotyard_lambda.settings import StackSettings
-
-HOOK_TAG = "spotyard:lifecycle-hook"
-GROUP_TAG = "spotyard:lifecycle-group"
-TOKEN_TAG = "spotyard:lifecycle-token"
+from spotyard_lambda.instances import describe
+from spotyard_lambda.names import (
+    FLEET_TAG,
+    LIFECYCLE_GROUP_TAG,
+    LIFECYCLE_HOOK_TAG,
+    LIFECYCLE_TOKEN_TAG,
+    SOURCE_INSTANCE_TAG,
+    STACK_TAG,
+)
+from spotyard_lambda.settings import ImageKeeperSettings
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class LifecycleAction:
                    hook=fields["LifecycleHookName"], token=fields["LifecycleActionToken"])
 
 
-def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]:
+def on_leaving(config: ImageKeeperSettings, action: LifecycleAction) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     instance = describe(ec2, action.instance_id)
     fleet = config.fleets.get(instance.fleet) if instance and instance.owned_by(config.stack) else None
@@ -48,8 +52,8 @@ def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]
         log.info("images.not_ours", instance_id=action.instance_id, group=action.group)
         _complete(action.group, action.hook, action.token, action.instance_id)
         return {"instanceId": action.instance_id, "ignored": True}
-    image_id, started = images.start_image(ec2, instance, config.stack, fleet["roleTag"], extra_tags={
-        HOOK_TAG: action.hook, GROUP_TAG: action.group, TOKEN_TAG: action.token})
+    image_id, started = images.start_image(ec2, instance, config.stack, fleet.image_role_tag, extra_tags={
+        LIFECYCLE_HOOK_TAG: action.hook, LIFECYCLE_GROUP_TAG: action.group, LIFECYCLE_TOKEN_TAG: action.token})
     result = {"instanceId": instance.id, "imageId": image_id, "started": started}
     (image,) = ec2.describe_images(ImageIds=[image_id])["Images"]
     if image["State"] == "available":  # already saved (e.g. by `spotyard stop`): nothing to wait for
@@ -57,20 +61,21 @@ def on_leaving(config: StackSettings, action: LifecycleAction) -> dict[str, Any]
     return result
 
 
-def on_image_state(config: StackSettings, image_id: str, state: str) -> dict[str, Any]:
+def on_image_state(config: ImageKeeperSettings, image_id: str, state: str) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     found = ec2.describe_images(ImageIds=[image_id])["Images"]
     tags = {t["Key"]: t["Value"] for t in found[0].get("Tags", [])} if found else {}
     fleet = config.fleets.get(tags.get(FLEET_TAG, "")) if tags.get(STACK_TAG) == config.stack else None
-    if fleet is None or images.SOURCE_TAG not in tags:
+    if fleet is None or SOURCE_INSTANCE_TAG not in tags:
         log.info("images.not_ours", image_id=image_id, state=state)
         return {"imageId": image_id, "ignored": True}
-    moved = state == "available" and _follow(ec2, fleet["parameter"], found[0])
+    moved = state == "available" and _follow(ec2, fleet.parameter, found[0])
     if state == "failed":
         notify.publish(f"spotyard: {tags[FLEET_TAG]} AMI {image_id} failed", {
-            "fleet": tags[FLEET_TAG], "image": image_id, "instance": tags[images.SOURCE_TAG]})
-    if TOKEN_TAG in tags:
-        _complete(tags[GROUP_TAG], tags[HOOK_TAG], tags[TOKEN_TAG], tags[images.SOURCE_TAG])
+            "fleet": tags[FLEET_TAG], "image": image_id, "instance": tags[SOURCE_INSTANCE_TAG]})
+    if LIFECYCLE_TOKEN_TAG in tags:
+        _complete(tags[LIFECYCLE_GROUP_TAG], tags[LIFECYCLE_HOOK_TAG], tags[LIFECYCLE_TOKEN_TAG],
+                  tags[SOURCE_INSTANCE_TAG])
     return {"imageId": image_id, "state": state, "parameterMoved": moved}
 
 

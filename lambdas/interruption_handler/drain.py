@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from spotyard_lambda import aws, dns, images, log, notify
-from spotyard_lambda.instances import INTERRUPTED_TAG, Instance, describe
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda.instances import Instance, describe
+from spotyard_lambda.names import DRAIN_LEFT_TAG, DRAINED_TAG, INTERRUPTED_TAG, REBALANCE_NOTIFIED_TAG
+from spotyard_lambda.settings import InterruptedFleet, InterruptionHandlerSettings, TargetGroup
 
-DRAINED_TAG = "spotyard:drained"
-LEFT_TAG = "spotyard:drain-left"  # the steps a retry still has to do
 STEPS = ("detach", "deregister", "dns", "image", "notify")
-REBALANCE_NOTIFIED_TAG = "spotyard:rebalance-notified"
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Notice:
     action: str = ""
 
 
-def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
+def handle(notice: Notice, config: InterruptionHandlerSettings) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     instance = describe(ec2, notice.instance_id)
     if instance is None or not instance.owned_by(config.stack) or instance.fleet not in config.fleets:
@@ -55,14 +53,14 @@ def handle(notice: Notice, config: StackSettings) -> dict[str, Any]:
                  reason="not an instance of this stack's fleets", tags=instance.tags if instance else None)
         return {"instanceId": notice.instance_id, "ignored": True}
     fleet = config.fleets[instance.fleet]
-    if notice.kind == "rebalance" and fleet.get("onRebalance", "notify") == "notify":
+    if notice.kind == "rebalance" and fleet.on_rebalance == "notify":
         return _notify_rebalance(ec2, instance, notice, "nothing (onRebalance: notify)")
-    if notice.kind == "rebalance" and fleet["engine"] == "asg":
+    if notice.kind == "rebalance" and fleet.engine == "asg":
         # Capacity rebalancing: https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html
         return _notify_rebalance(ec2, instance, notice, "nothing here: the group's capacity rebalancing launches "
                                                         "a replacement, then terminates this instance")
     if DRAINED_TAG in instance.tags:
-        left = [step for step in instance.tags.get(LEFT_TAG, "").split(",") if step]
+        left = [step for step in instance.tags.get(DRAIN_LEFT_TAG, "").split(",") if step]
         if not left:
             log.info("interruption.already_drained", instance_id=instance.id, drained=instance.tags[DRAINED_TAG])
             return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyDrained": True}
@@ -76,14 +74,14 @@ class StepsFailed(Exception):
     """Some drain steps failed; the others ran. The retry does what is left."""
 
 
-def _drain(ec2, instance: Instance, fleet: dict[str, Any], notice: Notice, config: StackSettings,
+def _drain(ec2, instance: Instance, fleet: InterruptedFleet, notice: Notice, config: InterruptionHandlerSettings,
            steps: list[str]) -> dict[str, Any]:
     done, failed, errors = [], [], []
     actions: dict[str, Callable[[], str | None]] = {
         "detach": lambda: _detach(instance, fleet),
-        "deregister": lambda: _deregister(instance, fleet.get("targetGroups", [])),
+        "deregister": lambda: _deregister(instance, fleet.target_groups),
         "dns": lambda: _unname(instance, config),
-        "image": lambda: _save_image(ec2, instance, config.stack, fleet.get("snapshotRoleTag")),
+        "image": lambda: _save_image(ec2, instance, config.stack, fleet.image_role_tag),
         "notify": lambda: _publish(instance, notice, done, failed),
     }
     for step in (s for s in STEPS if s in steps):
@@ -96,7 +94,7 @@ def _drain(ec2, instance: Instance, fleet: dict[str, Any], notice: Notice, confi
             continue
         if outcome:
             done.append(outcome)
-    _tag(ec2, instance.id, {DRAINED_TAG: notice.time, LEFT_TAG: ",".join(failed)})
+    _tag(ec2, instance.id, {DRAINED_TAG: notice.time, DRAIN_LEFT_TAG: ",".join(failed)})
     result = {"instanceId": instance.id, "fleet": instance.fleet, "done": done, "failed": failed}
     if failed:
         log.info("interruption.incomplete", **result)
@@ -104,7 +102,7 @@ def _drain(ec2, instance: Instance, fleet: dict[str, Any], notice: Notice, confi
     return result
 
 
-def _unname(instance: Instance, config: StackSettings) -> str | None:
+def _unname(instance: Instance, config: InterruptionHandlerSettings) -> str | None:
     """The registrar's own convergence, for this instance only, without names (even before
     its `spotyard:interrupted` tag shows)."""
     if not config.zone:
@@ -137,39 +135,39 @@ def _notify_rebalance(ec2, instance: Instance, notice: Notice, outcome: str) -> 
     return {"instanceId": instance.id, "fleet": instance.fleet, "done": ["notified"]}
 
 
-def _detach(instance: Instance, fleet: dict[str, Any]) -> str | None:
+def _detach(instance: Instance, fleet: InterruptedFleet) -> str | None:
     """Detach from the fleet's group (`asg` fleets); None when it is no longer in one."""
-    if fleet["engine"] != "asg":
+    if fleet.engine != "asg":
         return None
     autoscaling = aws.client("autoscaling")
     found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance.id])["AutoScalingInstances"]
-    if not found or found[0]["AutoScalingGroupName"] != fleet["groupName"] or \
+    if not found or found[0]["AutoScalingGroupName"] != fleet.capacity_target or \
             found[0]["LifecycleState"] in ("Detaching", "Detached", "Terminating", "Terminated"):
         return None
-    decrement = bool(fleet.get("decrementCapacity"))
+    decrement = fleet.decrement_capacity
     try:
-        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet["groupName"],
+        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet.capacity_target,
                                      ShouldDecrementDesiredCapacity=decrement)
     except autoscaling.exceptions.ClientError as error:
         if not decrement or aws.error_code(error) != "ValidationError":
             raise
         # The group is at its minimum size: it must replace the instance after all.
         log.warning("interruption.at_min_size", instance_id=instance.id, error=str(error))
-        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet["groupName"],
+        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet.capacity_target,
                                      ShouldDecrementDesiredCapacity=False)
         decrement = False
     return "detached from its Auto Scaling group" + (" (desired capacity lowered)" if decrement else
                                                       " (a replacement is starting)")
 
 
-def _deregister(instance: Instance, target_groups: list[dict[str, str]]) -> str | None:
+def _deregister(instance: Instance, target_groups: tuple[TargetGroup, ...]) -> str | None:
     elbv2 = aws.client("elbv2")
     for group in target_groups:
-        target = instance.private_ip if group.get("targetType") == "ip" else instance.id
+        target = instance.private_ip if group.target_type == "ip" else instance.id
         try:
-            elbv2.deregister_targets(TargetGroupArn=group["arn"], Targets=[{"Id": target}])
+            elbv2.deregister_targets(TargetGroupArn=group.arn, Targets=[{"Id": target}])
         except elbv2.exceptions.InvalidTargetException:
-            log.info("interruption.not_registered", instance_id=instance.id, target_group=group["arn"])
+            log.info("interruption.not_registered", instance_id=instance.id, target_group=group.arn)
     if not target_groups:
         return None
     return f"deregistered from {len(target_groups)} target group(s), connections draining"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import drain
 from spotyard_lambda import events, log
-from spotyard_lambda.settings import StackSettings
+from spotyard_lambda.settings import InterruptionHandlerSettings
 
 INTERRUPTION = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
@@ -18,6 +18,6 @@ def handler(event, context):
     notice = drain.Notice(kind="interruption" if parsed.detail_type == INTERRUPTION else "rebalance",
                           instance_id=parsed.instance_id(), time=parsed.time,
                           action=parsed.detail.get("instance-action", ""))
-    result = drain.handle(notice, StackSettings.from_environment())
+    result = drain.handle(notice, InterruptionHandlerSettings.from_environment())
     log.info("interruption.done", event_id=parsed.id, **result)
     return result

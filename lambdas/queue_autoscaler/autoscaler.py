@@ -10,7 +10,6 @@ after the write, by the retry (every change is published).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,35 +17,16 @@ from typing import Any
 from decide import FleetCapacity, Memory, Policy, decide, warmed
 from fallback import Fallback, Observation, step
 from fleets import AutoScalingGroup, SpotFleetRequest
-from spotyard_lambda import aws, log, notify, settings
+from spotyard_lambda import aws, log, notify
+from spotyard_lambda.settings import QueueAutoscalerSettings
 
 NAMESPACE = "spotyard"
 
 
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    fleet: str
-    engine: str
-    target: str
-    queue_url: str
-    policy: Policy
-    on_demand_fallback: bool
-    state_parameter: str
-
-    @classmethod
-    def from_environment(cls) -> Settings:
-        env = os.environ
-        return cls(
-            stack=settings.stack(), fleet=env["SPOTYARD_FLEET"], engine=env["SPOTYARD_ENGINE"],
-            target=env["SPOTYARD_CAPACITY_TARGET"], queue_url=env["SPOTYARD_QUEUE_URL"],
-            policy=Policy(messages_per_instance=int(env["SPOTYARD_MESSAGES_PER_INSTANCE"]),
-                          min_capacity=int(env["SPOTYARD_MIN_CAPACITY"]),
-                          max_capacity=int(env["SPOTYARD_MAX_CAPACITY"]),
-                          cooldown_seconds=int(env["SPOTYARD_SCALE_IN_COOLDOWN_SECONDS"]),
-                          boot_seconds=int(env["SPOTYARD_BOOT_SECONDS"])),
-            on_demand_fallback=env.get("SPOTYARD_ON_DEMAND_FALLBACK") == "true",
-            state_parameter=env["SPOTYARD_STATE_PARAMETER"])
+def policy_of(config: QueueAutoscalerSettings) -> Policy:
+    return Policy(messages_per_instance=config.messages_per_instance, min_capacity=config.min_capacity,
+                  max_capacity=config.max_capacity, cooldown_seconds=config.scale_in_cooldown_seconds,
+                  boot_seconds=config.boot_seconds)
 
 
 @dataclass(frozen=True)
@@ -86,9 +66,10 @@ def backlog(queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) -> dict[str, Any]:
+def run(config: QueueAutoscalerSettings, now: float, warm_up: tuple[int, int] | None = None) -> dict[str, Any]:
     """One run; `warm_up` (capacity, seconds) starts a warm-up at `now`."""
-    fleet = AutoScalingGroup(config.target) if config.engine == "asg" else SpotFleetRequest(config.target)
+    engine = AutoScalingGroup if config.engine == "asg" else SpotFleetRequest
+    fleet = engine(config.capacity_target)
     state = State.load(config.state_parameter)
     memory = state.memory
     if warm_up is not None:
@@ -98,9 +79,9 @@ def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) ->
     view = fleet.read()
     if state.unpublished and state.unpublished.previous != view.desired:  # made by a run that then failed
         _publish(config, state.unpublished, view.desired)
-    moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.policy.boot_seconds)
+    moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.boot_seconds)
     on_its_way = fleet.on_its_way(view.desired, moment, boot)
-    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, config.policy)
+    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, policy_of(config))
     capacity = view.desired
     if decision.capacity != view.desired:
         change = Change(previous=view.desired, wanted=decision.capacity, reason=decision.reason, backlog=demand)
@@ -130,13 +111,13 @@ def run(config: Settings, now: float, warm_up: tuple[int, int] | None = None) ->
     return result
 
 
-def _publish(config: Settings, change: Change, capacity: int) -> None:
+def _publish(config: QueueAutoscalerSettings, change: Change, capacity: int) -> None:
     notify.publish(f"spotyard: {config.fleet} capacity {change.previous} -> {capacity} ({change.reason})", {
         "fleet": config.fleet, "backlog": change.backlog, "from": change.previous, "to": capacity,
         "reason": change.reason, "kept for busy instances": max(0, capacity - change.wanted)})
 
 
-def _metrics(config: Settings, demand: int, capacity: int, change: int) -> None:
+def _metrics(config: QueueAutoscalerSettings, demand: int, capacity: int, change: int) -> None:
     dimensions = [{"Name": "Stack", "Value": config.stack}, {"Name": "Fleet", "Value": config.fleet}]
     data = [{"MetricName": "Backlog", "Dimensions": dimensions, "Value": demand, "Unit": "Count"},
             {"MetricName": "DesiredCapacity", "Dimensions": dimensions, "Value": capacity, "Unit": "Count"}]

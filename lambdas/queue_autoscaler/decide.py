@@ -33,7 +33,7 @@ class Policy:
     min_capacity: int
     max_capacity: int
     cooldown_seconds: int
-    boot_seconds: int = 120
+    boot_seconds: int
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from spotyard_lambda import aws, log
 from spotyard_lambda.instances import Instance
+from spotyard_lambda.names import BUSY_TAG
 
-BUSY_TAG = "spotyard:busy"
 # Why a Spot launch fails when the capacity is not there (Auto Scaling activity messages).
 CAPACITY_REASONS = ("InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity",
                     "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow", "capacity")

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import autoscaler
 from spotyard_lambda import events
+from spotyard_lambda.settings import QueueAutoscalerSettings
 
 WARM_UP = ("spotyard.warm-up", "Warm Up")  # source and detail-type of the warm-up schedule's event
 EXPECTED = {"aws.events": ("Scheduled Event",), WARM_UP[0]: (WARM_UP[1],)}
@@ -26,4 +27,4 @@ def handler(event, context):
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (capacity, minutes)):
             raise events.UnparseableEvent(f"warm-up event {parsed.id} needs a positive capacity and minutes")
         warm_up = (capacity, minutes * 60)
-    return autoscaler.run(autoscaler.Settings.from_environment(), now=now, warm_up=warm_up)
+    return autoscaler.run(QueueAutoscalerSettings.from_environment(), now=now, warm_up=warm_up)

@@ -23,7 +23,6 @@ Used by the DNS registrar and by the interruption handler (to remove an instance
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections import defaultdict
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 
 from spotyard_lambda import aws, log
 from spotyard_lambda.instances import Instance
+from spotyard_lambda.names import instance_name
 
 MAX_RESOURCE_RECORDS_PER_REQUEST = 1_000
 MAX_VALUE_CHARACTERS_PER_REQUEST = 32_000
@@ -52,15 +52,6 @@ class Zone:
     name: str
     ttl: int
     requests_per_second: float = 0  # 0: not paced
-
-    @classmethod
-    def from_environment(cls) -> Zone | None:
-        """The stack's zone (SPOTYARD_ZONE_ID, _NAME, SPOTYARD_TTL), None when it has no DNS."""
-        zone_id = os.environ.get("SPOTYARD_ZONE_ID")
-        if not zone_id:
-            return None
-        return cls(id=zone_id, name=os.environ["SPOTYARD_ZONE_NAME"], ttl=int(os.environ.get("SPOTYARD_TTL", "60")),
-                   requests_per_second=float(os.environ.get("SPOTYARD_ROUTE53_REQUESTS_PER_SECOND", "0")))
 
     def fqdn(self, label: str) -> str:
         return f"{label}.{self.name}.".lower()
@@ -110,7 +101,7 @@ def _owner_of(txt: RecordSet, stack: str) -> str | None:
 
 def instance_records(zone: Zone, stack: str, fleet: str, instance_id: str, ip: str) -> list[RecordSet]:
     """The four record sets of one serving instance (see the module docstring)."""
-    own, shared, owner = zone.fqdn(f"{fleet}-{instance_id}"), zone.fqdn(fleet), (owner_text(stack, fleet),)
+    own, shared, owner = zone.fqdn(instance_name(fleet, instance_id)), zone.fqdn(fleet), (owner_text(stack, fleet),)
     return [RecordSet(own, "A", zone.ttl, (ip,)), RecordSet(own, "TXT", zone.ttl, owner),
             RecordSet(shared, "A", zone.ttl, (ip,), instance_id, True),
             RecordSet(shared, "TXT", zone.ttl, owner, instance_id, True)]
@@ -379,7 +370,7 @@ def _view_of(route53: Route53, stack: str, targets: list[Target]) -> ZoneView:
             records += other
             blocked_fleets |= {fleet} if other else set()
     for target in targets:
-        own = route53.records_at(zone.fqdn(f"{target.fleet}-{target.instance_id}"))
+        own = route53.records_at(zone.fqdn(instance_name(target.fleet, target.instance_id)))
         records += own
         if target.fleet not in blocked_fleets:
             records += _fleet_name_records(zone, stack, target, own)
@@ -402,7 +393,7 @@ def fleets_naming(route53: Route53, stack: str, fleets: Iterable[str], instance_
     """The fleets (among `fleets`) in which this stack named the instance: one read per fleet."""
     named = set()
     for fleet in fleets:
-        own = route53.records_at(route53.zone.fqdn(f"{fleet}-{instance_id}"), "TXT", max_items=1)
+        own = route53.records_at(route53.zone.fqdn(instance_name(fleet, instance_id)), "TXT", max_items=1)
         if any(_owner_of(r, stack) == fleet for r in own):
             named.add(fleet)
     return named

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 
 from spotyard_lambda import aws, log
-from spotyard_lambda.instances import FLEET_TAG, STACK_TAG, Instance
-
-SOURCE_TAG = "spotyard:source-instance"
+from spotyard_lambda.instances import Instance
+from spotyard_lambda.names import FLEET_TAG, SOURCE_INSTANCE_TAG, STACK_TAG
 
 
 def image_name(stack: str, fleet: str, instance_id: str) -> str:
@@ -23,13 +22,14 @@ def start_image(ec2, instance: Instance, stack: str, role_tag: str,
     """The AMI of this instance: (image id, whether this call started it). `extra_tags` are
     set on it either way."""
     existing = ec2.describe_images(Owners=["self"], Filters=[
-        {"Name": f"tag:{SOURCE_TAG}", "Values": [instance.id]}])["Images"]
+        {"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": [instance.id]}])["Images"]
     if existing:
         if extra_tags:
             ec2.create_tags(Resources=[existing[0]["ImageId"]], Tags=_tags(extra_tags))
         return existing[0]["ImageId"], False
     name = image_name(stack, instance.fleet or "", instance.id)
-    owned = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "", SOURCE_TAG: instance.id}
+    owned = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "",
+             SOURCE_INSTANCE_TAG: instance.id}
     try:
         # CreateImage tags the AMI and every snapshot it creates in the same request:
         # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html (TagSpecifications)

@@ -6,10 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-STACK_TAG = "spotyard:stack"
-FLEET_TAG = "spotyard:fleet"
-# Set by the interruption handler: the instance is going, whatever its state says.
-INTERRUPTED_TAG = "spotyard:interrupted"
+from spotyard_lambda.names import FLEET_TAG, INTERRUPTED_TAG, STACK_TAG
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from spotyard_lambda import aws, log, settings
 
 def publish(subject: str, facts: dict[str, object]) -> bool:
     """One message: a subject and `key: value` lines, readable in an e-mail."""
-    topic = settings.optional("SPOTYARD_TOPIC_ARN")
+    topic = settings.optional(settings.TOPIC_VARIABLE)
     if not topic:
         return False
     body = "\n".join(f"{key}: {value}" for key, value in facts.items())
