@@ -29,28 +29,61 @@ provider = stack_provider(config)
 environment = resolve_environment(config.network, provider, config.iam)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
-missing_service_roles = missing_spot_service_roles(provider) \
-    if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
-service_roles = SpotServiceRoles("spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles),
-                                 opts=with_provider).roles if missing_service_roles else []
+missing_service_roles = (
+    missing_spot_service_roles(provider) if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
+)
+service_roles = (
+    SpotServiceRoles(
+        "spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles), opts=with_provider
+    ).roles
+    if missing_service_roles
+    else []
+)
 
-notifications = Notifications("notifications", NotificationsArgs(
-    environment=environment, email=config.notifications.email), opts=with_provider) if config.notifications else None
+notifications = (
+    Notifications(
+        "notifications",
+        NotificationsArgs(environment=environment, email=config.notifications.email),
+        opts=with_provider,
+    )
+    if config.notifications
+    else None
+)
 topic_arn = notifications.topic_arn if notifications else None
 elastic_ips = {fleet.name: fleet.elastic_ip for fleet in config.fleets if fleet.elastic_ip}
-registrar = DnsRegistrar("dns", DnsRegistrarArgs(
-    dns=config.dns, environment=environment, stack_tag=config.stack_tag, elastic_ips=elastic_ips,
-    fleets=[fleet.name for fleet in config.fleets], alarm_topic_arn=topic_arn),
-    opts=with_provider) if config.dns or elastic_ips else None
+registrar = (
+    DnsRegistrar(
+        "dns",
+        DnsRegistrarArgs(
+            dns=config.dns,
+            environment=environment,
+            stack_tag=config.stack_tag,
+            elastic_ips=elastic_ips,
+            fleets=[fleet.name for fleet in config.fleets],
+            alarm_topic_arn=topic_arn,
+        ),
+        opts=with_provider,
+    )
+    if config.dns or elastic_ips
+    else None
+)
 zone_name = registrar.zone_name if registrar else None
 interrupted_fleets: list[InterruptedFleet] = []
 kept_fleets: list[KeptFleet] = []
 
 
 def ssh_host(fleet: FleetConfig) -> SshHost:
-    return SshHost(fleet=fleet.name, user=fleet.ssh.user, stack_tag=config.stack_tag, region=environment.region,
-                   zone_name=zone_name, bastion=fleet.ssh.bastion, direct=bool(fleet.ssh.allow_from),
-                   identity_file=fleet.ssh.identity_file, forward_agent=fleet.ssh.forward_agent)
+    return SshHost(
+        fleet=fleet.name,
+        user=fleet.ssh.user,
+        stack_tag=config.stack_tag,
+        region=environment.region,
+        zone_name=zone_name,
+        bastion=fleet.ssh.bastion,
+        direct=bool(fleet.ssh.allow_from),
+        identity_file=fleet.ssh.identity_file,
+        forward_agent=fleet.ssh.forward_agent,
+    )
 
 
 def cli_tags(fleet: FleetConfig) -> dict[str, str]:
@@ -70,9 +103,19 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
     target_groups = read_target_groups(fleet, provider)
     # The user data names resources that need the fleet's security group and role first.
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
-    spot_fleet = SpotFleet(fleet.name, SpotFleetArgs(
-        fleet=fleet, environment=environment, image=images[fleet.name], instance_tags=fleet_tags(config, fleet.name),
-        user_data=fleet_user_data, fleet_tags=cli_tags(fleet), request_depends_on=service_roles), opts=with_provider)
+    spot_fleet = SpotFleet(
+        fleet.name,
+        SpotFleetArgs(
+            fleet=fleet,
+            environment=environment,
+            image=images[fleet.name],
+            instance_tags=fleet_tags(config, fleet.name),
+            user_data=fleet_user_data,
+            fleet_tags=cli_tags(fleet),
+            request_depends_on=service_roles,
+        ),
+        opts=with_provider,
+    )
     target, target_arn = spot_fleet.capacity_target, spot_fleet.capacity_target_arn
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
@@ -83,53 +126,103 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
-    interrupted_fleets.append(InterruptedFleet(config=fleet, capacity_target=target, capacity_target_arn=target_arn,
-                                               target_groups=target_groups))
+    interrupted_fleets.append(
+        InterruptedFleet(
+            config=fleet, capacity_target=target, capacity_target_arn=target_arn, target_groups=target_groups
+        )
+    )
     if fleet.image.snapshot_on_terminate:
-        kept_fleets.append(KeptFleet(
-            config=fleet, capacity_target=target, capacity_target_arn=target_arn,
-            parameter_name=spot_fleet.image_parameter.name, parameter_arn=spot_fleet.image_parameter.arn,
-            launch_template_id=spot_fleet.launch_template.id))
+        kept_fleets.append(
+            KeptFleet(
+                config=fleet,
+                capacity_target=target,
+                capacity_target_arn=target_arn,
+                parameter_name=spot_fleet.image_parameter.name,
+                parameter_arn=spot_fleet.image_parameter.arn,
+                launch_template_id=spot_fleet.launch_template.id,
+            )
+        )
     if zone_name:
         outputs["dnsName"] = f"{fleet.name}.{zone_name}"
     if fleet.home:
-        home = HomeVolume(f"{fleet.name}-home", HomeVolumeArgs(
-            fleet=fleet.name, vpc_id=environment.vpc_id, subnets=environment.subnets,
-            fleet_security_group_id=spot_fleet.security_group_id, instance_role_arn=spot_fleet.instance_role.arn,
-            uid=fleet.home.uid, gid=fleet.home.gid, retain_on_destroy=fleet.home.retain_on_destroy),
-            opts=with_provider)
+        home = HomeVolume(
+            f"{fleet.name}-home",
+            HomeVolumeArgs(
+                fleet=fleet.name,
+                vpc_id=environment.vpc_id,
+                subnets=environment.subnets,
+                fleet_security_group_id=spot_fleet.security_group_id,
+                instance_role_arn=spot_fleet.instance_role.arn,
+                uid=fleet.home.uid,
+                gid=fleet.home.gid,
+                retain_on_destroy=fleet.home.retain_on_destroy,
+            ),
+            opts=with_provider,
+        )
         instance_env |= {"SPOTYARD_EFS_ID": home.file_system_id, "SPOTYARD_EFS_ACCESS_POINT": home.access_point_id}
         outputs["homeFileSystemId"] = home.file_system_id
     if fleet.results:
-        results = ResultsBucket(f"{fleet.name}-results", ResultsBucketArgs(
-            bucket=fleet.results.bucket, partition=environment.partition,
-            instance_role_name=spot_fleet.instance_role.name, retain_on_destroy=fleet.results.retain_on_destroy),
-            opts=with_provider)
+        results = ResultsBucket(
+            f"{fleet.name}-results",
+            ResultsBucketArgs(
+                bucket=fleet.results.bucket,
+                partition=environment.partition,
+                instance_role_name=spot_fleet.instance_role.name,
+                retain_on_destroy=fleet.results.retain_on_destroy,
+            ),
+            opts=with_provider,
+        )
         outputs["resultsBucket"] = instance_env["SPOTYARD_RESULTS_BUCKET"] = results.bucket_name
     if fleet.queue:
-        jobs = QueueAutoscaler(f"{fleet.name}-jobs", QueueAutoscalerArgs(
-            fleet=fleet, environment=environment, stack_tag=config.stack_tag, capacity_target=target,
-            capacity_target_arn=target_arn, instance_role_name=spot_fleet.instance_role.name, topic_arn=topic_arn),
-            opts=with_provider)
+        jobs = QueueAutoscaler(
+            f"{fleet.name}-jobs",
+            QueueAutoscalerArgs(
+                fleet=fleet,
+                environment=environment,
+                stack_tag=config.stack_tag,
+                capacity_target=target,
+                capacity_target_arn=target_arn,
+                instance_role_name=spot_fleet.instance_role.name,
+                topic_arn=topic_arn,
+            ),
+            opts=with_provider,
+        )
         outputs["queueUrl"] = instance_env["SPOTYARD_QUEUE_URL"] = jobs.queue_url
     if fleet.schedule:
-        FleetSchedule(f"{fleet.name}-schedule", FleetScheduleArgs(
-            fleet=fleet, environment=environment, capacity_target=target, capacity_target_arn=target_arn),
-            opts=with_provider)
+        FleetSchedule(
+            f"{fleet.name}-schedule",
+            FleetScheduleArgs(
+                fleet=fleet, environment=environment, capacity_target=target, capacity_target_arn=target_arn
+            ),
+            opts=with_provider,
+        )
 
-    resolve_user_data(pulumi.Output.all(**instance_env).apply(
-        lambda values: user_data(bootstrap_script(values), fleet.user_data)))
+    resolve_user_data(
+        pulumi.Output.all(**instance_env).apply(lambda values: user_data(bootstrap_script(values), fleet.user_data))
+    )
     return outputs
 
 
 fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}
-InterruptionHandler("interruptions", InterruptionHandlerArgs(
-    environment=environment, stack_tag=config.stack_tag, fleets=interrupted_fleets,
-    zone_id=registrar.zone_id if registrar else None, zone_name=zone_name,
-    ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS, topic_arn=topic_arn), opts=with_provider)
+InterruptionHandler(
+    "interruptions",
+    InterruptionHandlerArgs(
+        environment=environment,
+        stack_tag=config.stack_tag,
+        fleets=interrupted_fleets,
+        zone_id=registrar.zone_id if registrar else None,
+        zone_name=zone_name,
+        ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS,
+        topic_arn=topic_arn,
+    ),
+    opts=with_provider,
+)
 if kept_fleets:
-    ImageKeeper("images", ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets,
-                                          topic_arn=topic_arn), opts=with_provider)
+    ImageKeeper(
+        "images",
+        ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets, topic_arn=topic_arn),
+        opts=with_provider,
+    )
 ssh_hosts = [ssh_host(fleet) for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)

@@ -46,8 +46,13 @@ VISIBILITY_TIMEOUT = 300  # the queue's default visibilityTimeoutSeconds
 NOTICE_SECONDS = 120
 TRAILING_SECONDS = 30 * 60
 decide = load("queue_autoscaler", "decide")
-DEFAULTS = decide.Policy(messages_per_instance=DEFAULT_MESSAGES_PER_INSTANCE, min_capacity=0, max_capacity=10,
-                         cooldown_seconds=300, boot_seconds=BOOT_SECONDS)
+DEFAULTS = decide.Policy(
+    messages_per_instance=DEFAULT_MESSAGES_PER_INSTANCE,
+    min_capacity=0,
+    max_capacity=10,
+    cooldown_seconds=300,
+    boot_seconds=BOOT_SECONDS,
+)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Run:
 
 # -- policies: Run -> desired capacity ---------------------------------------------------------
 
+
 def spotyard_policy(policy=DEFAULTS, warm_up: tuple[int, int, int] | None = None) -> Callable[[Run], int]:
     """`warm_up`: (time, capacity, seconds) of a `queue.warmUp` schedule's event."""
     memory = decide.Memory()
@@ -80,10 +86,12 @@ def spotyard_policy(policy=DEFAULTS, warm_up: tuple[int, int, int] | None = None
         nonlocal memory
         if warm_up and run.now == warm_up[0]:
             memory = decide.warmed(memory, warm_up[1], run.now, warm_up[2])
-        decision = decide.decide(decide.FleetCapacity(run.desired, run.on_its_way), run.visible + run.in_flight,
-                                 run.now, memory, policy)
+        decision = decide.decide(
+            decide.FleetCapacity(run.desired, run.on_its_way), run.visible + run.in_flight, run.now, memory, policy
+        )
         memory = decision.memory
         return decision.capacity
+
     return decide_run
 
 
@@ -107,6 +115,7 @@ def stabilization_window(seconds: int = 300) -> Callable[[Run], int]:
             peak, window = window[1], None
             return peak
         return run.desired
+
     return policy
 
 
@@ -124,10 +133,12 @@ def classic_policy() -> Callable[[Run], int]:
         if average <= 20:
             return max(2, current - 1)
         return current
+
     return policy
 
 
 # -- traces: arrival times in seconds ---------------------------------------------------------
+
 
 def steady() -> list[int]:
     """15 jobs a minute for three hours: one every four seconds (1.5 instances' worth)."""
@@ -149,8 +160,11 @@ def random_spikes(seed: int = 7) -> list[int]:
     return sorted(minute * 60 + rng.randrange(0, 60) for minute in minutes)
 
 
-TRACES = {"steady (15 jobs/min, 3 h)": steady, "nightly burst (2,000 jobs)": nightly_burst,
-          "random spikes over a trickle (12 h)": random_spikes}
+TRACES = {
+    "steady (15 jobs/min, 3 h)": steady,
+    "nightly burst (2,000 jobs)": nightly_burst,
+    "random spikes over a trickle (12 h)": random_spikes,
+}
 
 
 @dataclass
@@ -164,8 +178,9 @@ class Outcome:
         return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-def simulate(arrivals: list[int], policy: Callable[[Run], int], *, interruptions: tuple[int, ...] = (),
-             requeue: bool = False) -> Outcome:
+def simulate(
+    arrivals: list[int], policy: Callable[[Run], int], *, interruptions: tuple[int, ...] = (), requeue: bool = False
+) -> Outcome:
     """`interruptions`: times at which the oldest busy instance gets the two-minute notice and
     leaves the fleet (paid until Spot reclaims it). The job in hand comes back to the queue at
     the notice (`requeue`) or a visibility timeout after it was received, for another worker."""
@@ -206,21 +221,29 @@ def simulate(arrivals: list[int], policy: Callable[[Run], int], *, interruptions
                 first_start[message] = finish - JOB_SECONDS
                 hidden[message] = now if requeue else first_start[message] + VISIBILITY_TIMEOUT
         if now % 60 == 0:
-            run = Run(now=now, visible=len(queue) + len(hidden), in_flight=sum(bool(i.job) for i in instances),
-                      desired=len(instances), on_its_way=sum(not i.ready(now) for i in instances))
+            run = Run(
+                now=now,
+                visible=len(queue) + len(hidden),
+                in_flight=sum(bool(i.job) for i in instances),
+                desired=len(instances),
+                on_its_way=sum(not i.ready(now) for i in instances),
+            )
             desired = policy(run)
             instances += [Instance(launched=now) for _ in range(desired - len(instances))]
             idle = sorted((i for i in instances if not i.job), key=lambda i: i.launched, reverse=True)
-            for instance in idle[:max(0, len(instances) - desired)]:
+            for instance in idle[: max(0, len(instances) - desired)]:
                 instances.remove(instance)
         paid += len(instances) * STEP
         now += STEP
     return Outcome(waits=waits, instance_minutes=paid / 60, requeue_delays=delays)
 
 
-POLICIES = {"spotyard (defaults)": spotyard_policy, "backlog rule, no cooldown": backlog_rule,
-            "classic step alarms": classic_policy,
-            "300-s stabilization window (spotyard before #14)": stabilization_window}
+POLICIES = {
+    "spotyard (defaults)": spotyard_policy,
+    "backlog rule, no cooldown": backlog_rule,
+    "classic step alarms": classic_policy,
+    "300-s stabilization window (spotyard before #14)": stabilization_window,
+}
 
 
 def main() -> None:
@@ -231,23 +254,31 @@ def main() -> None:
         for label, make in POLICIES.items():
             outcome = simulate(arrivals, make())
             assert len(outcome.waits) == len(arrivals), f"{label} left jobs undone on {name}"
-            print(f"| {name} | {label} | {outcome.percentile(0.5):.1f} | {outcome.percentile(0.95):.1f} | "
-                  f"{outcome.instance_minutes:,.0f} |")
-    print(f"\nspotyard: messagesPerInstance {DEFAULTS.messages_per_instance}, {DEFAULTS.min_capacity}.."
-          f"{DEFAULTS.max_capacity} instances, scaleInCooldownSeconds {DEFAULTS.cooldown_seconds}, bootSeconds "
-          f"{DEFAULTS.boot_seconds}; instances boot in {BOOT_SECONDS} s and work one {JOB_SECONDS}-s job at a "
-          "time; one deterministic run per row.\n")
+            print(
+                f"| {name} | {label} | {outcome.percentile(0.5):.1f} | {outcome.percentile(0.95):.1f} | "
+                f"{outcome.instance_minutes:,.0f} |"
+            )
+    print(
+        f"\nspotyard: messagesPerInstance {DEFAULTS.messages_per_instance}, {DEFAULTS.min_capacity}.."
+        f"{DEFAULTS.max_capacity} instances, scaleInCooldownSeconds {DEFAULTS.cooldown_seconds}, bootSeconds "
+        f"{DEFAULTS.boot_seconds}; instances boot in {BOOT_SECONDS} s and work one {JOB_SECONDS}-s job at a "
+        "time; one deterministic run per row.\n"
+    )
     warm = simulate(nightly_burst(), spotyard_policy(warm_up=(3600 - BOOT_SECONDS, 10, 15 * 60)))
-    print(f"nightly burst with queue.warmUp (capacity 10, 15 minutes, {BOOT_SECONDS} s before it): p50 "
-          f"{warm.percentile(0.5):.1f}, p95 {warm.percentile(0.95):.1f} min, "
-          f"{warm.instance_minutes:,.0f} instance-minutes\n")
+    print(
+        f"nightly burst with queue.warmUp (capacity 10, 15 minutes, {BOOT_SECONDS} s before it): p50 "
+        f"{warm.percentile(0.5):.1f}, p95 {warm.percentile(0.95):.1f} min, "
+        f"{warm.instance_minutes:,.0f} instance-minutes\n"
+    )
     print("| trace | spotyard scaleInCooldownSeconds | p50 wait (min) | p95 wait (min) | instance-minutes |")
     print("| --- | ---: | ---: | ---: | ---: |")
     arrivals = random_spikes()
     for cooldown in (60, 120, 300, 600):
         outcome = simulate(arrivals, spotyard_policy(replace(DEFAULTS, cooldown_seconds=cooldown)))
-        print(f"| random spikes over a trickle | {cooldown} | {outcome.percentile(0.5):.1f} | "
-              f"{outcome.percentile(0.95):.1f} | {outcome.instance_minutes:,.0f} |")
+        print(
+            f"| random spikes over a trickle | {cooldown} | {outcome.percentile(0.5):.1f} | "
+            f"{outcome.percentile(0.95):.1f} | {outcome.instance_minutes:,.0f} |"
+        )
     print()
     interruptions = tuple(range(1800, 3 * 3600 - 1800, 600))  # a notice every 10 minutes, steady trace
     print("| interrupted worker's job | jobs | mean delay added (min) | max delay added (min) |")
@@ -255,8 +286,10 @@ def main() -> None:
     for label, requeue in (("comes back after the visibility timeout", False), ("requeued at the notice", True)):
         delays = simulate(steady(), spotyard_policy(), interruptions=interruptions, requeue=requeue).requeue_delays
         print(f"| {label} | {len(delays)} | {sum(delays) / len(delays):.1f} | {max(delays):.1f} |")
-    print(f"\nvisibility timeout {VISIBILITY_TIMEOUT} s (the queue's default); delay added = from the job's first "
-          "start to its restart on another worker.")
+    print(
+        f"\nvisibility timeout {VISIBILITY_TIMEOUT} s (the queue's default); delay added = from the job's first "
+        "start to its restart on another worker."
+    )
 
 
 if __name__ == "__main__":

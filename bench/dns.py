@@ -60,17 +60,25 @@ def measure(size: int, workdir: Path, slept: list[float]) -> dict[str, tuple[int
     boto3.client("ec2").terminate_instances(InstanceIds=[launched])
     rows["termination event"] = step(registrar, sqs_events.batch([events.state_change(launched, "terminated")]))
     group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
-    (member,) = boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
-    rows["interruption"] = step(handler, events.load("ec2-spot-instance-interruption-warning",
-                                                     instance_id=member["InstanceId"]))
+    (member,) = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ][0]["Instances"]
+    rows["interruption"] = step(
+        handler, events.load("ec2-spot-instance-interruption-warning", instance_id=member["InstanceId"])
+    )
     rows["reconcile"] = step(registrar, events.load("scheduled-event"))
     return rows
 
 
 def main() -> None:
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_SESSION_TOKEN="bench",
-                      AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, MOTO_EC2_LOAD_DEFAULT_AMIS="false")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_SESSION_TOKEN="bench",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+    )
     from moto import mock_aws
 
     from tests.harness import moto_fixes
@@ -95,11 +103,15 @@ def main() -> None:
     for size, rows in results.items():
         cells = [f"{calls} ({route53})" for calls, route53, _, _ in rows.values()]
         print(f"| {size:,} | " + " | ".join(cells) + " |")
-    print("\nAWS calls (of which Route 53 requests). Seconds the pacing adds to the last reconcile: "
-          + ", ".join(f"{size:,}: {rows['reconcile'][2]:.0f}" for size, rows in results.items()))
+    print(
+        "\nAWS calls (of which Route 53 requests). Seconds the pacing adds to the last reconcile: "
+        + ", ".join(f"{size:,}: {rows['reconcile'][2]:.0f}" for size, rows in results.items())
+    )
     for name in ("launch event", "interruption", "reconcile"):
-        print(f"{name} at {SIZES[-1]:,}: " + ", ".join(
-            f"{action} x{count}" for action, count in sorted(results[SIZES[-1]][name][3].items())))
+        print(
+            f"{name} at {SIZES[-1]:,}: "
+            + ", ".join(f"{action} x{count}" for action, count in sorted(results[SIZES[-1]][name][3].items()))
+        )
 
 
 if __name__ == "__main__":

@@ -46,13 +46,15 @@ def drain_once(size: int, workdir: Path) -> tuple[float, list]:
     world = World(REGION).seed()
     config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     web = world.target_group("web", deregistration_delay=30)
-    config["spotyard:fleets"]["workbench"].update(capacity=size, maxCapacity=size,
-                                                  loadBalancer={"targetGroupArns": [web]})
+    config["spotyard:fleets"]["workbench"].update(
+        capacity=size, maxCapacity=size, loadBalancer={"targetGroupArns": [web]}
+    )
     stack = run_program(config, region=REGION)
     deployed_lambda(stack, "dns-lambda", workdir).invoke(events.load("scheduled-event"))
     group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
-    members = boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+    members = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ][0]["Instances"]
     assert len(members) == size
     handler = deployed_lambda(stack, "interruptions-lambda", workdir)
     handler.unpack()
@@ -66,9 +68,14 @@ def drain_once(size: int, workdir: Path) -> tuple[float, list]:
 
 def main() -> None:
     port = free_port()
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION,
-                      AWS_REGION=REGION, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-                      MOTO_EC2_LOAD_DEFAULT_AMIS="false")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+    )
     from moto.server import ThreadedMotoServer
 
     from tests.harness import moto_fixes
@@ -82,8 +89,12 @@ def main() -> None:
             for size in SIZES:
                 timings, counts, actions = [], [], Counter()
                 for run in range(RUNS):
-                    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 (loopback moto_server)
-                        f"http://127.0.0.1:{port}/moto-api/reset", method="POST"), timeout=10).close()
+                    urllib.request.urlopen(
+                        urllib.request.Request(  # noqa: S310 (loopback moto_server)
+                            f"http://127.0.0.1:{port}/moto-api/reset", method="POST"
+                        ),
+                        timeout=10,
+                    ).close()
                     workdir = Path(scratch) / f"{size}-{run}"
                     workdir.mkdir()
                     elapsed, calls = drain_once(size, workdir)

@@ -64,45 +64,82 @@ class DnsRegistrar(pulumi.ComponentResource):
             self.zone_name = (args.dns.zone_name or existing.name).rstrip(".").lower()
         elif args.dns:
             zone = aws.route53.Zone(
-                f"{name}-zone", name=args.dns.zone_name, comment=f"spotyard {args.stack_tag}",
+                f"{name}-zone",
+                name=args.dns.zone_name,
+                comment=f"spotyard {args.stack_tag}",
                 vpcs=[aws.route53.ZoneVpcArgs(vpc_id=env.vpc_id, vpc_region=env.region)],
                 force_destroy=True,  # the records in it are the registrar's, written at run time
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             self.zone_id = zone.zone_id
             self.zone_name = args.dns.zone_name
 
         statements = [allow("FindInstances", ["ec2:DescribeInstances"], "*")]
         if self.zone_id is not None:
-            statements.append(allow("ManageRecords",
-                                    ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                                    self.zone_id.apply(lambda zone_id: hosted_zone_arn(env.partition, zone_id))))
+            statements.append(
+                allow(
+                    "ManageRecords",
+                    ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                    self.zone_id.apply(lambda zone_id: hosted_zone_arn(env.partition, zone_id)),
+                )
+            )
         if args.elastic_ips:
             statements += [
                 allow("FindAddresses", ["ec2:DescribeAddresses"], "*"),
-                allow("MoveAddresses", ["ec2:AssociateAddress"],
-                      [env.arn("ec2", f"elastic-ip/{allocation}") for allocation in args.elastic_ips.values()]),
-                allow("OntoStackInstances", ["ec2:AssociateAddress"], env.arn("ec2", "instance/*"),
-                      tag_condition({STACK_TAG: args.stack_tag})),
+                allow(
+                    "MoveAddresses",
+                    ["ec2:AssociateAddress"],
+                    [env.arn("ec2", f"elastic-ip/{allocation}") for allocation in args.elastic_ips.values()],
+                ),
+                allow(
+                    "OntoStackInstances",
+                    ["ec2:AssociateAddress"],
+                    env.arn("ec2", "instance/*"),
+                    tag_condition({STACK_TAG: args.stack_tag}),
+                ),
             ]
-        self.function = LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
-            source="dns_registrar",
-            description="spotyard: Route 53 names and Elastic IPs follow the fleets' instances",
-            statements=statements,
-            settings=pulumi.Output.all(self.zone_id, pulumi.Output.from_input(args.elastic_ips)).apply(
-                lambda values: self._settings(args, *values)),
-            triggers=[Trigger("state-changes", event_pattern=STATE_CHANGES,
-                              description="instances start and stop", queue=STATE_CHANGE_BATCHES),
-                      Trigger("reconcile", schedule_expression=RECONCILE_EVERY,
-                              description="repair what missed events left behind")],
-            alarm_topic_arn=args.alarm_topic_arn,
-            timeout_seconds=TIMEOUT_SECONDS,
-            iam=env.iam,
-        ), opts=pulumi.ResourceOptions(parent=self))
+        self.function = LambdaFunction(
+            f"{name}-lambda",
+            LambdaFunctionArgs(
+                source="dns_registrar",
+                description="spotyard: Route 53 names and Elastic IPs follow the fleets' instances",
+                statements=statements,
+                settings=pulumi.Output.all(self.zone_id, pulumi.Output.from_input(args.elastic_ips)).apply(
+                    lambda values: self._settings(args, *values)
+                ),
+                triggers=[
+                    Trigger(
+                        "state-changes",
+                        event_pattern=STATE_CHANGES,
+                        description="instances start and stop",
+                        queue=STATE_CHANGE_BATCHES,
+                    ),
+                    Trigger(
+                        "reconcile",
+                        schedule_expression=RECONCILE_EVERY,
+                        description="repair what missed events left behind",
+                    ),
+                ],
+                alarm_topic_arn=args.alarm_topic_arn,
+                timeout_seconds=TIMEOUT_SECONDS,
+                iam=env.iam,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({"zoneId": self.zone_id, "zoneName": self.zone_name})
 
-    def _settings(self, args: DnsRegistrarArgs, zone_id: str | None,
-                  elastic_ips: dict[str, str]) -> DnsRegistrarSettings:
-        zone = Zone(id=zone_id, name=self.zone_name or "", ttl=args.dns.ttl,
-                    requests_per_second=ROUTE53_REQUESTS_PER_SECOND) if zone_id and args.dns else None
-        return DnsRegistrarSettings(stack=args.stack_tag, zone=zone, fleets={
-            fleet: NamedFleet(elastic_ip=elastic_ips.get(fleet)) for fleet in [*args.fleets, *elastic_ips]})
+    def _settings(
+        self, args: DnsRegistrarArgs, zone_id: str | None, elastic_ips: dict[str, str]
+    ) -> DnsRegistrarSettings:
+        zone = (
+            Zone(
+                id=zone_id, name=self.zone_name or "", ttl=args.dns.ttl, requests_per_second=ROUTE53_REQUESTS_PER_SECOND
+            )
+            if zone_id and args.dns
+            else None
+        )
+        return DnsRegistrarSettings(
+            stack=args.stack_tag,
+            zone=zone,
+            fleets={fleet: NamedFleet(elastic_ip=elastic_ips.get(fleet)) for fleet in [*args.fleets, *elastic_ips]},
+        )

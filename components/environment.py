@@ -36,8 +36,10 @@ class Environment:
         return [subnet.id for subnet in self.subnets]
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-                f"{self.account_id if account else ''}:{resource}")
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account_id if account else ''}:{resource}"
+        )
 
     def managed_policy(self, name: str) -> str:
         return f"arn:{self.partition}:iam::aws:policy/{name}"
@@ -49,9 +51,15 @@ def resolve_environment(network: NetworkConfig, provider: aws.Provider, iam: Iam
     region = aws.get_region(opts=opts)
     partition = aws.get_partition(opts=opts)
     vpc_id, subnets = _network(network, opts)
-    return Environment(provider=provider, region=region.region or region.name,
-                       account_id=identity.account_id, partition=partition.partition,
-                       vpc_id=vpc_id, subnets=subnets, iam=iam or IamConfig())
+    return Environment(
+        provider=provider,
+        region=region.region or region.name,
+        account_id=identity.account_id,
+        partition=partition.partition,
+        vpc_id=vpc_id,
+        subnets=subnets,
+        iam=iam or IamConfig(),
+    )
 
 
 def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, tuple[Subnet, ...]]:
@@ -61,8 +69,10 @@ def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, t
         filters = [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id])]
     else:
         vpc_id = aws.ec2.get_vpc(default=True, opts=opts).id
-        filters = [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id]),
-                   aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"])]
+        filters = [
+            aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id]),
+            aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"]),
+        ]
     subnet_ids = list(network.subnet_ids) or sorted(aws.ec2.get_subnets(filters=filters, opts=opts).ids)
     subnets = []
     for subnet_id in subnet_ids:

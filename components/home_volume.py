@@ -50,21 +50,40 @@ class HomeVolume(pulumi.ComponentResource):
                 aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"),
             ],
             tags={"Name": f"{args.fleet}-home"},
-            opts=kept)
+            opts=kept,
+        )
         aws.efs.BackupPolicy(
-            f"{name}-backup", file_system_id=file_system.id,
-            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"), opts=kept)
+            f"{name}-backup",
+            file_system_id=file_system.id,
+            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"),
+            opts=kept,
+        )
 
-        nfs = aws.ec2.SecurityGroup(f"{name}-nfs-sg", vpc_id=args.vpc_id,
-                                    description=f"spotyard home volume of fleet {args.fleet}",
-                                    tags={"Name": f"{args.fleet}-home"}, opts=child)
+        nfs = aws.ec2.SecurityGroup(
+            f"{name}-nfs-sg",
+            vpc_id=args.vpc_id,
+            description=f"spotyard home volume of fleet {args.fleet}",
+            tags={"Name": f"{args.fleet}-home"},
+            opts=child,
+        )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-nfs-from-fleet", security_group_id=nfs.id, ip_protocol="tcp", from_port=2049, to_port=2049,
-            referenced_security_group_id=args.fleet_security_group_id, description=f"NFS from fleet {args.fleet}",
-            opts=child)
+            f"{name}-nfs-from-fleet",
+            security_group_id=nfs.id,
+            ip_protocol="tcp",
+            from_port=2049,
+            to_port=2049,
+            referenced_security_group_id=args.fleet_security_group_id,
+            description=f"NFS from fleet {args.fleet}",
+            opts=child,
+        )
         for subnet in _one_per_zone(args.subnets):
-            aws.efs.MountTarget(f"{name}-mount-{subnet.availability_zone}", file_system_id=file_system.id,
-                                subnet_id=subnet.id, security_groups=[nfs.id], opts=child)
+            aws.efs.MountTarget(
+                f"{name}-mount-{subnet.availability_zone}",
+                file_system_id=file_system.id,
+                subnet_id=subnet.id,
+                security_groups=[nfs.id],
+                opts=child,
+            )
 
         access_point = aws.efs.AccessPoint(
             f"{name}-access-point",
@@ -73,21 +92,47 @@ class HomeVolume(pulumi.ComponentResource):
             root_directory=aws.efs.AccessPointRootDirectoryArgs(
                 path=f"/{args.fleet}",
                 creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(
-                    owner_uid=args.uid, owner_gid=args.gid, permissions="0750")),
+                    owner_uid=args.uid, owner_gid=args.gid, permissions="0750"
+                ),
+            ),
             tags={"Name": f"{args.fleet}-home"},
-            opts=kept)
+            opts=kept,
+        )
 
         client_actions = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-        aws.efs.FileSystemPolicy(f"{name}-policy", file_system_id=file_system.id, policy=policy_document([
-            {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
-             "Resource": file_system.arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-            {"Sid": "DenyWithoutAccessPoint", "Effect": "Deny", "Principal": {"AWS": "*"},
-             "Action": [*client_actions, "elasticfilesystem:ClientRootAccess"], "Resource": file_system.arn,
-             "Condition": {"StringNotEquals": {"elasticfilesystem:AccessPointArn": access_point.arn}}},
-            {"Sid": "FleetInstancesMountAndWrite", "Effect": "Allow", "Principal": {"AWS": args.instance_role_arn},
-             "Action": client_actions, "Resource": file_system.arn,
-             "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": access_point.arn}}},
-        ]), opts=child)
+        aws.efs.FileSystemPolicy(
+            f"{name}-policy",
+            file_system_id=file_system.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "DenyWithoutTls",
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": "*",
+                        "Resource": file_system.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                    {
+                        "Sid": "DenyWithoutAccessPoint",
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": [*client_actions, "elasticfilesystem:ClientRootAccess"],
+                        "Resource": file_system.arn,
+                        "Condition": {"StringNotEquals": {"elasticfilesystem:AccessPointArn": access_point.arn}},
+                    },
+                    {
+                        "Sid": "FleetInstancesMountAndWrite",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": args.instance_role_arn},
+                        "Action": client_actions,
+                        "Resource": file_system.arn,
+                        "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": access_point.arn}},
+                    },
+                ]
+            ),
+            opts=child,
+        )
 
         self.file_system_id = file_system.id
         self.access_point_id = access_point.id

@@ -12,8 +12,7 @@ from spotyard.config import IamConfig
 
 
 def assume_role_policy(service: str, conditions: dict[str, Any] | None = None) -> str:
-    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service},
-                                 "Action": "sts:AssumeRole"}
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
     if conditions:
         statement["Condition"] = conditions
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
@@ -31,11 +30,24 @@ def allow(sid: str, actions: list[str], resources: Any, condition: dict[str, Any
     return statement
 
 
-def stack_role(name: str, *, service: str, description: str, iam: IamConfig,
-               conditions: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> aws.iam.Role:
+def stack_role(
+    name: str,
+    *,
+    service: str,
+    description: str,
+    iam: IamConfig,
+    conditions: dict[str, Any] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> aws.iam.Role:
     """A role `service` may assume, with the stack's `spotyard:iam` path and permissions boundary:
     every role the stack creates is made here. A new path replaces the role (`path` is ForceNew,
     `permissions_boundary` is updated in place with PutRolePermissionsBoundary:
     terraform-provider-aws internal/service/iam/role.go)."""
-    return aws.iam.Role(name, assume_role_policy=assume_role_policy(service, conditions), description=description,
-                        path=iam.path, permissions_boundary=iam.permissions_boundary, opts=opts)
+    return aws.iam.Role(
+        name,
+        assume_role_policy=assume_role_policy(service, conditions),
+        description=description,
+        path=iam.path,
+        permissions_boundary=iam.permissions_boundary,
+        opts=opts,
+    )

@@ -38,8 +38,9 @@ def resolve_images(fleets: tuple[FleetConfig, ...], provider: aws.Provider) -> d
         if found.architecture != fleet.architecture:
             problems.append(f"{key}: {image_id} is {found.architecture} but instanceTypes are {fleet.architecture}")
             continue
-        images[fleet.name] = Image(id=image_id, root_device_name=found.root_device_name,
-                                   architecture=found.architecture)
+        images[fleet.name] = Image(
+            id=image_id, root_device_name=found.root_device_name, architecture=found.architecture
+        )
     if problems:
         raise pulumi.RunError("\n".join(problems))
     return images
@@ -73,8 +74,10 @@ def _current_parameter(fleet: str, opts: pulumi.InvokeOptions) -> str | None:
 def _newest_tagged(role: str, opts: pulumi.InvokeOptions) -> str | None:
     ids = aws.ec2.get_ami_ids(
         owners=["self"],
-        filters=[aws.ec2.GetAmiIdsFilterArgs(name="tag:Role", values=[role]),
-                 aws.ec2.GetAmiIdsFilterArgs(name="state", values=["available"])],
+        filters=[
+            aws.ec2.GetAmiIdsFilterArgs(name="tag:Role", values=[role]),
+            aws.ec2.GetAmiIdsFilterArgs(name="state", values=["available"]),
+        ],
         sort_ascending=False,
         opts=opts,
     ).ids

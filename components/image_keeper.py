@@ -23,8 +23,11 @@ from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigg
 from spotyard.config import FleetConfig
 
 HOLD_SECONDS = 3600
-AMI_STATES = {"source": ["aws.ec2"], "detail-type": ["EC2 AMI State Change"],
-              "detail": {"State": ["available", "failed"]}}
+AMI_STATES = {
+    "source": ["aws.ec2"],
+    "detail-type": ["EC2 AMI State Change"],
+    "detail": {"State": ["available", "failed"]},
+}
 
 
 @dataclass
@@ -52,20 +55,36 @@ class ImageKeeper(pulumi.ComponentResource):
         groups = [f for f in args.fleets if f.config.engine == "asg"]
         for fleet in groups:
             aws.autoscaling.LifecycleHook(
-                f"{name}-{fleet.config.name}-leaving", autoscaling_group_name=fleet.capacity_target,
-                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING", default_result="CONTINUE",
-                heartbeat_timeout=HOLD_SECONDS, opts=pulumi.ResourceOptions(parent=self))
+                f"{name}-{fleet.config.name}-leaving",
+                autoscaling_group_name=fleet.capacity_target,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                default_result="CONTINUE",
+                heartbeat_timeout=HOLD_SECONDS,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         ours = tag_condition({STACK_TAG: args.stack_tag})
         images, snapshots = env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)
         statements = [
-            allow("Find", ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",
-                           "ec2:DescribeSnapshots"], "*"),
+            allow(
+                "Find",
+                [
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:DescribeSnapshots",
+                ],
+                "*",
+            ),
             allow("SaveStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
             allow("SaveImages", ["ec2:CreateImage"], [images, snapshots]),
             # The AMI and its snapshots are tagged by CreateImage itself (tag on create).
-            allow("TagNewImages", ["ec2:CreateTags"], [images, snapshots],
-                  {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
+            allow(
+                "TagNewImages",
+                ["ec2:CreateTags"],
+                [images, snapshots],
+                {"StringEquals": {"ec2:CreateAction": "CreateImage"}},
+            ),
             allow("TagStackImages", ["ec2:CreateTags"], images, ours),
             allow("RemoveStackImages", ["ec2:DeregisterImage"], images, ours),
             # DeleteSnapshot takes ec2:ResourceTag conditions (Service Authorization Reference,
@@ -74,33 +93,57 @@ class ImageKeeper(pulumi.ComponentResource):
             allow("RemoveStackSnapshots", ["ec2:DeleteSnapshot"], snapshots, ours),
             allow("FollowTheNewest", ["ssm:GetParameter", "ssm:PutParameter"], [f.parameter_arn for f in args.fleets]),
         ]
-        triggers = [Trigger("ami-states", event_pattern=AMI_STATES, description="saved AMIs become available"),
-                    Trigger("sweep", schedule_expression="rate(1 day)", description="keep the newest AMIs only")]
+        triggers = [
+            Trigger("ami-states", event_pattern=AMI_STATES, description="saved AMIs become available"),
+            Trigger("sweep", schedule_expression="rate(1 day)", description="keep the newest AMIs only"),
+        ]
         if groups:
-            statements.append(allow("LetInstancesGo", ["autoscaling:CompleteLifecycleAction"],
-                                    [f.capacity_target_arn for f in groups]))
-            triggers.insert(0, Trigger("leaving", description="instances leaving an Auto Scaling fleet", event_pattern={
-                "source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
-                "detail": {"AutoScalingGroupName": [f.capacity_target for f in groups]}}))
+            statements.append(
+                allow(
+                    "LetInstancesGo", ["autoscaling:CompleteLifecycleAction"], [f.capacity_target_arn for f in groups]
+                )
+            )
+            triggers.insert(
+                0,
+                Trigger(
+                    "leaving",
+                    description="instances leaving an Auto Scaling fleet",
+                    event_pattern={
+                        "source": ["aws.autoscaling"],
+                        "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+                        "detail": {"AutoScalingGroupName": [f.capacity_target for f in groups]},
+                    },
+                ),
+            )
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
-            source="image_keeper",
-            description="spotyard: save leaving instances as AMIs and follow the newest",
-            statements=statements,
-            settings=pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
-                lambda fleets: ImageKeeperSettings(stack=args.stack_tag, fleets=dict(fleets))),
-            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
-            triggers=triggers,
-            alarm_topic_arn=args.topic_arn,
-            iam=env.iam,
-        ), opts=pulumi.ResourceOptions(parent=self))
+        LambdaFunction(
+            f"{name}-lambda",
+            LambdaFunctionArgs(
+                source="image_keeper",
+                description="spotyard: save leaving instances as AMIs and follow the newest",
+                statements=statements,
+                settings=pulumi.Output.all(*[_fleet_settings(f) for f in args.fleets]).apply(
+                    lambda fleets: ImageKeeperSettings(stack=args.stack_tag, fleets=dict(fleets))
+                ),
+                variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
+                triggers=triggers,
+                alarm_topic_arn=args.topic_arn,
+                iam=env.iam,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({})
 
 
 def _fleet_settings(fleet: KeptFleet) -> pulumi.Output[tuple[str, settings.KeptFleet]]:
     image = fleet.config.image
-    return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(lambda ids: (
-        fleet.config.name, settings.KeptFleet(parameter=ids[0], launch_template_id=ids[1],
-                                              image_role_tag=image.role_tag, keep=image.keep)))
+    return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(
+        lambda ids: (
+            fleet.config.name,
+            settings.KeptFleet(
+                parameter=ids[0], launch_template_id=ids[1], image_role_tag=image.role_tag, keep=image.keep
+            ),
+        )
+    )

@@ -55,52 +55,85 @@ class InterruptionHandler(pulumi.ComponentResource):
         ]
         groups = [f.capacity_target_arn for f in args.fleets if f.config.engine == "asg"]
         if groups:
-            statements += [allow("FindGroupMembership", ["autoscaling:DescribeAutoScalingInstances"], "*"),
-                           allow("DetachFromGroups", ["autoscaling:DetachInstances"], groups)]
+            statements += [
+                allow("FindGroupMembership", ["autoscaling:DescribeAutoScalingInstances"], "*"),
+                allow("DetachFromGroups", ["autoscaling:DetachInstances"], groups),
+            ]
         target_groups = sorted({g.arn for f in args.fleets for g in f.target_groups})
         if target_groups:
             statements.append(allow("DrainTargets", ["elasticloadbalancing:DeregisterTargets"], target_groups))
         if args.zone_id is not None:
-            statements.append(allow(
-                "RemoveNames", ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                pulumi.Output.from_input(args.zone_id).apply(
-                    lambda zone: hosted_zone_arn(env.partition, zone))))
+            statements.append(
+                allow(
+                    "RemoveNames",
+                    ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                    pulumi.Output.from_input(args.zone_id).apply(lambda zone: hosted_zone_arn(env.partition, zone)),
+                )
+            )
         if any(f.config.image.snapshot_on_terminate for f in args.fleets):
             statements += [
                 allow("FindSavedImages", ["ec2:DescribeImages"], "*"),
                 allow("SaveImagesOfStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
-                allow("SaveImages", ["ec2:CreateImage"],
-                      [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)]),
+                allow(
+                    "SaveImages",
+                    ["ec2:CreateImage"],
+                    [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)],
+                ),
                 # CreateImage tags the AMI and its snapshots (spotyard_lambda/images.py).
-                allow("TagSavedImages", ["ec2:CreateTags"],
-                      [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)],
-                      {"StringEquals": {"ec2:CreateAction": "CreateImage"}}),
+                allow(
+                    "TagSavedImages",
+                    ["ec2:CreateTags"],
+                    [env.arn("ec2", "image/*", account=False), env.arn("ec2", "snapshot/*", account=False)],
+                    {"StringEquals": {"ec2:CreateAction": "CreateImage"}},
+                ),
             ]
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        self.function = LambdaFunction(f"{name}-lambda", LambdaFunctionArgs(
-            source="interruption_handler",
-            description="spotyard: drain instances Spot takes back",
-            statements=statements,
-            settings=pulumi.Output.all(args.zone_id, *[_fleet_settings(f) for f in args.fleets]).apply(
-                lambda values: InterruptionHandlerSettings(
-                    stack=args.stack_tag, fleets=dict(values[1:]),
-                    zone=Zone(id=values[0], name=args.zone_name or "", ttl=args.ttl) if values[0] else None)),
-            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
-            triggers=[Trigger("notices", event_pattern=NOTICES,
-                              description="Spot interruption warnings and rebalance recommendations")],
-            alarm_topic_arn=args.topic_arn,
-            timeout_seconds=60,
-            iam=env.iam,
-        ), opts=pulumi.ResourceOptions(parent=self))
+        self.function = LambdaFunction(
+            f"{name}-lambda",
+            LambdaFunctionArgs(
+                source="interruption_handler",
+                description="spotyard: drain instances Spot takes back",
+                statements=statements,
+                settings=pulumi.Output.all(args.zone_id, *[_fleet_settings(f) for f in args.fleets]).apply(
+                    lambda values: InterruptionHandlerSettings(
+                        stack=args.stack_tag,
+                        fleets=dict(values[1:]),
+                        zone=Zone(id=values[0], name=args.zone_name or "", ttl=args.ttl) if values[0] else None,
+                    )
+                ),
+                variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
+                triggers=[
+                    Trigger(
+                        "notices",
+                        event_pattern=NOTICES,
+                        description="Spot interruption warnings and rebalance recommendations",
+                    )
+                ],
+                alarm_topic_arn=args.topic_arn,
+                timeout_seconds=60,
+                iam=env.iam,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({"functionArn": self.function.function.arn})
 
 
 def _fleet_settings(fleet: InterruptedFleet) -> pulumi.Output[tuple[str, settings.InterruptedFleet]]:
     config = fleet.config
-    return pulumi.Output.from_input(fleet.capacity_target).apply(lambda target: (config.name, settings.InterruptedFleet(
-        engine=config.engine, capacity_target=target,
-        decrement_capacity=config.interruption.decrement_capacity, on_rebalance=config.interruption.on_rebalance,
-        target_groups=tuple(settings.TargetGroup(arn=g.arn, target_type=g.target_type) for g in fleet.target_groups),
-        image_role_tag=config.image.role_tag if config.image.snapshot_on_terminate else None)))
+    return pulumi.Output.from_input(fleet.capacity_target).apply(
+        lambda target: (
+            config.name,
+            settings.InterruptedFleet(
+                engine=config.engine,
+                capacity_target=target,
+                decrement_capacity=config.interruption.decrement_capacity,
+                on_rebalance=config.interruption.on_rebalance,
+                target_groups=tuple(
+                    settings.TargetGroup(arn=g.arn, target_type=g.target_type) for g in fleet.target_groups
+                ),
+                image_role_tag=config.image.role_tag if config.image.snapshot_on_terminate else None,
+            ),
+        )
+    )

@@ -94,8 +94,11 @@ def bundle(source: str) -> pulumi.AssetArchive:
 def _python_files(directory: Path, prefix: str) -> dict[str, pulumi.FileAsset]:
     if not (directory / "__init__.py").exists() and not (directory / "handler.py").exists():
         raise pulumi.RunError(f"no Lambda source in {directory}")
-    return {f"{prefix}{path.relative_to(directory).as_posix()}": pulumi.FileAsset(str(path))
-            for path in sorted(directory.rglob("*.py")) if "__pycache__" not in path.parts}
+    return {
+        f"{prefix}{path.relative_to(directory).as_posix()}": pulumi.FileAsset(str(path))
+        for path in sorted(directory.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -108,25 +111,42 @@ class LambdaFunction(pulumi.ComponentResource):
         stack = stack_tag_value(pulumi.get_project(), pulumi.get_stack())
 
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/spotyard/{pulumi.get_project()}-{pulumi.get_stack()}/{name}",
-            retention_in_days=args.log_retention_days, opts=child)
+            f"{name}-logs",
+            name=f"/spotyard/{pulumi.get_project()}-{pulumi.get_stack()}/{name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
         self.failures = aws.sqs.Queue(
-            f"{name}-failures", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child)
+            f"{name}-failures", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child
+        )
         self.queues = {trigger.role: self._queue(name, trigger, args) for trigger in args.triggers if trigger.queue}
 
-        role = stack_role(f"{name}-role", service="lambda.amazonaws.com", description=f"spotyard {name} Lambda",
-                          iam=args.iam, opts=child)
+        role = stack_role(
+            f"{name}-role",
+            service="lambda.amazonaws.com",
+            description=f"spotyard {name} Lambda",
+            iam=args.iam,
+            opts=child,
+        )
         platform = [
-            allow(f"{PLATFORM_SID_PREFIX}Logs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  log_group.arn.apply(lambda arn: f"{arn}:*")),
+            allow(
+                f"{PLATFORM_SID_PREFIX}Logs",
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                log_group.arn.apply(lambda arn: f"{arn}:*"),
+            ),
             allow(f"{PLATFORM_SID_PREFIX}Failures", ["sqs:SendMessage"], self.failures.arn),
         ]
         if self.queues:
-            platform.append(allow(f"{PLATFORM_SID_PREFIX}ReadTriggerQueues",
-                                  ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                                  [queue.arn for queue in self.queues.values()]))
-        self.policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id,
-                                         policy=policy_document(args.statements + platform), opts=child)
+            platform.append(
+                allow(
+                    f"{PLATFORM_SID_PREFIX}ReadTriggerQueues",
+                    ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                    [queue.arn for queue in self.queues.values()],
+                )
+            )
+        self.policy = aws.iam.RolePolicy(
+            f"{name}-policy", role=role.id, policy=policy_document(args.statements + platform), opts=child
+        )
 
         self.function = aws.lambda_.Function(
             f"{name}-function",
@@ -138,15 +158,24 @@ class LambdaFunction(pulumi.ComponentResource):
             role=role.arn,
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                STACK_VARIABLE: stack,
-                **({SETTINGS_VARIABLE: pulumi.Output.from_input(args.settings).apply(
-                    lambda settings: _encode(settings, stack))} if args.settings is not None else {}),
-                **args.variables,
-            }),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    STACK_VARIABLE: stack,
+                    **(
+                        {
+                            SETTINGS_VARIABLE: pulumi.Output.from_input(args.settings).apply(
+                                lambda settings: _encode(settings, stack)
+                            )
+                        }
+                        if args.settings is not None
+                        else {}
+                    ),
+                    **args.variables,
+                }
+            ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=log_group.name,
-                application_log_level="INFO", system_log_level="WARN"),
+                log_format="JSON", log_group=log_group.name, application_log_level="INFO", system_log_level="WARN"
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, log_group]),
         )
         aws.lambda_.FunctionEventInvokeConfig(
@@ -156,18 +185,27 @@ class LambdaFunction(pulumi.ComponentResource):
             maximum_event_age_in_seconds=3600,
             destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
                 on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self.failures.arn)),
-            opts=child)
+                    destination=self.failures.arn
+                )
+            ),
+            opts=child,
+        )
         aws.cloudwatch.MetricAlarm(
             f"{name}-errors",
             alarm_description=f"spotyard {name} Lambda failed; the events are in its failures queue",
-            namespace="AWS/Lambda", metric_name="Errors", statistic="Sum",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            statistic="Sum",
             dimensions={"FunctionName": self.function.name},
-            period=300, evaluation_periods=1, threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
             treat_missing_data="notBreaching",
             alarm_actions=[args.alarm_topic_arn] if args.alarm_topic_arn else [],
             ok_actions=[args.alarm_topic_arn] if args.alarm_topic_arn else [],
-            opts=child)
+            opts=child,
+        )
         for trigger in args.triggers:
             self._trigger(name, trigger, args.alarm_topic_arn)
 
@@ -182,9 +220,11 @@ class LambdaFunction(pulumi.ComponentResource):
             sqs_managed_sse_enabled=True,
             visibility_timeout_seconds=VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * args.timeout_seconds,
             message_retention_seconds=4 * 24 * 3600,
-            redrive_policy=self.failures.arn.apply(lambda arn: json.dumps(
-                {"deadLetterTargetArn": arn, "maxReceiveCount": delivery.max_receive_count})),
-            opts=pulumi.ResourceOptions(parent=self))
+            redrive_policy=self.failures.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": delivery.max_receive_count})
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _trigger(self, name: str, trigger: Trigger, alarm_topic_arn: pulumi.Input[str] | None) -> None:
         child = pulumi.ResourceOptions(parent=self)
@@ -193,24 +233,47 @@ class LambdaFunction(pulumi.ComponentResource):
             description=trigger.description or f"spotyard {name}: {trigger.role}",
             event_pattern=pulumi.Output.json_dumps(trigger.event_pattern) if trigger.event_pattern else None,
             schedule_expression=trigger.schedule_expression,
-            opts=child)
+            opts=child,
+        )
         queue = self.queues.get(trigger.role)
         aws.cloudwatch.EventTarget(
-            f"{name}-{trigger.role}-target", rule=rule.name, arn=queue.arn if queue else self.function.arn,
+            f"{name}-{trigger.role}-target",
+            rule=rule.name,
+            arn=queue.arn if queue else self.function.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_event_age_in_seconds=3600, maximum_retry_attempts=10),
-            opts=child)
+                maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
+            ),
+            opts=child,
+        )
         if queue is None:
             aws.lambda_.Permission(
-                f"{name}-{trigger.role}-permission", action="lambda:InvokeFunction", function=self.function.name,
-                principal="events.amazonaws.com", source_arn=rule.arn, opts=child)
+                f"{name}-{trigger.role}-permission",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+                opts=child,
+            )
             return
         delivery = trigger.queue
         assert delivery is not None
-        aws.sqs.QueuePolicy(f"{name}-{trigger.role}-queue-policy", queue_url=queue.url, policy=policy_document([{
-            "Sid": "FromItsRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": queue.arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}}]), opts=child)
+        aws.sqs.QueuePolicy(
+            f"{name}-{trigger.role}-queue-policy",
+            queue_url=queue.url,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "FromItsRule",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue.arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
+                    }
+                ]
+            ),
+            opts=child,
+        )
         aws.lambda_.EventSourceMapping(
             f"{name}-{trigger.role}-batches",
             event_source_arn=queue.arn,
@@ -218,14 +281,24 @@ class LambdaFunction(pulumi.ComponentResource):
             batch_size=delivery.batch_size,
             maximum_batching_window_in_seconds=delivery.batching_window_seconds,
             scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-                maximum_concurrency=delivery.maximum_concurrency),
+                maximum_concurrency=delivery.maximum_concurrency
+            ),
             function_response_types=["ReportBatchItemFailures"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+        )
         aws.cloudwatch.MetricAlarm(
             f"{name}-{trigger.role}-dead-letters",
             alarm_description=f"spotyard {name}: {trigger.role} events failed {delivery.max_receive_count} times "
-                              f"are in its failures queue",
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible", statistic="Maximum",
-            dimensions={"QueueName": self.failures.name}, period=300, evaluation_periods=1, threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn] if alarm_topic_arn else [], opts=child)
+            f"are in its failures queue",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            statistic="Maximum",
+            dimensions={"QueueName": self.failures.name},
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[alarm_topic_arn] if alarm_topic_arn else [],
+            opts=child,
+        )

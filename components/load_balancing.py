@@ -37,21 +37,29 @@ def read_target_groups(fleet: FleetConfig, provider: aws.Provider) -> list[Targe
     groups, problems = [], []
     for arn in fleet.target_group_arns:
         found = aws.lb.get_target_group(arn=arn, opts=invoke_options(provider))
-        group = TargetGroup(arn=arn, target_type=found.target_type or INSTANCE_TARGETS,
-                            deregistration_delay=int(found.deregistration_delay or 300))
+        group = TargetGroup(
+            arn=arn,
+            target_type=found.target_type or INSTANCE_TARGETS,
+            deregistration_delay=int(found.deregistration_delay or 300),
+        )
         if group.target_type != INSTANCE_TARGETS and fleet.engine == "asg":
-            problems.append(f"{key}: {found.name} has target type {group.target_type}; an Auto Scaling group "
-                            f"can only attach target groups of target type {INSTANCE_TARGETS}")
+            problems.append(
+                f"{key}: {found.name} has target type {group.target_type}; an Auto Scaling group "
+                f"can only attach target groups of target type {INSTANCE_TARGETS}"
+            )
             continue
         if group.target_type != INSTANCE_TARGETS:
-            pulumi.log.warn(f"{key}: {found.name} has target type {group.target_type}; Spot Fleet registers "
-                            f"its instances by instance id, which only target groups of target type "
-                            f"{INSTANCE_TARGETS} take: register the instances' addresses some other way")
+            pulumi.log.warn(
+                f"{key}: {found.name} has target type {group.target_type}; Spot Fleet registers "
+                f"its instances by instance id, which only target groups of target type "
+                f"{INSTANCE_TARGETS} take: register the instances' addresses some other way"
+            )
         if group.deregistration_delay >= SPOT_NOTICE_SECONDS:
             pulumi.log.warn(
                 f"{key}: {found.name} drains connections for "
                 f"{group.deregistration_delay}s, longer than the {SPOT_NOTICE_SECONDS}s Spot notice; set its "
-                f"deregistration delay below {SPOT_NOTICE_SECONDS}s so draining ends before the instance does")
+                f"deregistration delay below {SPOT_NOTICE_SECONDS}s so draining ends before the instance does"
+            )
         groups.append(group)
     if problems:
         raise pulumi.RunError("\n".join(problems))

@@ -37,22 +37,43 @@ class Notifications(pulumi.ComponentResource):
             description=f"spotyard {stack_tag_value(pulumi.get_project(), pulumi.get_stack())} notifications",
             enable_key_rotation=True,
             deletion_window_in_days=7,
-            policy=policy_document([
-                {"Sid": "AccountAdministers", "Effect": "Allow",
-                 "Principal": {"AWS": f"arn:{env.partition}:iam::{env.account_id}:root"},
-                 "Action": "kms:*", "Resource": "*"},
-                {"Sid": "AlarmsAndEventsPublish", "Effect": "Allow",
-                 "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
-                 "Action": use, "Resource": "*"},
-                {"Sid": "AccountPublishesThroughSns", "Effect": "Allow", "Principal": {"AWS": "*"},
-                 "Action": use, "Resource": "*",
-                 "Condition": {"StringEquals": {"kms:CallerAccount": env.account_id,
-                                                "kms:ViaService": f"sns.{env.region}.amazonaws.com"}}},
-            ]),
-            opts=child)
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{env.partition}:iam::{env.account_id}:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AlarmsAndEventsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+                        "Action": use,
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AccountPublishesThroughSns",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": use,
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {
+                                "kms:CallerAccount": env.account_id,
+                                "kms:ViaService": f"sns.{env.region}.amazonaws.com",
+                            }
+                        },
+                    },
+                ]
+            ),
+            opts=child,
+        )
         topic = aws.sns.Topic(f"{name}-topic", display_name="spotyard", kms_master_key_id=key.arn, opts=child)
         if args.email:
-            aws.sns.TopicSubscription(f"{name}-email", topic=topic.arn, protocol="email", endpoint=args.email,
-                                      opts=child)
+            aws.sns.TopicSubscription(
+                f"{name}-email", topic=topic.arn, protocol="email", endpoint=args.email, opts=child
+            )
         self.topic_arn = topic.arn
         self.register_outputs({"topicArn": self.topic_arn})

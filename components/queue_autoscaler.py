@@ -25,8 +25,13 @@ EVERY_MINUTE = "rate(1 minute)"
 # The warm-up schedule's event, as the queue_autoscaler handler parses it; EventBridge Scheduler
 # fills in the <aws.scheduler.*> context attributes when it invokes the function
 # (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
-WARM_UP_EVENT = {"version": "0", "id": "<aws.scheduler.execution-id>", "source": "spotyard.warm-up",
-                 "detail-type": "Warm Up", "time": "<aws.scheduler.scheduled-time>"}
+WARM_UP_EVENT = {
+    "version": "0",
+    "id": "<aws.scheduler.execution-id>",
+    "source": "spotyard.warm-up",
+    "detail-type": "Warm Up",
+    "time": "<aws.scheduler.scheduled-time>",
+}
 MAX_RECEIVES = 5
 
 
@@ -51,8 +56,9 @@ class QueueAutoscaler(pulumi.ComponentResource):
         if queue is None:
             raise ValueError(f"fleet {fleet.name} has no queue")
         child = pulumi.ResourceOptions(parent=self)
-        dead_letters = aws.sqs.Queue(f"{name}-dlq", sqs_managed_sse_enabled=True,
-                                     message_retention_seconds=14 * 24 * 3600, opts=child)
+        dead_letters = aws.sqs.Queue(
+            f"{name}-dlq", sqs_managed_sse_enabled=True, message_retention_seconds=14 * 24 * 3600, opts=child
+        )
         jobs = aws.sqs.Queue(
             f"{name}-queue",
             sqs_managed_sse_enabled=True,
@@ -60,77 +66,128 @@ class QueueAutoscaler(pulumi.ComponentResource):
             visibility_timeout_seconds=queue.visibility_timeout_seconds,
             message_retention_seconds=4 * 24 * 3600,
             redrive_policy=dead_letters.arn.apply(
-                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES})),
-            opts=child)
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES})
+            ),
+            opts=child,
+        )
         self.queue_url, self.queue_arn = jobs.url, jobs.arn
         aws.cloudwatch.MetricAlarm(
             f"{name}-dlq-depth",
             alarm_description=f"spotyard {fleet.name}: jobs failed {MAX_RECEIVES} times are in the dead-letter queue",
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible", statistic="Maximum",
-            dimensions={"QueueName": dead_letters.name}, period=300, evaluation_periods=1, threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            alarm_actions=[args.topic_arn] if args.topic_arn else [], opts=child)
-        aws.iam.RolePolicy(f"{name}-workers", role=args.instance_role_name, policy=policy_document([
-            allow("WorkTheJobQueue", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
-                  jobs.arn)]), opts=child)
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            statistic="Maximum",
+            dimensions={"QueueName": dead_letters.name},
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.topic_arn] if args.topic_arn else [],
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-workers",
+            role=args.instance_role_name,
+            policy=policy_document(
+                [
+                    allow(
+                        "WorkTheJobQueue",
+                        ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
+                        jobs.arn,
+                    )
+                ]
+            ),
+            opts=child,
+        )
         state = aws.ssm.Parameter(
             f"{name}-state",
             name=fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet.name, AUTOSCALER_PARAMETER),
-            type="String", value="{}", description=f"spotyard {fleet.name} autoscaler state (owned by its Lambda)",
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
+            type="String",
+            value="{}",
+            description=f"spotyard {fleet.name} autoscaler state (owned by its Lambda)",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+        )
 
         statements = [
             allow("ReadBacklog", ["sqs:GetQueueAttributes"], jobs.arn),
             allow("KeepState", ["ssm:GetParameter", "ssm:PutParameter"], state.arn),
-            allow("PublishMetrics", ["cloudwatch:PutMetricData"], "*",
-                  {"StringEquals": {"cloudwatch:namespace": "spotyard"}}),
+            allow(
+                "PublishMetrics",
+                ["cloudwatch:PutMetricData"],
+                "*",
+                {"StringEquals": {"cloudwatch:namespace": "spotyard"}},
+            ),
         ]
         if fleet.engine == "asg":
-            statements += [allow("ReadGroup", ["autoscaling:DescribeAutoScalingGroups"], "*"),
-                           allow("SizeGroup", ["autoscaling:SetDesiredCapacity"], args.capacity_target_arn)]
+            statements += [
+                allow("ReadGroup", ["autoscaling:DescribeAutoScalingGroups"], "*"),
+                allow("SizeGroup", ["autoscaling:SetDesiredCapacity"], args.capacity_target_arn),
+            ]
             # Launch times of the group's members (capacity on its way); Describe* takes no resource.
             statements.append(allow("ReadLaunches", ["ec2:DescribeInstances"], "*"))
             if fleet.on_demand_fallback:
-                statements += [allow("ReadActivities", ["autoscaling:DescribeScalingActivities",
-                                                        "ec2:DescribeInstances"], "*"),
-                               # Only the instances distribution is sent (fleets.py): a request naming
-                               # the launch template would need ec2:RunInstances, iam:PassRole and
-                               # ssm:GetParameters too, which this role is denied on purpose (Auto
-                               # Scaling user guide, ec2-auto-scaling-launch-template-permissions).
-                               allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"],
-                                     args.capacity_target_arn)]
+                statements += [
+                    allow("ReadActivities", ["autoscaling:DescribeScalingActivities", "ec2:DescribeInstances"], "*"),
+                    # Only the instances distribution is sent (fleets.py): a request naming
+                    # the launch template would need ec2:RunInstances, iam:PassRole and
+                    # ssm:GetParameters too, which this role is denied on purpose (Auto
+                    # Scaling user guide, ec2-auto-scaling-launch-template-permissions).
+                    allow("SetOnDemandBase", ["autoscaling:UpdateAutoScalingGroup"], args.capacity_target_arn),
+                ]
         else:
             fleet_instances = tag_condition({STACK_TAG: args.stack_tag, FLEET_TAG: fleet.name})
             statements += [
                 allow("ReadFleets", ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"], "*"),
-                allow("SizeFleet", ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest"],
-                      args.capacity_target_arn),
-                allow("RemoveIdleInstances", ["ec2:TerminateInstances"], env.arn("ec2", "instance/*"),
-                      fleet_instances),
+                allow(
+                    "SizeFleet",
+                    ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest"],
+                    args.capacity_target_arn,
+                ),
+                allow("RemoveIdleInstances", ["ec2:TerminateInstances"], env.arn("ec2", "instance/*"), fleet_instances),
             ]
             if fleet.on_demand_fallback:
-                statements.append(allow("ReadFleetHistory", ["ec2:DescribeSpotFleetRequestHistory"],
-                                        args.capacity_target_arn))
+                statements.append(
+                    allow("ReadFleetHistory", ["ec2:DescribeSpotFleetRequestHistory"], args.capacity_target_arn)
+                )
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
 
-        function = LambdaFunction(f"{name}-autoscaler", LambdaFunctionArgs(
-            source="queue_autoscaler",
-            description=f"spotyard: size fleet {fleet.name} from its job queue",
-            statements=statements,
-            settings=pulumi.Output.all(args.capacity_target, jobs.url, state.name).apply(
-                lambda ids: QueueAutoscalerSettings(
-                    stack=args.stack_tag, fleet=fleet.name, engine=fleet.engine, capacity_target=ids[0],
-                    queue_url=ids[1], messages_per_instance=queue.messages_per_instance,
-                    min_capacity=fleet.min_capacity, max_capacity=fleet.max_capacity,
-                    scale_in_cooldown_seconds=queue.scale_in_cooldown_seconds, boot_seconds=queue.boot_seconds,
-                    on_demand_fallback=fleet.on_demand_fallback, state_parameter=ids[2])),
-            variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
-            triggers=[Trigger("every-minute", schedule_expression=EVERY_MINUTE,
-                              description=f"size fleet {fleet.name} from its backlog")],
-            alarm_topic_arn=args.topic_arn,
-            iam=env.iam,
-        ), opts=pulumi.ResourceOptions(parent=self))
+        function = LambdaFunction(
+            f"{name}-autoscaler",
+            LambdaFunctionArgs(
+                source="queue_autoscaler",
+                description=f"spotyard: size fleet {fleet.name} from its job queue",
+                statements=statements,
+                settings=pulumi.Output.all(args.capacity_target, jobs.url, state.name).apply(
+                    lambda ids: QueueAutoscalerSettings(
+                        stack=args.stack_tag,
+                        fleet=fleet.name,
+                        engine=fleet.engine,
+                        capacity_target=ids[0],
+                        queue_url=ids[1],
+                        messages_per_instance=queue.messages_per_instance,
+                        min_capacity=fleet.min_capacity,
+                        max_capacity=fleet.max_capacity,
+                        scale_in_cooldown_seconds=queue.scale_in_cooldown_seconds,
+                        boot_seconds=queue.boot_seconds,
+                        on_demand_fallback=fleet.on_demand_fallback,
+                        state_parameter=ids[2],
+                    )
+                ),
+                variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
+                triggers=[
+                    Trigger(
+                        "every-minute",
+                        schedule_expression=EVERY_MINUTE,
+                        description=f"size fleet {fleet.name} from its backlog",
+                    )
+                ],
+                alarm_topic_arn=args.topic_arn,
+                iam=env.iam,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         if queue.warm_up is not None:
             self._warm_up(name, args, function.function.arn)
         self.register_outputs({"queueUrl": self.queue_url})
@@ -141,20 +198,33 @@ class QueueAutoscaler(pulumi.ComponentResource):
         fleet, warm = args.fleet, args.fleet.queue.warm_up
         child = pulumi.ResourceOptions(parent=self)
         role = stack_role(
-            f"{name}-warm-up-role", description=f"spotyard: warm-up schedule of fleet {fleet.name}",
+            f"{name}-warm-up-role",
+            description=f"spotyard: warm-up schedule of fleet {fleet.name}",
             service="scheduler.amazonaws.com",
             conditions={"StringEquals": {"aws:SourceAccount": args.environment.account_id}},
-            iam=args.environment.iam, opts=child)
-        aws.iam.RolePolicy(f"{name}-warm-up-policy", role=role.id, policy=policy_document([
-            allow("StartWarmUp", ["lambda:InvokeFunction"], function_arn)]), opts=child)
+            iam=args.environment.iam,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-warm-up-policy",
+            role=role.id,
+            policy=policy_document([allow("StartWarmUp", ["lambda:InvokeFunction"], function_arn)]),
+            opts=child,
+        )
         event = {**WARM_UP_EVENT, "detail": {"capacity": warm.capacity, "minutes": warm.minutes}}
         aws.scheduler.Schedule(
             f"{name}-warm-up",
             description=f"spotyard: warm fleet {fleet.name} up to {warm.capacity} for {warm.minutes} minutes",
-            schedule_expression=warm.schedule, schedule_expression_timezone=warm.timezone,
+            schedule_expression=warm.schedule,
+            schedule_expression_timezone=warm.timezone,
             flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
             target=aws.scheduler.ScheduleTargetArgs(
-                arn=function_arn, role_arn=role.arn, input=json.dumps(event),
+                arn=function_arn,
+                role_arn=role.arn,
+                input=json.dumps(event),
                 retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
-                    maximum_event_age_in_seconds=warm.minutes * 60, maximum_retry_attempts=5)),
-            opts=child)
+                    maximum_event_age_in_seconds=warm.minutes * 60, maximum_retry_attempts=5
+                ),
+            ),
+            opts=child,
+        )

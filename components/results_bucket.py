@@ -39,32 +39,68 @@ class ResultsBucket(pulumi.ComponentResource):
             kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
             bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=not args.retain_on_destroy, opts=kept)
             aws.s3.BucketServerSideEncryptionConfiguration(
-                f"{name}-encryption", bucket=bucket.id,
-                rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.
-                    BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms"),
-                    bucket_key_enabled=True)],
-                opts=kept)
+                f"{name}-encryption",
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms"
+                        ),
+                        bucket_key_enabled=True,
+                    )
+                ],
+                opts=kept,
+            )
             aws.s3.BucketPublicAccessBlock(
-                f"{name}-private", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-                ignore_public_acls=True, restrict_public_buckets=True, opts=kept)
+                f"{name}-private",
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=kept,
+            )
             aws.s3.BucketOwnershipControls(
-                f"{name}-ownership", bucket=bucket.id,
-                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=kept)
-            aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=policy_document([{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }]), opts=kept)
+                f"{name}-ownership",
+                bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                opts=kept,
+            )
+            aws.s3.BucketPolicy(
+                f"{name}-tls-only",
+                bucket=bucket.id,
+                policy=policy_document(
+                    [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ]
+                ),
+                opts=kept,
+            )
             self.bucket_name = bucket.id
             bucket_arn = bucket.arn
         else:
             self.bucket_name = pulumi.Output.from_input(args.bucket)
             bucket_arn = pulumi.Output.from_input(f"arn:{args.partition}:s3:::{args.bucket}")
-        aws.iam.RolePolicy(f"{name}-access", role=args.instance_role_name, policy=policy_document([
-            allow("ListResults", ["s3:ListBucket"], bucket_arn),
-            allow("ReadWriteResults", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                  bucket_arn.apply(lambda arn: f"{arn}/*")),
-        ]), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-access",
+            role=args.instance_role_name,
+            policy=policy_document(
+                [
+                    allow("ListResults", ["s3:ListBucket"], bucket_arn),
+                    allow(
+                        "ReadWriteResults",
+                        ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                        bucket_arn.apply(lambda arn: f"{arn}/*"),
+                    ),
+                ]
+            ),
+            opts=child,
+        )
         self.register_outputs({"bucketName": self.bucket_name})

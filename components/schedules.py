@@ -61,12 +61,23 @@ class FleetSchedule(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         target_arn, action = capacity_api(fleet)
         role = stack_role(
-            f"{name}-role", description=f"spotyard: schedules of fleet {fleet.name}", service="scheduler.amazonaws.com",
-            conditions={"StringEquals": {"aws:SourceAccount": env.account_id}}, iam=env.iam, opts=child)
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document([
-            allow("SetFleetCapacity", [action], args.capacity_target_arn)]), opts=child)
-        for moment, expression, capacity, minimum in (("start", schedule.start, fleet.capacity, fleet.min_capacity),
-                                                      ("stop", schedule.stop, 0, 0)):
+            f"{name}-role",
+            description=f"spotyard: schedules of fleet {fleet.name}",
+            service="scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": env.account_id}},
+            iam=env.iam,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=policy_document([allow("SetFleetCapacity", [action], args.capacity_target_arn)]),
+            opts=child,
+        )
+        for moment, expression, capacity, minimum in (
+            ("start", schedule.start, fleet.capacity, fleet.min_capacity),
+            ("stop", schedule.stop, 0, 0),
+        ):
             if not expression:
                 continue
             aws.scheduler.Schedule(
@@ -76,11 +87,17 @@ class FleetSchedule(pulumi.ComponentResource):
                 schedule_expression_timezone=schedule.timezone,
                 flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
                 target=aws.scheduler.ScheduleTargetArgs(
-                    arn=target_arn, role_arn=role.arn,
+                    arn=target_arn,
+                    role_arn=role.arn,
                     input=pulumi.Output.from_input(args.capacity_target).apply(
                         lambda target, capacity=capacity, minimum=minimum: json.dumps(
-                            capacity_input(fleet, target, capacity, minimum))),
+                            capacity_input(fleet, target, capacity, minimum)
+                        )
+                    ),
                     retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
-                        maximum_event_age_in_seconds=3600, maximum_retry_attempts=5)),
-                opts=child)
+                        maximum_event_age_in_seconds=3600, maximum_retry_attempts=5
+                    ),
+                ),
+                opts=child,
+            )
         self.register_outputs({})

@@ -70,56 +70,104 @@ class SpotFleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=env.vpc_id, description=f"spotyard fleet {fleet.name}",
-            tags={"Name": fleet.name}, opts=child)
+            f"{name}-sg",
+            vpc_id=env.vpc_id,
+            description=f"spotyard fleet {fleet.name}",
+            tags={"Name": fleet.name},
+            opts=child,
+        )
         self.security_group_id = security_group.id
         for protocol_name, cidr in (("ipv4", {"cidr_ipv4": "0.0.0.0/0"}), ("ipv6", {"cidr_ipv6": "::/0"})):
-            aws.vpc.SecurityGroupEgressRule(f"{name}-egress-{protocol_name}", security_group_id=security_group.id,
-                                            ip_protocol="-1", description="all outbound", **cidr, opts=child)
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-egress-{protocol_name}",
+                security_group_id=security_group.id,
+                ip_protocol="-1",
+                description="all outbound",
+                **cidr,
+                opts=child,
+            )
         for source in fleet.ssh.allow_from if fleet.ssh else ():
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-ssh-from-{_slug(source)}", security_group_id=security_group.id,
-                ip_protocol="tcp", from_port=22, to_port=22, description=f"ssh from {source}",
-                opts=child, **_ingress_source(source))
+                f"{name}-ssh-from-{_slug(source)}",
+                security_group_id=security_group.id,
+                ip_protocol="tcp",
+                from_port=22,
+                to_port=22,
+                description=f"ssh from {source}",
+                opts=child,
+                **_ingress_source(source),
+            )
         for rule in fleet.ingress:
             ports = str(rule.port) if rule.to_port == rule.port else f"{rule.port}-{rule.to_port}"
             for source in rule.sources:
                 aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-{rule.protocol}-{ports}-from-{_slug(source)}", security_group_id=security_group.id,
-                    ip_protocol=rule.protocol, from_port=rule.port, to_port=rule.to_port,
-                    description=f"{rule.protocol} {ports} from {source}", opts=child, **_ingress_source(source))
+                    f"{name}-{rule.protocol}-{ports}-from-{_slug(source)}",
+                    security_group_id=security_group.id,
+                    ip_protocol=rule.protocol,
+                    from_port=rule.port,
+                    to_port=rule.to_port,
+                    description=f"{rule.protocol} {ports} from {source}",
+                    opts=child,
+                    **_ingress_source(source),
+                )
 
         self.instance_role = stack_role(
-            f"{name}-instance-role", service="ec2.amazonaws.com", description=f"spotyard fleet {fleet.name} instances",
-            iam=env.iam, opts=child)
+            f"{name}-instance-role",
+            service="ec2.amazonaws.com",
+            description=f"spotyard fleet {fleet.name} instances",
+            iam=env.iam,
+            opts=child,
+        )
         aws.iam.RolePolicyAttachment(
-            f"{name}-ssm-core", role=self.instance_role.name,
-            policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"), opts=child)
+            f"{name}-ssm-core",
+            role=self.instance_role.name,
+            policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"),
+            opts=child,
+        )
         for policy_arn in fleet.instance_role.managed_policy_arns:
             # Named after the policy (path and name), so that adding or removing one leaves the others be.
-            aws.iam.RolePolicyAttachment(f"{name}-policy-{_slug(policy_arn.split(':policy/', 1)[1])}",
-                                         role=self.instance_role.name, policy_arn=policy_arn, opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-policy-{_slug(policy_arn.split(':policy/', 1)[1])}",
+                role=self.instance_role.name,
+                policy_arn=policy_arn,
+                opts=child,
+            )
         if fleet.instance_role.statements:
-            aws.iam.RolePolicy(f"{name}-extra", role=self.instance_role.name,
-                               policy=policy_document(list(fleet.instance_role.statements)), opts=child)
+            aws.iam.RolePolicy(
+                f"{name}-extra",
+                role=self.instance_role.name,
+                policy=policy_document(list(fleet.instance_role.statements)),
+                opts=child,
+            )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
 
         self.image_parameter = aws.ssm.Parameter(
-            f"{name}-ami", name=ami_parameter_name(fleet.name), type="String", data_type="aws:ec2:image",
-            value=args.image.id, description=f"spotyard: the AMI fleet {fleet.name} boots from",
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if fleet.image.snapshot_on_terminate
-                                        else []))
+            f"{name}-ami",
+            name=ami_parameter_name(fleet.name),
+            type="String",
+            data_type="aws:ec2:image",
+            value=args.image.id,
+            description=f"spotyard: the AMI fleet {fleet.name} boots from",
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["value"] if fleet.image.snapshot_on_terminate else []
+            ),
+        )
         # Auto Scaling resolves the parameter at every launch. Spot Fleet cannot follow one (only
         # instant EC2 Fleets can), so its template names the AMI the parameter held at preview; the
         # next `pulumi up` writes the newest saved AMI into a new template version, which the request
         # (following `$Latest`) launches from without being replaced.
-        image_id = self.image_parameter.name.apply(lambda parameter: f"resolve:ssm:{parameter}") \
-            if fleet.engine == "asg" else args.image.id
+        image_id = (
+            self.image_parameter.name.apply(lambda parameter: f"resolve:ssm:{parameter}")
+            if fleet.engine == "asg"
+            else args.image.id
+        )
         if fleet.engine == "spot-fleet" and fleet.image.snapshot_on_terminate:
-            pulumi.log.warn(f"spotyard:fleets.{fleet.name}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
-                            "its newest saved AMI only after the next `pulumi up` (a new launch template version, "
-                            "which the request follows without being replaced), not at its next launch: Spot Fleet "
-                            "cannot follow an SSM parameter; use engine: asg for that")
+            pulumi.log.warn(
+                f"spotyard:fleets.{fleet.name}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
+                "its newest saved AMI only after the next `pulumi up` (a new launch template version, "
+                "which the request follows without being replaced), not at its next launch: Spot Fleet "
+                "cannot follow an SSM parameter; use engine: asg for that"
+            )
 
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-template",
@@ -128,21 +176,33 @@ class SpotFleet(pulumi.ComponentResource):
             key_name=fleet.ssh.key_name if fleet.ssh else None,
             vpc_security_group_ids=[security_group.id, *fleet.security_group_ids],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(
-                cpu_credits=fleet.credit_specification) if fleet.credit_specification else None,
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(cpu_credits=fleet.credit_specification)
+            if fleet.credit_specification
+            else None,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=args.image.root_device_name,
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type=fleet.root_volume.type, volume_size=fleet.root_volume.size,
-                    iops=fleet.root_volume.iops, throughput=fleet.root_volume.throughput,
-                    encrypted="true", delete_on_termination="true"))],
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=args.image.root_device_name,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type=fleet.root_volume.type,
+                        volume_size=fleet.root_volume.size,
+                        iops=fleet.root_volume.iops,
+                        throughput=fleet.root_volume.throughput,
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             user_data=pulumi.Output.from_input(args.user_data).apply(encode_user_data),
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=args.instance_tags)
-                                for kind in TAGGED_AT_LAUNCH],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=args.instance_tags)
+                for kind in TAGGED_AT_LAUNCH
+            ],
             update_default_version=True,
-            opts=child)
+            opts=child,
+        )
 
         if fleet.engine == "asg":
             self.group = self._group(name, args)
@@ -152,19 +212,21 @@ class SpotFleet(pulumi.ComponentResource):
             self.request = self._request(name, args)
             self.capacity_target = self.request.id
             self.capacity_target_arn = self.request.id.apply(
-                lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}"))
+                lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}")
+            )
         agent = self._agent_statements(args)
         if agent:
-            aws.iam.RolePolicy(f"{name}-agent", role=self.instance_role.name, policy=policy_document(agent),
-                               opts=child)
+            aws.iam.RolePolicy(f"{name}-agent", role=self.instance_role.name, policy=policy_document(agent), opts=child)
 
-        self.register_outputs({
-            "securityGroupId": self.security_group_id,
-            "launchTemplateId": self.launch_template.id,
-            "capacityTarget": self.capacity_target,
-            "instanceRoleName": self.instance_role.name,
-            "instanceRoleArn": self.instance_role.arn,
-        })
+        self.register_outputs(
+            {
+                "securityGroupId": self.security_group_id,
+                "launchTemplateId": self.launch_template.id,
+                "capacityTarget": self.capacity_target,
+                "instanceRoleName": self.instance_role.name,
+                "instanceRoleArn": self.instance_role.arn,
+            }
+        )
 
     def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
         """What spotyard's agent on the instances may do to their own fleet (and nothing else)."""
@@ -175,11 +237,20 @@ class SpotFleet(pulumi.ComponentResource):
         statements = []
         if fleet.engine == "asg":
             if fleet.queue:
-                statements.append(allow("ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"],
-                                        self.capacity_target_arn, own_group))
+                statements.append(
+                    allow(
+                        "ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"], self.capacity_target_arn, own_group
+                    )
+                )
             if fleet.idle_stop_minutes:
-                statements.append(allow("LeaveWhenIdle", ["autoscaling:TerminateInstanceInAutoScalingGroup"],
-                                        self.capacity_target_arn, own_group))
+                statements.append(
+                    allow(
+                        "LeaveWhenIdle",
+                        ["autoscaling:TerminateInstanceInAutoScalingGroup"],
+                        self.capacity_target_arn,
+                        own_group,
+                    )
+                )
             if statements:
                 statements.append(allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"))
             return statements
@@ -211,13 +282,20 @@ class SpotFleet(pulumi.ComponentResource):
                     on_demand_percentage_above_base_capacity=0,
                     spot_allocation_strategy=fleet.allocation_strategy,
                     spot_max_price=fleet.spot_max_price,
-                    spot_instance_pools=fleet.spot_instance_pools),
+                    spot_instance_pools=fleet.spot_instance_pools,
+                ),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
-                    launch_template_specification=aws.autoscaling.
-                    GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
-                        launch_template_id=self.launch_template.id, version=LATEST_VERSION),
-                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
-                        instance_type=t, weighted_capacity=_weight(fleet, t, str)) for t in fleet.instance_types])),
+                    launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                        launch_template_id=self.launch_template.id, version=LATEST_VERSION
+                    ),
+                    overrides=[
+                        aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                            instance_type=t, weighted_capacity=_weight(fleet, t, str)
+                        )
+                        for t in fleet.instance_types
+                    ],
+                ),
+            ),
             target_group_arns=list(fleet.target_group_arns),
             health_check_type="EC2",
             health_check_grace_period=300,
@@ -225,26 +303,42 @@ class SpotFleet(pulumi.ComponentResource):
             wait_for_capacity_timeout="0",
             force_delete=True,
             # Default tags do not reach Auto Scaling groups; the launch template tags the instances.
-            tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
-                  for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
-                "desiredCapacity",
-                *_unless_configured(fleet, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
-            ]),
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
+                for key, value in sorted({**args.instance_tags, **args.fleet_tags}.items())
+            ],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=[
+                    "desiredCapacity",
+                    *_unless_configured(fleet, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
+                ],
+            ),
         )
 
     def _request(self, name: str, args: SpotFleetArgs) -> aws.ec2.SpotFleetRequest:
         fleet, env = args.fleet, args.environment
         child = pulumi.ResourceOptions(parent=self)
         fleet_role = stack_role(
-            f"{name}-fleet-role", service="spotfleet.amazonaws.com", description=f"spotyard spot fleet {fleet.name}",
-            iam=env.iam, opts=child)
+            f"{name}-fleet-role",
+            service="spotfleet.amazonaws.com",
+            description=f"spotyard spot fleet {fleet.name}",
+            iam=env.iam,
+            opts=child,
+        )
         tagging = aws.iam.RolePolicyAttachment(
-            f"{name}-fleet-tagging", role=fleet_role.name,
-            policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"), opts=child)
-        overrides = [aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(
-            instance_type=t, subnet_id=s.id, weighted_capacity=_weight(fleet, t, float))
-            for t in fleet.instance_types for s in env.subnets]
+            f"{name}-fleet-tagging",
+            role=fleet_role.name,
+            policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"),
+            opts=child,
+        )
+        overrides = [
+            aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(
+                instance_type=t, subnet_id=s.id, weighted_capacity=_weight(fleet, t, float)
+            )
+            for t in fleet.instance_types
+            for s in env.subnets
+        ]
         return aws.ec2.SpotFleetRequest(
             f"{name}-request",
             iam_fleet_role=fleet_role.arn,
@@ -257,10 +351,14 @@ class SpotFleet(pulumi.ComponentResource):
             # README says so.
             spot_price=fleet.spot_max_price,
             instance_pools_to_use_count=fleet.spot_instance_pools,
-            launch_template_configs=[aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
-                launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
-                    id=self.launch_template.id, version=LATEST_VERSION),
-                overrides=overrides)],
+            launch_template_configs=[
+                aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
+                    launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
+                        id=self.launch_template.id, version=LATEST_VERSION
+                    ),
+                    overrides=overrides,
+                )
+            ],
             target_group_arns=list(fleet.target_group_arns),
             excess_capacity_termination_policy="Default",
             instance_interruption_behaviour="terminate",
@@ -269,9 +367,11 @@ class SpotFleet(pulumi.ComponentResource):
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
             tags={FLEET_TAG: fleet.name, **args.fleet_tags},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[tagging, *args.request_depends_on],
-                                        ignore_changes=["targetCapacity",
-                                                        *_unless_configured(fleet, "onDemandTargetCapacity")]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[tagging, *args.request_depends_on],
+                ignore_changes=["targetCapacity", *_unless_configured(fleet, "onDemandTargetCapacity")],
+            ),
         )
 
 

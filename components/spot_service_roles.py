@@ -45,8 +45,11 @@ class SpotServiceRoles(pulumi.ComponentResource):
         super().__init__("spotyard:index:SpotServiceRoles", name, None, opts)
         self.roles = [
             aws.iam.ServiceLinkedRole(
-                f"{name}-{SPOT_SERVICE_ROLES[role].split('.')[0]}", aws_service_name=SPOT_SERVICE_ROLES[role],
+                f"{name}-{SPOT_SERVICE_ROLES[role].split('.')[0]}",
+                aws_service_name=SPOT_SERVICE_ROLES[role],
                 description="made by spotyard for Spot Fleet requests; kept on destroy (the account's)",
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
-            for role in args.missing]
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+            for role in args.missing
+        ]
         self.register_outputs({})

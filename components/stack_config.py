@@ -16,8 +16,7 @@ def load_stack_config(project_dir: Path) -> schema.StackConfig:
     """The typed configuration, or one RunError naming every bad key."""
     values = {key: _decode(value) for key, value in _all_config().items()}
     try:
-        return schema.load(values, project=pulumi.get_project(), stack=pulumi.get_stack(),
-                           project_dir=project_dir)
+        return schema.load(values, project=pulumi.get_project(), stack=pulumi.get_stack(), project_dir=project_dir)
     except schema.ConfigError as error:
         raise pulumi.RunError(str(error)) from None
 

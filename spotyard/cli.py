@@ -1,11 +1,11 @@
 """`spotyard`: launch, stop and look at a deployed stack's fleets, and print their ssh config.
 
-    spotyard [--stack dev] [--region ap-northeast-1] status [--json]
-    spotyard launch <fleet> [-n N]
-    spotyard stop <fleet> [--no-wait]
-    spotyard ssh-config
-    spotyard ssh <fleet>|<fleet>-i-... [-i ~/.ssh/key] [-- command]
-    spotyard cost [--days N]
+spotyard [--stack dev] [--region ap-northeast-1] status [--json]
+spotyard launch <fleet> [-n N]
+spotyard stop <fleet> [--no-wait]
+spotyard ssh-config
+spotyard ssh <fleet>|<fleet>-i-... [-i ~/.ssh/key] [-- command]
+spotyard cost [--days N]
 """
 
 from __future__ import annotations
@@ -76,11 +76,13 @@ class SpotyardGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NoCredentialsError:
-            raise click.ClickException("no AWS credentials: run `aws configure` or `aws sso login`, "
-                                       "or set AWS_PROFILE") from None
+            raise click.ClickException(
+                "no AWS credentials: run `aws configure` or `aws sso login`, or set AWS_PROFILE"
+            ) from None
         except NoRegionError:
-            raise click.ClickException("no AWS region: pass --region, set AWS_REGION, or set aws:region in "
-                                       "Pulumi.<stack>.yaml") from None
+            raise click.ClickException(
+                "no AWS region: pass --region, set AWS_REGION, or set aws:region in Pulumi.<stack>.yaml"
+            ) from None
         except found.NotFound as error:
             raise click.ClickException(str(error)) from None
         except ClientError as error:
@@ -90,11 +92,18 @@ class SpotyardGroup(click.Group):
 
 
 @click.group(cls=SpotyardGroup)
-@click.option("--stack", default=lambda: os.environ.get("SPOTYARD_STACK", "dev"), show_default="dev",
-              help="Stack name (dev) or project/stack; env SPOTYARD_STACK.")
-@click.option("--region", default=None,
-              help="AWS region; default AWS_REGION, AWS_DEFAULT_REGION, your AWS profile, then aws:region of "
-                   "./Pulumi.<stack>.yaml.")
+@click.option(
+    "--stack",
+    default=lambda: os.environ.get("SPOTYARD_STACK", "dev"),
+    show_default="dev",
+    help="Stack name (dev) or project/stack; env SPOTYARD_STACK.",
+)
+@click.option(
+    "--region",
+    default=None,
+    help="AWS region; default AWS_REGION, AWS_DEFAULT_REGION, your AWS profile, then aws:region of "
+    "./Pulumi.<stack>.yaml.",
+)
 @click.pass_context
 def main(ctx: click.Context, stack: str, region: str | None) -> None:
     """Launch, stop and inspect spotyard fleets."""
@@ -113,8 +122,9 @@ def launch(ctx: Context, fleet: str, count: int) -> None:
 
 @main.command()
 @click.argument("fleet")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the AMIs are available before stopping.")
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Wait until the AMIs are available before stopping."
+)
 @click.pass_obj
 def stop(ctx: Context, fleet: str, wait: bool) -> None:
     """Stop FLEET: save its instances as AMIs first when it keeps images, then capacity 0."""
@@ -125,8 +135,11 @@ def stop(ctx: Context, fleet: str, wait: bool) -> None:
     role = target.tags.get(IMAGE_ROLE_TAG)
     if role:
         ec2 = ctx.session.client("ec2")
-        running = [Instance.from_api(i) for i in found.instances(ctx.session, ctx.stack, fleet)
-                   if i["State"]["Name"] == "running"]
+        running = [
+            Instance.from_api(i)
+            for i in found.instances(ctx.session, ctx.stack, fleet)
+            if i["State"]["Name"] == "running"
+        ]
         saved = [start_image(ec2, instance, ctx.stack, role)[0] for instance in running]
         for instance, image in zip(running, saved, strict=True):
             click.echo(f"{fleet}: saving {instance.id} as {image}")
@@ -140,8 +153,10 @@ def _set_capacity(ctx: Context, target: found.Fleet, capacity: int) -> None:
     found.set_capacity(ctx.session, target, capacity)
     click.echo(f"{target.name}: capacity {target.desired} -> {capacity}")
     if capacity < target.minimum:
-        click.echo(f"{target.name}: minimum {target.minimum} -> {capacity} (Auto Scaling keeps capacity at or above "
-                   "it; the start schedule or `pulumi up --refresh` restores it)")
+        click.echo(
+            f"{target.name}: minimum {target.minimum} -> {capacity} (Auto Scaling keeps capacity at or above "
+            "it; the start schedule or `pulumi up --refresh` restores it)"
+        )
 
 
 @main.command()
@@ -151,8 +166,10 @@ def status(ctx: Context, as_json: bool) -> None:
     """Every fleet (engine, desired, running) and its instances."""
     fleets = found.find_fleets(ctx.session, ctx.stack)
     if not fleets:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
-                             f"{ctx.session.region_name} (run `make up`, or pass --stack/--region)")
+        raise found.NotFound(
+            f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
+            f"{ctx.session.region_name} (run `make up`, or pass --stack/--region)"
+        )
     report = _report(ctx, fleets)
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -169,29 +186,53 @@ def status(ctx: Context, as_json: bool) -> None:
         details.add_column(column)
     for fleet in report["fleets"]:
         for i in fleet["instances"]:
-            details.add_row(fleet["name"], i["id"], i["type"], i["availabilityZone"], i["market"], i["privateIp"] or "",
-                            i["dnsName"] or "", _duration(i["uptimeSeconds"]), i["spotPrice"] or "")
+            details.add_row(
+                fleet["name"],
+                i["id"],
+                i["type"],
+                i["availabilityZone"],
+                i["market"],
+                i["privateIp"] or "",
+                i["dnsName"] or "",
+                _duration(i["uptimeSeconds"]),
+                i["spotPrice"] or "",
+            )
     console.print(details)
 
 
 def _report(ctx: Context, fleets: dict[str, found.Fleet]) -> dict:
     now = datetime.now(UTC)
     listed = {name: found.instances(ctx.session, ctx.stack, name) for name in fleets}
-    prices = found.spot_prices(ctx.session, {(i["InstanceType"], i["Placement"]["AvailabilityZone"])
-                                             for members in listed.values() for i in members})
+    prices = found.spot_prices(
+        ctx.session,
+        {(i["InstanceType"], i["Placement"]["AvailabilityZone"]) for members in listed.values() for i in members},
+    )
     report = {"stack": ctx.stack, "region": ctx.session.region_name, "fleets": []}
     for name, fleet in sorted(fleets.items()):
         zone = fleet.tags.get(DNS_ZONE_TAG)
-        members = [{
-            "id": i["InstanceId"], "type": i["InstanceType"], "availabilityZone": i["Placement"]["AvailabilityZone"],
-            "market": "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
-            "state": i["State"]["Name"], "privateIp": i.get("PrivateIpAddress"),
-            "dnsName": f"{name}-{i['InstanceId']}.{zone}" if zone else None,
-            "uptimeSeconds": int((now - i["LaunchTime"]).total_seconds()),
-            "spotPrice": prices.get((i["InstanceType"], i["Placement"]["AvailabilityZone"])),
-        } for i in listed[name]]
-        report["fleets"].append({"name": name, "engine": fleet.engine, "desired": fleet.desired,
-                                 "running": sum(m["state"] == "running" for m in members), "instances": members})
+        members = [
+            {
+                "id": i["InstanceId"],
+                "type": i["InstanceType"],
+                "availabilityZone": i["Placement"]["AvailabilityZone"],
+                "market": "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
+                "state": i["State"]["Name"],
+                "privateIp": i.get("PrivateIpAddress"),
+                "dnsName": f"{name}-{i['InstanceId']}.{zone}" if zone else None,
+                "uptimeSeconds": int((now - i["LaunchTime"]).total_seconds()),
+                "spotPrice": prices.get((i["InstanceType"], i["Placement"]["AvailabilityZone"])),
+            }
+            for i in listed[name]
+        ]
+        report["fleets"].append(
+            {
+                "name": name,
+                "engine": fleet.engine,
+                "desired": fleet.desired,
+                "running": sum(m["state"] == "running" for m in members),
+                "instances": members,
+            }
+        )
     return report
 
 
@@ -206,8 +247,9 @@ def ssh_config(ctx: Context) -> None:
     """A ~/.ssh/config block for every fleet with ssh (as the sshConfig stack output)."""
     fleets = found.find_fleets(ctx.session, ctx.stack)
     if not fleets:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
-                             f"{ctx.session.region_name}")
+        raise found.NotFound(
+            f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in {ctx.session.region_name}"
+        )
     hosts = [host_from_tags(name, f.tags, ctx.stack, ctx.session.region_name) for name, f in sorted(fleets.items())]
     click.echo(render([host for host in hosts if host]), nl=False)
 
@@ -215,8 +257,12 @@ def ssh_config(ctx: Context) -> None:
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("-i", "--identity-file", default=None,
-              help="Private key; its .pub is pushed. Default: the fleet's ssh.identityFile.")
+@click.option(
+    "-i",
+    "--identity-file",
+    default=None,
+    help="Private key; its .pub is pushed. Default: the fleet's ssh.identityFile.",
+)
 @click.pass_obj
 def ssh(ctx: Context, name: str, command: tuple[str, ...], identity_file: str | None) -> None:
     """ssh to NAME (a fleet: its newest running instance; or <fleet>-i-...), pushing your key first."""
@@ -228,8 +274,13 @@ def ssh(ctx: Context, name: str, command: tuple[str, ...], identity_file: str | 
 
 
 @main.command()
-@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1, max=42),
-              help="Window, ending now (the Auto Scaling activity history keeps six weeks).")
+@click.option(
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=1, max=42),
+    help="Window, ending now (the Auto Scaling activity history keeps six weeks).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_obj
 def cost(ctx: Context, days: int, as_json: bool) -> None:
@@ -238,8 +289,9 @@ def cost(ctx: Context, days: int, as_json: bool) -> None:
 
     result = report(ctx.session, ctx.stack, days)
     if not result["fleets"]:
-        raise found.NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in "
-                             f"{ctx.session.region_name}")
+        raise found.NotFound(
+            f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={ctx.stack} in {ctx.session.region_name}"
+        )
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -247,10 +299,13 @@ def cost(ctx: Context, days: int, as_json: bool) -> None:
     for column in ("fleet", "instances", "instance-hours", "paid", "on demand", "saving"):
         table.add_column(column, justify="left" if column == "fleet" else "right")
     for fleet in result["fleets"]:
-        saving = f"{fleet['saving']:.2f}" + (f" ({fleet['savingPercent']}%)" if fleet["savingPercent"] is not None
-                                              else "")
-        hours = f"{fleet['instanceHours']:.1f}" + (f" ({fleet['unpricedHours']:.1f} unpriced)"
-                                                   if fleet["unpricedHours"] else "")
-        table.add_row(fleet["name"], str(fleet["instances"]), hours, f"{fleet['paid']:.2f}",
-                      f"{fleet['onDemand']:.2f}", saving)
+        saving = f"{fleet['saving']:.2f}" + (
+            f" ({fleet['savingPercent']}%)" if fleet["savingPercent"] is not None else ""
+        )
+        hours = f"{fleet['instanceHours']:.1f}" + (
+            f" ({fleet['unpricedHours']:.1f} unpriced)" if fleet["unpricedHours"] else ""
+        )
+        table.add_row(
+            fleet["name"], str(fleet["instances"]), hours, f"{fleet['paid']:.2f}", f"{fleet['onDemand']:.2f}", saving
+        )
     Console().print(table)

@@ -239,8 +239,7 @@ class ConfigError(Exception):
 def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Path) -> StackConfig:
     """Parse `{"spotyard:fleets": {...}, "aws:region": "..."}` (values already JSON-decoded)."""
     problems = Problems()
-    ours = {key.split(":", 1)[1]: value for key, value in values.items()
-            if key.startswith(NAMESPACE + ":")}
+    ours = {key.split(":", 1)[1]: value for key, value in values.items() if key.startswith(NAMESPACE + ":")}
     root = Section(NAMESPACE, ours, problems, separator=":")
     network = _network(root.child("network"))
     dns = _dns(root.child("dns"))
@@ -252,17 +251,29 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     if problems:
         raise ConfigError(problems.report())
     region = values.get("aws:region")
-    return StackConfig(project=project, stack=stack, region=str(region) if region else None,
-                       network=network, dns=dns, notifications=notifications, tags=tags,
-                       fleets=fleets, iam=iam)
+    return StackConfig(
+        project=project,
+        stack=stack,
+        region=str(region) if region else None,
+        network=network,
+        dns=dns,
+        notifications=notifications,
+        tags=tags,
+        fleets=fleets,
+        iam=iam,
+    )
 
 
 def _network(section: Section | None) -> NetworkConfig:
     if section is None:
         return NetworkConfig()
     vpc_id = section.text("vpcId", pattern=r"vpc-[0-9a-z]+", expected="a VPC id (vpc-...)")
-    subnet_ids = section.texts("subnetIds", item=lambda s: None if s.startswith("subnet-") and len(s) > 7
-                               else f"must be a subnet id (subnet-...), got '{s}'")
+    subnet_ids = section.texts(
+        "subnetIds",
+        item=lambda s: (
+            None if s.startswith("subnet-") and len(s) > 7 else f"must be a subnet id (subnet-...), got '{s}'"
+        ),
+    )
     section.close()
     if subnet_ids and vpc_id is None and not section.has("vpcId"):
         section.problem("vpcId", "is required when subnetIds is set")
@@ -278,8 +289,9 @@ def _dns(section: Section | None) -> DnsConfig | None:
     section.close()
     if not section.has("zoneName") and not section.has("zoneId"):
         section.problem("zoneName", "is required (or name an existing zone with zoneId)")
-    return DnsConfig(zone_name=zone_name.rstrip(".").lower() if zone_name else None,
-                     zone_id=zone_id, ttl=ttl or DEFAULT_TTL_SECONDS)
+    return DnsConfig(
+        zone_name=zone_name.rstrip(".").lower() if zone_name else None, zone_id=zone_id, ttl=ttl or DEFAULT_TTL_SECONDS
+    )
 
 
 def _notifications(section: Section | None) -> NotificationsConfig | None:
@@ -319,8 +331,11 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
     for name, value in raw.items():
         section = Section(f"{key}.{name}", value, root.problems)
         if not re.fullmatch(FLEET_NAME, str(name)):
-            root.problems.add(section.key, "fleet names must be 1-24 lowercase letters, digits and "
-                                           "hyphens, start with a letter and not end with a hyphen")
+            root.problems.add(
+                section.key,
+                "fleet names must be 1-24 lowercase letters, digits and "
+                "hyphens, start with a letter and not end with a hyphen",
+            )
         fleets.append(_fleet(str(name), section, project_dir))
     return tuple(fleets)
 
@@ -328,8 +343,7 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
 def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     engine = s.text("engine", "asg", choices=ENGINES) or "asg"
     instance_types, instance_weights = _instance_types(s)
-    strategy = s.text("allocationStrategy", "price-capacity-optimized",
-                      choices=ALLOCATION_STRATEGIES[engine])
+    strategy = s.text("allocationStrategy", "price-capacity-optimized", choices=ALLOCATION_STRATEGIES[engine])
     limit = MAX_CAPACITY[engine]
     min_capacity = s.integer("minCapacity", 0, minimum=0, maximum=limit)
     capacity = s.integer("capacity", max(1, min_capacity or 0), minimum=0, maximum=limit)
@@ -353,8 +367,9 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         min_capacity=min_capacity or 0,
         max_capacity=max_capacity or 1,
         on_demand_fallback=s.flag("onDemandFallback"),
-        elastic_ip=s.text("elasticIp", pattern=r"eipalloc-[0-9a-z]+",
-                          expected="an Elastic IP allocation id (eipalloc-...)"),
+        elastic_ip=s.text(
+            "elasticIp", pattern=r"eipalloc-[0-9a-z]+", expected="an Elastic IP allocation id (eipalloc-...)"
+        ),
         image=_image(s.child("image")),
         home=_home(s.child("home"), ssh.user if ssh else "ec2-user"),
         ssh=ssh,
@@ -377,14 +392,19 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
     if instance_weights:
         for name, counted in (("queue", "instances per backlog"), ("idleStopMinutes", "an idle instance as 1")):
             if s.has(name):
-                s.problem("instanceTypes", f"weights cannot be combined with {name}, which counts {counted}, "
-                                           "not units of capacity")
+                s.problem(
+                    "instanceTypes",
+                    f"weights cannot be combined with {name}, which counts {counted}, not units of capacity",
+                )
     # The queue autoscaler's fallback owns the on-demand base at run time: it sets it to the shortfall
     # and back to 0, and resets any other value it finds (lambdas/queue_autoscaler/autoscaler.py: "a
     # drift from what was set"), so a configured base would be lost at the fallback's first run.
     if fleet.on_demand_base_capacity is not None and fleet.on_demand_fallback:
-        s.problem("onDemandBaseCapacity", "cannot be combined with onDemandFallback: the fallback sets the "
-                                          "on-demand capacity itself (to the Spot shortfall, then back to 0)")
+        s.problem(
+            "onDemandBaseCapacity",
+            "cannot be combined with onDemandFallback: the fallback sets the "
+            "on-demand capacity itself (to the Spot shortfall, then back to 0)",
+        )
     return fleet
 
 
@@ -403,15 +423,20 @@ def _image(s: Section | None) -> ImageConfig:
         s.problem("fallbackRoleTag", "needs roleTag")
     if snapshot and not s.has("roleTag"):
         s.problem("snapshotOnTerminate", "needs roleTag: saved AMIs are tagged Role=<roleTag>")
-    return ImageConfig(ami_id=ami_id, role_tag=role_tag, fallback_role_tag=fallback,
-                       snapshot_on_terminate=snapshot, keep=keep or 3)
+    return ImageConfig(
+        ami_id=ami_id, role_tag=role_tag, fallback_role_tag=fallback, snapshot_on_terminate=snapshot, keep=keep or 3
+    )
 
 
 def _home(s: Section | None, user: str) -> HomeConfig | None:
     if s is None:
         return None
-    mount_path = s.text("mountPath", f"/home/{user}/var", pattern=r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]",
-                        expected="an absolute path of letters, digits, . _ - and /")
+    mount_path = s.text(
+        "mountPath",
+        f"/home/{user}/var",
+        pattern=r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]",
+        expected="an absolute path of letters, digits, . _ - and /",
+    )
     retain = s.flag("retainOnDestroy", True)
     uid = s.integer("uid", 1000, minimum=0, maximum=MAX_POSIX_ID)
     gid = s.integer("gid", 1000, minimum=0, maximum=MAX_POSIX_ID)
@@ -419,8 +444,12 @@ def _home(s: Section | None, user: str) -> HomeConfig | None:
     system = ("/", "/home", "/etc", "/usr", "/var", "/boot", "/tmp", "/root")
     if mount_path in system or (mount_path or "").startswith(("/proc/", "/sys/", "/dev/")):
         s.problem("mountPath", f"must not be a system directory, got '{mount_path}'")
-    return HomeConfig(mount_path=mount_path or f"/home/{user}/var", retain_on_destroy=retain,
-                      uid=1000 if uid is None else uid, gid=1000 if gid is None else gid)
+    return HomeConfig(
+        mount_path=mount_path or f"/home/{user}/var",
+        retain_on_destroy=retain,
+        uid=1000 if uid is None else uid,
+        gid=1000 if gid is None else gid,
+    )
 
 
 def _ssh(s: Section | None) -> SshConfig | None:
@@ -429,15 +458,28 @@ def _ssh(s: Section | None) -> SshConfig | None:
     key_name = s.text("keyName", pattern=r"[ -~]{1,255}", expected="a key pair name")
     allow_from = s.texts("allowFrom", item=rules.network_source)
     user = s.text("user", "ec2-user", pattern=r"[a-z_][a-z0-9_-]{0,31}", expected="a Linux user name")
-    bastion = s.text("bastion", pattern=r"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?",
-                     expected="a host name, optionally user@host:port")
+    bastion = s.text(
+        "bastion",
+        pattern=r"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?",
+        expected="a host name, optionally user@host:port",
+    )
     # The private key on your laptop; its `.pub` is what EC2 Instance Connect pushes.
-    identity_file = s.text("identityFile", DEFAULT_IDENTITY_FILE, pattern=r"(~/|/)[A-Za-z0-9._/@+-]+",
-                           expected="a path starting with ~/ or / (letters, digits, . _ / @ + -)")
+    identity_file = s.text(
+        "identityFile",
+        DEFAULT_IDENTITY_FILE,
+        pattern=r"(~/|/)[A-Za-z0-9._/@+-]+",
+        expected="a path starting with ~/ or / (letters, digits, . _ / @ + -)",
+    )
     forward_agent = s.flag("forwardAgent")
     s.close()
-    return SshConfig(key_name=key_name, allow_from=allow_from, user=user or "ec2-user", bastion=bastion,
-                     identity_file=identity_file or DEFAULT_IDENTITY_FILE, forward_agent=forward_agent)
+    return SshConfig(
+        key_name=key_name,
+        allow_from=allow_from,
+        user=user or "ec2-user",
+        bastion=bastion,
+        identity_file=identity_file or DEFAULT_IDENTITY_FILE,
+        forward_agent=forward_agent,
+    )
 
 
 def _schedule(s: Section | None) -> ScheduleConfig | None:
@@ -461,11 +503,13 @@ def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
     boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
     visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=MAX_VISIBILITY_TIMEOUT_SECONDS)
     s.close()
-    return QueueConfig(messages_per_instance=per_instance or DEFAULT_MESSAGES_PER_INSTANCE,
-                       scale_in_cooldown_seconds=cooldown or 300,
-                       boot_seconds=boot or 120,
-                       warm_up=warm_up,
-                       visibility_timeout_seconds=visibility or 300)
+    return QueueConfig(
+        messages_per_instance=per_instance or DEFAULT_MESSAGES_PER_INSTANCE,
+        scale_in_cooldown_seconds=cooldown or 300,
+        boot_seconds=boot or 120,
+        warm_up=warm_up,
+        visibility_timeout_seconds=visibility or 300,
+    )
 
 
 def _warm_up(s: Section | None, max_capacity: int | None) -> WarmUpConfig | None:
@@ -488,9 +532,12 @@ def _warm_up(s: Section | None, max_capacity: int | None) -> WarmUpConfig | None
 def _results(s: Section | None) -> ResultsConfig | None:
     if s is None:
         return None
-    bucket = s.text("bucket", required=True,
-                    pattern=r"create|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
-                    expected="'create' or the name of an existing bucket")
+    bucket = s.text(
+        "bucket",
+        required=True,
+        pattern=r"create|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+        expected="'create' or the name of an existing bucket",
+    )
     retain = s.flag("retainOnDestroy", True)
     s.close()
     if s.has("retainOnDestroy") and bucket and bucket != "create":
@@ -523,8 +570,11 @@ def _user_data(s: Section, project_dir: Path) -> str | None:
         return value
     path = project_dir / value
     if not path.is_file():
-        s.problem("userData", f"file '{value}' not found in the project directory (inline shell "
-                              "must start with #! or span several lines)")
+        s.problem(
+            "userData",
+            f"file '{value}' not found in the project directory (inline shell "
+            "must start with #! or span several lines)",
+        )
         return None
     return path.read_text()
 
@@ -553,8 +603,11 @@ def _root_volume(s: Section | None) -> RootVolumeConfig:
     (size_low, size_high), iops_range, iops_per_gib = ROOT_VOLUME_TYPES[kind]
     size = s.integer("size", minimum=size_low, maximum=size_high)
     iops = s.integer("iops", minimum=iops_range[0], maximum=iops_range[1]) if iops_range else s.integer("iops")
-    throughput = s.integer("throughput", minimum=GP3_THROUGHPUT[0], maximum=GP3_THROUGHPUT[1]) \
-        if kind == "gp3" else s.integer("throughput")
+    throughput = (
+        s.integer("throughput", minimum=GP3_THROUGHPUT[0], maximum=GP3_THROUGHPUT[1])
+        if kind == "gp3"
+        else s.integer("throughput")
+    )
     if iops is not None and iops_range is None:
         s.problem("iops", f"cannot be set on a {kind} volume (gp3, io1 and io2 only)")
         iops = None
@@ -565,11 +618,17 @@ def _root_volume(s: Section | None) -> RootVolumeConfig:
     if kind in ("io1", "io2") and not s.has("iops"):
         s.problem("iops", f"is required for a {kind} volume")
     if iops and size and iops > size * iops_per_gib:
-        s.problem("iops", f"{kind} allows at most {iops_per_gib} IOPS per GiB: {iops} needs a size of at least "
-                          f"{-(-iops // iops_per_gib)} GiB, got {size}")
+        s.problem(
+            "iops",
+            f"{kind} allows at most {iops_per_gib} IOPS per GiB: {iops} needs a size of at least "
+            f"{-(-iops // iops_per_gib)} GiB, got {size}",
+        )
     if throughput and throughput * 4 > (iops or 3000):
-        s.problem("throughput", f"gp3 allows at most 0.25 MiB/s per IOPS: {throughput} MiB/s needs iops of at "
-                                f"least {throughput * 4}, got {iops or 3000}")
+        s.problem(
+            "throughput",
+            f"gp3 allows at most 0.25 MiB/s per IOPS: {throughput} MiB/s needs iops of at "
+            f"least {throughput * 4}, got {iops or 3000}",
+        )
     return RootVolumeConfig(size=size, type=kind, iops=iops, throughput=throughput)
 
 
@@ -578,8 +637,12 @@ def _iam(s: Section | None) -> IamConfig:
         return IamConfig()
     # IAM API reference, CreateRole: Path "(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", 1-512 characters;
     # PermissionsBoundary: the ARN of a managed policy.
-    path = s.text("path", "/", pattern=r"/|/[!-~]{1,510}/", expected="a path that starts and ends with / "
-                  "(e.g. /spotyard/), at most 512 printable ASCII characters")
+    path = s.text(
+        "path",
+        "/",
+        pattern=r"/|/[!-~]{1,510}/",
+        expected="a path that starts and ends with / (e.g. /spotyard/), at most 512 printable ASCII characters",
+    )
     boundary = s.text("permissionsBoundary", check=rules.managed_policy_arn)
     s.close()
     return IamConfig(path=path or "/", permissions_boundary=boundary)
@@ -588,8 +651,17 @@ def _iam(s: Section | None) -> IamConfig:
 # IAM quotas: "Role policy size ... cannot exceed 10,240 characters" (the sum of a role's inline policies,
 # whitespace not counted). https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 INLINE_POLICY_CHARACTERS = 10240
-STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal",
-                  "NotPrincipal"}
+STATEMENT_KEYS = {
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+    "Principal",
+    "NotPrincipal",
+}
 
 
 def _instance_role(s: Section | None) -> InstanceRoleConfig:
@@ -609,8 +681,11 @@ def _instance_role(s: Section | None) -> InstanceRoleConfig:
         else:
             statements.append(statement)
     if len(json.dumps(statements, separators=(",", ":"))) > INLINE_POLICY_CHARACTERS:
-        s.problem("statements", f"exceed IAM's {INLINE_POLICY_CHARACTERS} characters of inline policy per role: "
-                                "attach a managed policy (managedPolicyArns) instead")
+        s.problem(
+            "statements",
+            f"exceed IAM's {INLINE_POLICY_CHARACTERS} characters of inline policy per role: "
+            "attach a managed policy (managedPolicyArns) instead",
+        )
     return InstanceRoleConfig(managed_policy_arns=arns, statements=tuple(statements))
 
 
@@ -653,8 +728,9 @@ def _ingress(s: Section, ssh: SshConfig | None) -> tuple[IngressRule, ...]:
             entry.problem("toPort", f"must be at least port ({port}), got {to_port}")
             continue
         if protocol == "tcp" and port <= 22 <= to_port and ssh and set(sources) & set(ssh.allow_from):
-            entry.problem("from", "repeats ssh.allowFrom on port 22 (one rule per port and source: AWS refuses "
-                                  "duplicates)")
+            entry.problem(
+                "from", "repeats ssh.allowFrom on port 22 (one rule per port and source: AWS refuses duplicates)"
+            )
             continue
         rules_.append(IngressRule(port=port, to_port=to_port, protocol=protocol, sources=sources))
     return tuple(rules_)
@@ -669,8 +745,11 @@ SPOT_INSTANCE_POOLS = (1, 20)
 def _purchase(s: Section, strategy: str | None, max_capacity: int | None) -> dict[str, Any]:
     """onDemandBaseCapacity, spotMaxPrice and spotInstancePools (the FleetConfig fields of the same names)."""
     base = s.integer("onDemandBaseCapacity", minimum=0)
-    price = s.text("spotMaxPrice", pattern=r"(0|[1-9]\d*)(\.\d{1,5})?",
-                   expected="a price in US dollars per instance-hour, such as 0.05")
+    price = s.text(
+        "spotMaxPrice",
+        pattern=r"(0|[1-9]\d*)(\.\d{1,5})?",
+        expected="a price in US dollars per instance-hour, such as 0.05",
+    )
     pools = s.integer("spotInstancePools", minimum=SPOT_INSTANCE_POOLS[0], maximum=SPOT_INSTANCE_POOLS[1])
     if price is not None and float(price) <= 0:
         s.problem("spotMaxPrice", f"must be more than 0, got '{price}'")
@@ -738,7 +817,9 @@ def _credit_specification(s: Section, instance_types: tuple[str, ...]) -> str | 
     credits = s.text("creditSpecification", choices=CPU_CREDITS)
     others = [t for t in instance_types if not re.fullmatch(BURSTABLE_FAMILY, t.split(".")[0])]
     if credits and others:
-        s.problem("creditSpecification", f"applies only to burstable instance types (t2, t3, t3a, t4g); "
-                                         f"instanceTypes also has {', '.join(others)}")
+        s.problem(
+            "creditSpecification",
+            f"applies only to burstable instance types (t2, t3, t3a, t4g); instanceTypes also has {', '.join(others)}",
+        )
         return None
     return credits

@@ -102,8 +102,9 @@ class Section:
                 return default
         return value
 
-    def integer(self, name: str, default: int | None = None, *, minimum: int | None = None,
-                maximum: int | None = None) -> int | None:
+    def integer(
+        self, name: str, default: int | None = None, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = self._take(name)
         if value is _MISSING:
             return default
@@ -130,8 +131,9 @@ class Section:
         self.problem(name, f"must be true or false, got {_describe(value)}")
         return default
 
-    def texts(self, name: str, *, required: bool = False,
-              item: Callable[[str], str | None] | None = None) -> tuple[str, ...]:
+    def texts(
+        self, name: str, *, required: bool = False, item: Callable[[str], str | None] | None = None
+    ) -> tuple[str, ...]:
         value = self._take(name)
         if value is _MISSING:
             if required:

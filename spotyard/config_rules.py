@@ -61,8 +61,7 @@ def _at(body: str) -> str | None:
 def _cron(body: str) -> str | None:
     fields = body.split()
     if len(fields) != 6:
-        return (f"cron({body}) must have 6 fields (minutes hours day-of-month month "
-                f"day-of-week year), got {len(fields)}")
+        return f"cron({body}) must have 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}"
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         return f"cron({body}): exactly one of day-of-month and day-of-week must be '?'"
@@ -150,8 +149,10 @@ def instance_type(name: str) -> str | None:
         return None
     nearest = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean '{nearest[0]}'? " if nearest else ""
-    return (f"is not an EC2 instance type, got '{name}': {hint}(checked against the {len(known)} types "
-            f"botocore {botocore.__version__} knows; a type newer than that needs a newer botocore)")
+    return (
+        f"is not an EC2 instance type, got '{name}': {hint}(checked against the {len(known)} types "
+        f"botocore {botocore.__version__} knows; a type newer than that needs a newer botocore)"
+    )
 
 
 def architecture(instance_type_name: str) -> str:
@@ -167,8 +168,10 @@ def target_group_arn(arn: str) -> str | None:
     pattern = r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]+"
     if re.fullmatch(pattern, arn):
         return None
-    return ("must be a target group ARN "
-            f"(arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>), got '{arn}'")
+    return (
+        "must be a target group ARN "
+        f"(arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>), got '{arn}'"
+    )
 
 
 def managed_policy_arn(arn: str) -> str | None:

@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from spotyard import fleets as found
 
 LINUX = "Linux/UNIX"
-PRICING_REGION = "us-east-1"  # https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/using-the-aws-price-list-query-api.html
+PRICING_REGION = (
+    "us-east-1"  # https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/using-the-aws-price-list-query-api.html
+)
 _ENDED = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:GMT|UTC)\)")  # AWS writes GMT, moto UTC
 _ACTIVITY = re.compile(r"(Launching a new|Terminating) EC2 instance: (i-[0-9a-f]+)")
 
@@ -56,14 +58,30 @@ def _ended_at(instance: dict, until: datetime) -> datetime:
 
 
 def described(session, stack: str, fleet: str, since: datetime, until: datetime) -> list[Usage]:
-    pages = session.client("ec2").get_paginator("describe_instances").paginate(Filters=[
-        {"Name": f"tag:{found.STACK_TAG}", "Values": [stack]}, {"Name": f"tag:{found.FLEET_TAG}", "Values": [fleet]}])
+    pages = (
+        session.client("ec2")
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": f"tag:{found.STACK_TAG}", "Values": [stack]},
+                {"Name": f"tag:{found.FLEET_TAG}", "Values": [fleet]},
+            ]
+        )
+    )
     usages = []
     for instance in (i for page in pages for r in page["Reservations"] for i in r["Instances"]):
         start, end = max(instance["LaunchTime"], since), min(_ended_at(instance, until), until)
         if end > start:
-            usages.append(Usage(instance["InstanceId"], start, end, instance["InstanceType"],
-                                instance["Placement"]["AvailabilityZone"], instance.get("InstanceLifecycle") == "spot"))
+            usages.append(
+                Usage(
+                    instance["InstanceId"],
+                    start,
+                    end,
+                    instance["InstanceType"],
+                    instance["Placement"]["AvailabilityZone"],
+                    instance.get("InstanceLifecycle") == "spot",
+                )
+            )
     return usages
 
 
@@ -72,8 +90,9 @@ def from_activities(session, group: str, since: datetime, until: datetime, known
     starts: dict[str, datetime] = {}
     ends: dict[str, datetime] = {}
     zones: dict[str, str] = {}
-    pages = session.client("autoscaling").get_paginator("describe_scaling_activities").paginate(
-        AutoScalingGroupName=group)
+    pages = (
+        session.client("autoscaling").get_paginator("describe_scaling_activities").paginate(AutoScalingGroupName=group)
+    )
     for activity in (a for page in pages for a in page["Activities"]):
         matched = _ACTIVITY.search(activity.get("Description", ""))
         if not matched or activity.get("StatusCode") != "Successful" or matched[2] in known:
@@ -108,19 +127,38 @@ def spot_cost(history: list[dict], start: datetime, end: datetime) -> float:
 
 
 def price_history(session, instance_type: str, zone: str, start: datetime, end: datetime) -> list[dict]:
-    pages = session.client("ec2").get_paginator("describe_spot_price_history").paginate(
-        InstanceTypes=[instance_type], AvailabilityZone=zone, ProductDescriptions=[LINUX],
-        StartTime=start, EndTime=end)
-    return [entry for page in pages for entry in page["SpotPriceHistory"]
-            if entry.get("AvailabilityZone", zone) == zone and entry["InstanceType"] == instance_type]
+    pages = (
+        session.client("ec2")
+        .get_paginator("describe_spot_price_history")
+        .paginate(
+            InstanceTypes=[instance_type],
+            AvailabilityZone=zone,
+            ProductDescriptions=[LINUX],
+            StartTime=start,
+            EndTime=end,
+        )
+    )
+    return [
+        entry
+        for page in pages
+        for entry in page["SpotPriceHistory"]
+        if entry.get("AvailabilityZone", zone) == zone and entry["InstanceType"] == instance_type
+    ]
 
 
 def on_demand_price(session, instance_type: str, region: str) -> float:
     """USD per hour of Linux, shared tenancy, no pre-installed software, in `region`."""
-    filters = {"instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux",
-               "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used"}
+    filters = {
+        "instanceType": instance_type,
+        "regionCode": region,
+        "operatingSystem": "Linux",
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+    }
     products = session.client("pricing", region_name=PRICING_REGION).get_products(
-        ServiceCode="AmazonEC2", Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()])
+        ServiceCode="AmazonEC2", Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()]
+    )
     for product in map(json.loads, products["PriceList"]):
         for term in product["terms"]["OnDemand"].values():
             for dimension in term["priceDimensions"].values():
@@ -141,17 +179,36 @@ def report(session, stack: str, days: int, now: datetime | None = None) -> dict:
         for usage in (u for u in usages if u.instance_type):
             rate = on_demand.get(usage.instance_type)
             if rate is None:
-                rate = on_demand[usage.instance_type] = on_demand_price(session, usage.instance_type,
-                                                                        session.region_name)
+                rate = on_demand[usage.instance_type] = on_demand_price(
+                    session, usage.instance_type, session.region_name
+                )
             would_pay += rate * usage.hours
-            paid += spot_cost(price_history(session, usage.instance_type, usage.zone, usage.start, usage.end),
-                              usage.start, usage.end) if usage.spot else rate * usage.hours
-        fleets.append({
-            "name": name, "instances": len(usages),
-            "instanceHours": round(sum(u.hours for u in usages), 2),
-            "unpricedHours": round(sum(u.hours for u in usages if not u.instance_type), 2),
-            "paid": round(paid, 4), "onDemand": round(would_pay, 4), "saving": round(would_pay - paid, 4),
-            "savingPercent": round(100 * (would_pay - paid) / would_pay, 1) if would_pay else None,
-        })
-    return {"stack": stack, "region": session.region_name, "since": since.isoformat(), "until": until.isoformat(),
-            "currency": "USD", "fleets": fleets}
+            paid += (
+                spot_cost(
+                    price_history(session, usage.instance_type, usage.zone, usage.start, usage.end),
+                    usage.start,
+                    usage.end,
+                )
+                if usage.spot
+                else rate * usage.hours
+            )
+        fleets.append(
+            {
+                "name": name,
+                "instances": len(usages),
+                "instanceHours": round(sum(u.hours for u in usages), 2),
+                "unpricedHours": round(sum(u.hours for u in usages if not u.instance_type), 2),
+                "paid": round(paid, 4),
+                "onDemand": round(would_pay, 4),
+                "saving": round(would_pay - paid, 4),
+                "savingPercent": round(100 * (would_pay - paid) / would_pay, 1) if would_pay else None,
+            }
+        )
+    return {
+        "stack": stack,
+        "region": session.region_name,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "currency": "USD",
+        "fleets": fleets,
+    }

@@ -34,38 +34,65 @@ def find_fleets(session, stack: str) -> dict[str, Fleet]:
     fleets: dict[str, Fleet] = {}
     autoscaling = session.client("autoscaling")
     for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
-            Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]):
+        Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
+    ):
         for group in page["AutoScalingGroups"]:
             tags = _tags(group.get("Tags", []))
             if tags.get(STACK_TAG) == stack and FLEET_TAG in tags:
-                fleets[tags[FLEET_TAG]] = Fleet(tags[FLEET_TAG], "asg", group["AutoScalingGroupName"],
-                                                group["DesiredCapacity"], tags, group["MinSize"])
+                fleets[tags[FLEET_TAG]] = Fleet(
+                    tags[FLEET_TAG],
+                    "asg",
+                    group["AutoScalingGroupName"],
+                    group["DesiredCapacity"],
+                    tags,
+                    group["MinSize"],
+                )
     for page in session.client("ec2").get_paginator("describe_spot_fleet_requests").paginate():
         for request in page["SpotFleetRequestConfigs"]:
             tags = _tags(request.get("Tags", []))
-            if tags.get(STACK_TAG) == stack and FLEET_TAG in tags and \
-                    request["SpotFleetRequestState"] in LIVE_REQUEST_STATES:
-                fleets[tags[FLEET_TAG]] = Fleet(tags[FLEET_TAG], "spot-fleet", request["SpotFleetRequestId"],
-                                                int(request["SpotFleetRequestConfig"]["TargetCapacity"]), tags)
+            if (
+                tags.get(STACK_TAG) == stack
+                and FLEET_TAG in tags
+                and request["SpotFleetRequestState"] in LIVE_REQUEST_STATES
+            ):
+                fleets[tags[FLEET_TAG]] = Fleet(
+                    tags[FLEET_TAG],
+                    "spot-fleet",
+                    request["SpotFleetRequestId"],
+                    int(request["SpotFleetRequestConfig"]["TargetCapacity"]),
+                    tags,
+                )
     return fleets
 
 
 def fleet(session, stack: str, name: str) -> Fleet:
     fleets = find_fleets(session, stack)
     if not fleets:
-        raise NotFound(f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={stack} in "
-                       f"{session.region_name} (run `make up`, or pass --stack/--region)")
+        raise NotFound(
+            f"nothing deployed: no spotyard fleet is tagged {STACK_TAG}={stack} in "
+            f"{session.region_name} (run `make up`, or pass --stack/--region)"
+        )
     if name not in fleets:
         raise NotFound(f"no fleet '{name}' in {stack}; its fleets are: {', '.join(sorted(fleets))}")
     return fleets[name]
 
 
 def instances(session, stack: str, name: str) -> list[dict[str, Any]]:
-    pages = session.client("ec2").get_paginator("describe_instances").paginate(Filters=[
-        {"Name": f"tag:{STACK_TAG}", "Values": [stack]}, {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
-        {"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    return sorted((i for page in pages for r in page["Reservations"] for i in r["Instances"]),
-                  key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+    pages = (
+        session.client("ec2")
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": f"tag:{STACK_TAG}", "Values": [stack]},
+                {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )
+    )
+    return sorted(
+        (i for page in pages for r in page["Reservations"] for i in r["Instances"]),
+        key=lambda i: (i["LaunchTime"], i["InstanceId"]),
+    )
 
 
 def set_capacity(session, target: Fleet, capacity: int) -> None:
@@ -74,24 +101,30 @@ def set_capacity(session, target: Fleet, capacity: int) -> None:
         # The request keeps the last ExcessCapacityTerminationPolicy it was sent (the autoscaler and
         # idle stop send `noTermination`): say `default` so that a lower target terminates (EC2 API
         # reference, ModifySpotFleetRequest).
-        session.client("ec2").modify_spot_fleet_request(SpotFleetRequestId=target.target, TargetCapacity=capacity,
-                                                        ExcessCapacityTerminationPolicy="default")
+        session.client("ec2").modify_spot_fleet_request(
+            SpotFleetRequestId=target.target, TargetCapacity=capacity, ExcessCapacityTerminationPolicy="default"
+        )
     elif capacity < target.minimum:
         # Auto Scaling refuses a desired capacity below MinSize (API reference, UpdateAutoScalingGroup):
         # the minimum goes down with it, until a start schedule or `pulumi up --refresh` restores it.
-        session.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=target.target,
-                                                                MinSize=capacity, DesiredCapacity=capacity)
+        session.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=target.target, MinSize=capacity, DesiredCapacity=capacity
+        )
     else:
-        session.client("autoscaling").set_desired_capacity(AutoScalingGroupName=target.target,
-                                                           DesiredCapacity=capacity, HonorCooldown=False)
+        session.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=target.target, DesiredCapacity=capacity, HonorCooldown=False
+        )
 
 
 def spot_prices(session, pools: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The current Spot price of each (instance type, availability zone) pool."""
     ec2, prices = session.client("ec2"), {}
     for instance_type in sorted({t for t, _ in pools}):
-        history = ec2.describe_spot_price_history(InstanceTypes=[instance_type], StartTime=datetime.now(UTC),
-                                                  ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"])
+        history = ec2.describe_spot_price_history(
+            InstanceTypes=[instance_type],
+            StartTime=datetime.now(UTC),
+            ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
+        )
         for entry in history["SpotPriceHistory"]:
             prices.setdefault((entry["InstanceType"], entry["AvailabilityZone"]), entry["SpotPrice"])
     return {pool: prices[pool] for pool in pools if pool in prices}

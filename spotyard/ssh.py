@@ -49,8 +49,10 @@ def resolve(session, stack: str, name: str) -> Target:
 def public_key(identity_file: str) -> str:
     path = Path(f"{identity_file}.pub").expanduser()
     if not path.is_file():
-        raise found.NotFound(f"no public key at {path}: create one with `ssh-keygen -t ed25519 -f "
-                             f"{identity_file}`, or pass -i / set ssh.identityFile")
+        raise found.NotFound(
+            f"no public key at {path}: create one with `ssh-keygen -t ed25519 -f "
+            f"{identity_file}`, or pass -i / set ssh.identityFile"
+        )
     return path.read_text().strip()
 
 
@@ -58,13 +60,19 @@ def push_key(session, target: Target, key: str) -> None:
     """The key is accepted for 60 s by the instance's sshd (AuthorizedKeysCommand reads it from IMDS).
     https://docs.aws.amazon.com/ec2-instance-connect/latest/APIReference/API_SendSSHPublicKey.html"""
     session.client("ec2-instance-connect").send_ssh_public_key(
-        InstanceId=target.instance_id, InstanceOSUser=target.host.user, SSHPublicKey=key)
+        InstanceId=target.instance_id, InstanceOSUser=target.host.user, SSHPublicKey=key
+    )
 
 
 def command_line(target: Target, identity_file: str, command: tuple[str, ...] = ()) -> list[str]:
     host = target.host
-    options = {"IdentityFile": identity_file, "IdentitiesOnly": "yes", "StrictHostKeyChecking": "no",
-               "UserKnownHostsFile": "/dev/null", "ServerAliveInterval": "30"}
+    options = {
+        "IdentityFile": identity_file,
+        "IdentitiesOnly": "yes",
+        "StrictHostKeyChecking": "no",
+        "UserKnownHostsFile": "/dev/null",
+        "ServerAliveInterval": "30",
+    }
     if host.forward_agent:
         options["ForwardAgent"] = "yes"
     if host.route == "ssm":
@@ -74,5 +82,9 @@ def command_line(target: Target, identity_file: str, command: tuple[str, ...] = 
         destination = f"{instance_name(host.fleet, target.instance_id)}.{host.zone_name}"
         if host.route == "bastion":
             options["ProxyJump"] = host.bastion
-    return ["ssh", *(arg for key, value in options.items() for arg in ("-o", f"{key}={value}")),
-            f"{host.user}@{destination}", *(["--", *command] if command else [])]
+    return [
+        "ssh",
+        *(arg for key, value in options.items() for arg in ("-o", f"{key}={value}")),
+        f"{host.user}@{destination}",
+        *(["--", *command] if command else []),
+    ]

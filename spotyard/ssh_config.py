@@ -40,7 +40,7 @@ class SshHost:
 
     @property
     def route(self) -> str:
-        """"bastion", "direct" or "ssm"."""
+        """ "bastion", "direct" or "ssm"."""
         if self.zone_name and self.bastion:
             return "bastion"
         if self.zone_name and self.direct:
@@ -59,8 +59,10 @@ def _shell_path(path: str) -> str:
 
 def session_command(host: SshHost, target: str) -> str:
     """The AWS CLI's Session Manager tunnel to port %p of `target` (ssh expands %p)."""
-    return (f"aws ssm start-session --region {host.region} --target {target} --document-name {SSM_DOCUMENT} "
-            "--parameters portNumber=%p")
+    return (
+        f"aws ssm start-session --region {host.region} --target {target} --document-name {SSM_DOCUMENT} "
+        "--parameters portNumber=%p"
+    )
 
 
 def _proxy_command(host: SshHost, instance: str) -> str:
@@ -70,20 +72,26 @@ def _proxy_command(host: SshHost, instance: str) -> str:
     in sh whatever that shell is. `%p` is expanded by ssh before sh sees it.
     """
     region = f"--region {host.region}"
-    no_instance = (f'[ -n "$id" ] && [ "$id" != None ] || {{ echo "spotyard: no running instance of {host.fleet} '
-                   f'(spotyard launch {host.fleet})" >&2; exit 1; }}')
+    no_instance = (
+        f'[ -n "$id" ] && [ "$id" != None ] || {{ echo "spotyard: no running instance of {host.fleet} '
+        f'(spotyard launch {host.fleet})" >&2; exit 1; }}'
+    )
     # Key push: https://docs.aws.amazon.com/ec2-instance-connect/latest/APIReference/API_SendSSHPublicKey.html
-    push = (f"aws ec2-instance-connect send-ssh-public-key {region} --instance-id \"$id\" "
-            f"--instance-os-user {host.user} --ssh-public-key file://{_shell_path(host.public_key_file)} >/dev/null")
+    push = (
+        f'aws ec2-instance-connect send-ssh-public-key {region} --instance-id "$id" '
+        f"--instance-os-user {host.user} --ssh-public-key file://{_shell_path(host.public_key_file)} >/dev/null"
+    )
     script = "; ".join([f"id={instance}", no_instance, f"{push} || exit 1", "exec " + session_command(host, '"$id"')])
     return "ProxyCommand sh -c " + shlex.quote(script)
 
 
 def _newest_instance(host: SshHost) -> str:
     query = "sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId"
-    return (f"$(aws ec2 describe-instances --region {host.region} --output text "
-            f"--filters Name=tag:{STACK_TAG},Values={host.stack_tag} Name=tag:{FLEET_TAG},Values={host.fleet} "
-            f'Name=instance-state-name,Values=running --query "{query}")')
+    return (
+        f"$(aws ec2 describe-instances --region {host.region} --output text "
+        f"--filters Name=tag:{STACK_TAG},Values={host.stack_tag} Name=tag:{FLEET_TAG},Values={host.fleet} "
+        f'Name=instance-state-name,Values=running --query "{query}")'
+    )
 
 
 def _instance_of_name() -> str:
@@ -101,8 +109,13 @@ def render(hosts: list[SshHost]) -> str:
             route = [f"ProxyJump {host.bastion}"] if host.route == "bastion" else []
             fleet_lines = [f"HostName {host.fleet}.{host.zone_name}", *route]
             instance_lines = [f"HostName %h.{host.zone_name}", *route]
-        common = [f"User {host.user}", f"IdentityFile {host.identity_file}", "IdentitiesOnly yes",
-                  *(["ForwardAgent yes"] if host.forward_agent else []), *_COMMON]
+        common = [
+            f"User {host.user}",
+            f"IdentityFile {host.identity_file}",
+            "IdentitiesOnly yes",
+            *(["ForwardAgent yes"] if host.forward_agent else []),
+            *_COMMON,
+        ]
         for pattern, lines in ((host.fleet, fleet_lines), (instance_name(host.fleet, "i-*"), instance_lines)):
             blocks.append("\n".join([f"Host {pattern}", *(f"    {line}" for line in [*lines, *common])]))
     return "\n\n".join(blocks) + "\n" if blocks else ""
@@ -124,8 +137,14 @@ def host_from_tags(fleet: str, tags: dict[str, str], stack_tag: str, region: str
     """The fleet's SshHost from its tags (those of `ssh_tags` and `spotyard:dns-zone`); None without ssh."""
     if f"{SSH_TAG_PREFIX}user" not in tags:
         return None
-    return SshHost(fleet=fleet, user=tags[f"{SSH_TAG_PREFIX}user"], stack_tag=stack_tag, region=region,
-                   zone_name=tags.get(DNS_ZONE_TAG), bastion=tags.get(f"{SSH_TAG_PREFIX}bastion"),
-                   direct=tags.get(f"{SSH_TAG_PREFIX}direct") == "true",
-                   identity_file=tags.get(f"{SSH_TAG_PREFIX}identity-file", DEFAULT_IDENTITY_FILE),
-                   forward_agent=tags.get(f"{SSH_TAG_PREFIX}forward-agent") == "true")
+    return SshHost(
+        fleet=fleet,
+        user=tags[f"{SSH_TAG_PREFIX}user"],
+        stack_tag=stack_tag,
+        region=region,
+        zone_name=tags.get(DNS_ZONE_TAG),
+        bastion=tags.get(f"{SSH_TAG_PREFIX}bastion"),
+        direct=tags.get(f"{SSH_TAG_PREFIX}direct") == "true",
+        identity_file=tags.get(f"{SSH_TAG_PREFIX}identity-file", DEFAULT_IDENTITY_FILE),
+        forward_agent=tags.get(f"{SSH_TAG_PREFIX}forward-agent") == "true",
+    )

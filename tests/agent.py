@@ -24,8 +24,12 @@ class OnInstance:
         self.run = run
         self.recorder = CallRecorder()
         session = self.recorder.attach(boto3.session.Session(region_name=REGION))
-        env = {"SPOTYARD_ENGINE": engine, "SPOTYARD_REGION": REGION, "SPOTYARD_FLEET": fleet,
-               "SPOTYARD_STACK": "spotyard/dev"}
+        env = {
+            "SPOTYARD_ENGINE": engine,
+            "SPOTYARD_REGION": REGION,
+            "SPOTYARD_FLEET": fleet,
+            "SPOTYARD_STACK": "spotyard/dev",
+        }
         self.fleet = agent.Fleet(env, instance_id, session=session)
         self.role_fleet = fleet
 

@@ -9,8 +9,7 @@ from tests.lambda_source import load
 
 decide = load("queue_autoscaler", "decide")
 fallback = load("queue_autoscaler", "fallback")
-POLICY = decide.Policy(messages_per_instance=10, min_capacity=0, max_capacity=5, cooldown_seconds=300,
-                       boot_seconds=120)
+POLICY = decide.Policy(messages_per_instance=10, min_capacity=0, max_capacity=5, cooldown_seconds=300, boot_seconds=120)
 
 
 @pytest.mark.parametrize(("backlog", "capacity"), [(0, 0), (1, 1), (10, 1), (11, 2), (30, 3), (50, 5), (5000, 5)])
@@ -89,8 +88,9 @@ def test_a_warm_up_holds_its_capacity_until_it_ends_then_the_usual_rules_apply()
     memory = decide.warmed(decide.Memory(), 4, now=0, seconds=600)
     capacities = []
     for minute in range(0, 17):
-        decision = decide.decide(decide.FleetCapacity(capacities[-1] if capacities else 0), 0, minute * 60,
-                                 memory, POLICY)
+        decision = decide.decide(
+            decide.FleetCapacity(capacities[-1] if capacities else 0), 0, minute * 60, memory, POLICY
+        )
         memory = decision.memory
         capacities.append(decision.capacity)
     assert capacities[:10] == [4] * 10  # warm for 600 s with an empty queue

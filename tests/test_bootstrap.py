@@ -23,7 +23,9 @@ def dev(deploy):
 def test_spotyard_part_comes_first_and_the_users_script_after(dev):
     found = parts(dev, "workbench")
     assert [(kind, name) for kind, name, _ in found] == [
-        ("text/x-shellscript", "10-spotyard-bootstrap.sh"), ("text/x-shellscript", "20-user-data")]
+        ("text/x-shellscript", "10-spotyard-bootstrap.sh"),
+        ("text/x-shellscript", "20-user-data"),
+    ]
     assert sorted(name for _, name, _ in found) == [name for _, name, _ in found]  # cloud-init runs them sorted
     assert found[1][2].startswith("#!/bin/bash\n# The workbench's own setup")
 
@@ -56,7 +58,9 @@ def test_watcher_passes_bash_n_and_shellcheck_as_installed(dev, tmp_path):
 def test_bootstrap_sets_hostname_mounts_home_and_starts_the_watcher(dev):
     script = parts(dev, "workbench")[0][2]
     for expected in (
-        "SPOTYARD_FLEET=workbench", "SPOTYARD_STACK=spotyard/dev", "SPOTYARD_SSH_USER=ec2-user",
+        "SPOTYARD_FLEET=workbench",
+        "SPOTYARD_STACK=spotyard/dev",
+        "SPOTYARD_SSH_USER=ec2-user",
         'hostnamectl set-hostname "${SPOTYARD_FLEET}-${instance_id}"',
         "X-aws-ec2-metadata-token-ttl-seconds",  # IMDSv2
         "_netdev,noresvport,tls,iam,accesspoint=${SPOTYARD_EFS_ACCESS_POINT}",

@@ -22,8 +22,11 @@ def spotyard(*args: str) -> object:
 def stack(deploy, aws):
     aws.own_ami("base", tags={"Role": "base"})
     config = dev_config()
-    config["spotyard:fleets"]["workbench"]["image"] = {"roleTag": "workbench", "fallbackRoleTag": "base",
-                                                       "snapshotOnTerminate": True}
+    config["spotyard:fleets"]["workbench"]["image"] = {
+        "roleTag": "workbench",
+        "fallbackRoleTag": "base",
+        "snapshotOnTerminate": True,
+    }
     config["spotyard:fleets"]["workbench"]["ssh"]["bastion"] = "gw.example.com"
     config["spotyard:fleets"]["workbench"]["maxCapacity"] = 2  # Auto Scaling refuses a capacity above it
     return deploy(config)
@@ -31,8 +34,9 @@ def stack(deploy, aws):
 
 def group_desired(run) -> int:
     name = run.one("aws:autoscaling/group:Group", "workbench-group").id
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]["DesiredCapacity"]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]["DesiredCapacity"]
 
 
 def test_status_as_json_describes_fleets_and_instances(stack):
@@ -42,9 +46,15 @@ def test_status_as_json_describes_fleets_and_instances(stack):
     assert (report["stack"], report["region"]) == ("spotyard/dev", REGION)
     fleets = {f["name"]: f for f in report["fleets"]}
     assert (fleets["workbench"]["engine"], fleets["workbench"]["desired"], fleets["workbench"]["running"]) == (
-        "asg", 1, 1)
+        "asg",
+        1,
+        1,
+    )
     assert (fleets["workers"]["engine"], fleets["workers"]["desired"], fleets["workers"]["instances"]) == (
-        "spot-fleet", 0, [])
+        "spot-fleet",
+        0,
+        [],
+    )
     (instance,) = fleets["workbench"]["instances"]
     described = boto3.client("ec2").describe_instances(InstanceIds=[instance["id"]])["Reservations"][0]["Instances"][0]
     assert instance["type"] == described["InstanceType"] and instance["privateIp"] == described["PrivateIpAddress"]
@@ -78,19 +88,31 @@ def test_launch_sets_the_capacity_of_either_engine(stack):
     assert group_desired(stack) == 2
     assert spotyard("launch", "workers", "--count", "3").exit_code == 0
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
-    assert boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])[
-        "SpotFleetRequestConfigs"][0]["SpotFleetRequestConfig"]["TargetCapacity"] == 3
+    assert (
+        boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0][
+            "SpotFleetRequestConfig"
+        ]["TargetCapacity"]
+        == 3
+    )
 
 
 def test_stop_saves_an_ami_first_when_the_fleet_keeps_images(stack):
-    (running,) = [i["id"] for f in json.loads(spotyard("status", "--json").output)["fleets"]
-                  if f["name"] == "workbench" for i in f["instances"]]
+    (running,) = [
+        i["id"]
+        for f in json.loads(spotyard("status", "--json").output)["fleets"]
+        if f["name"] == "workbench"
+        for i in f["instances"]
+    ]
     result = spotyard("stop", "workbench")
     assert result.exit_code == 0, result.output
-    (image,) = boto3.client("ec2").describe_images(Owners=["self"], Filters=[
-        {"Name": "tag:spotyard:source-instance", "Values": [running]}])["Images"]
-    assert result.output.splitlines() == [f"workbench: saving {running} as {image['ImageId']}",
-                                          "workbench: 1 AMI(s) available", "workbench: capacity 1 -> 0"]
+    (image,) = boto3.client("ec2").describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:spotyard:source-instance", "Values": [running]}]
+    )["Images"]
+    assert result.output.splitlines() == [
+        f"workbench: saving {running} as {image['ImageId']}",
+        "workbench: 1 AMI(s) available",
+        "workbench: capacity 1 -> 0",
+    ]
     assert {t["Key"]: t["Value"] for t in image["Tags"]}["Role"] == "workbench"
     assert group_desired(stack) == 0
 
@@ -99,23 +121,33 @@ def test_stop_without_images_only_lowers_capacity(stack):
     spotyard("launch", "workers", "-n", "2")
     result = spotyard("stop", "workers")
     assert result.output == "workers: capacity 2 -> 0\n"
-    assert boto3.client("ec2").describe_images(Owners=["self"], Filters=[
-        {"Name": "tag:spotyard:fleet", "Values": ["workers"]}])["Images"] == []
+    assert (
+        boto3.client("ec2").describe_images(
+            Owners=["self"], Filters=[{"Name": "tag:spotyard:fleet", "Values": ["workers"]}]
+        )["Images"]
+        == []
+    )
 
 
 def test_stop_terminates_what_a_no_termination_scale_in_left_on_a_spot_fleet(stack, aws):
     """The autoscaler and idle stop leave `noTermination` on the request; Spot Fleet keeps it
     (tests/harness/moto_fixes/): the CLI's lower targets must say `default`."""
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
-    instances = aws.scale_spot_fleet(request, 3, stack.one("aws:ec2/launchTemplate:LaunchTemplate",
-                                                           "workers-template").id)
+    instances = aws.scale_spot_fleet(
+        request, 3, stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    )
     ec2 = boto3.client("ec2")
-    ec2.modify_spot_fleet_request(SpotFleetRequestId=request, TargetCapacity=3,
-                                  ExcessCapacityTerminationPolicy="noTermination")
+    ec2.modify_spot_fleet_request(
+        SpotFleetRequestId=request, TargetCapacity=3, ExcessCapacityTerminationPolicy="noTermination"
+    )
 
     def running():
-        return sorted(i["InstanceId"] for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
-                      for i in r["Instances"] if i["State"]["Name"] == "running")
+        return sorted(
+            i["InstanceId"]
+            for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
+            for i in r["Instances"]
+            if i["State"]["Name"] == "running"
+        )
 
     assert spotyard("launch", "workers", "-n", "2").exit_code == 0
     assert len(running()) == 2
@@ -130,12 +162,16 @@ def test_stop_lowers_the_minimum_of_a_group_that_keeps_one(deploy):
     run = deploy(config)
     result = spotyard("stop", "workbench")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["workbench: capacity 1 -> 0", "workbench: minimum 1 -> 0 (Auto Scaling "
-                                          "keeps capacity at or above it; the start schedule or `pulumi up "
-                                          "--refresh` restores it)"]
+    assert result.output.splitlines() == [
+        "workbench: capacity 1 -> 0",
+        "workbench: minimum 1 -> 0 (Auto Scaling "
+        "keeps capacity at or above it; the start schedule or `pulumi up "
+        "--refresh` restores it)",
+    ]
     name = run.one("aws:autoscaling/group:Group", "workbench-group").id
-    group = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]
+    group = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
     assert (group["MinSize"], group["DesiredCapacity"], group["Instances"]) == (0, 0, [])
 
 
@@ -144,7 +180,10 @@ def test_ssh_config_matches_the_stack_output(stack):
     assert result.output == stack.outputs["sshConfig"]
     host = paramiko.SSHConfig.from_text(result.output).lookup("workbench")
     assert (host["hostname"], host["user"], host["proxyjump"]) == (
-        "workbench.spotyard.internal", "ec2-user", "gw.example.com")
+        "workbench.spotyard.internal",
+        "ec2-user",
+        "gw.example.com",
+    )
 
 
 def test_an_unknown_fleet_names_the_known_ones(stack):
@@ -243,7 +282,9 @@ def test_an_endpoint_that_refuses_ends_in_one_line_after_few_attempts(monkeypatc
     monkeypatch.setattr(cli, "session_for", counted)
     result = CliRunner().invoke(main, ["--stack", "dev", "--region", REGION, "status"])
     assert result.exit_code == 1
-    assert result.output == f'Error: AWS unreachable: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/"\n'
+    assert (
+        result.output == f'Error: AWS unreachable: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/"\n'
+    )
     assert len(attempts) == cli.CLIENT_CONFIG.retries["total_max_attempts"] == 2  # the first try included
     assert cli.CLIENT_CONFIG.connect_timeout <= 5 and cli.CLIENT_CONFIG.read_timeout <= 30
 
@@ -256,7 +297,8 @@ def test_plain_pulumi_uses_the_state_make_up_writes():
     import yaml
 
     url = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["backend"]["url"]
-    makefile = re.search(r"^export PULUMI_BACKEND_URL \?= file://\$\(CURDIR\)/(\S+)$",
-                         (ROOT / "Makefile").read_text(), re.M)[1]
+    makefile = re.search(
+        r"^export PULUMI_BACKEND_URL \?= file://\$\(CURDIR\)/(\S+)$", (ROOT / "Makefile").read_text(), re.M
+    )[1]
     assert url.startswith("file://./") and (ROOT / url.removeprefix("file://")).resolve() == (ROOT / makefile).resolve()
     assert (ROOT / makefile).is_dir()  # in the clone, so the first plain `pulumi stack select` finds it

@@ -24,8 +24,12 @@ def at(hours_ago: float) -> datetime:
 
 
 def test_the_spot_price_is_integrated_over_the_changes_inside_the_window():
-    history = [{"Timestamp": at(30), "SpotPrice": "0.10"}, {"Timestamp": at(3), "SpotPrice": "0.20"},
-               {"Timestamp": at(1), "SpotPrice": "0.05"}, {"Timestamp": at(0.5), "SpotPrice": "0.90"}]
+    history = [
+        {"Timestamp": at(30), "SpotPrice": "0.10"},
+        {"Timestamp": at(3), "SpotPrice": "0.20"},
+        {"Timestamp": at(1), "SpotPrice": "0.05"},
+        {"Timestamp": at(0.5), "SpotPrice": "0.90"},
+    ]
     # 0.10 from 4h ago to 3h ago, 0.20 for two hours, 0.05 for the last hour (0.90 comes after the end)
     assert spot_cost(history, at(4), at(0.5)) == pytest.approx(0.10 + 0.40 + 0.025)
     assert spot_cost(history, at(2), at(1)) == pytest.approx(0.20)
@@ -35,6 +39,7 @@ def test_the_spot_price_is_integrated_over_the_changes_inside_the_window():
 def answer(body: dict):
     def hook(params, **_):
         return AWSResponse("https://stub", 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
     return hook
 
 
@@ -42,9 +47,21 @@ def price_list(params, **_):
     """before-call sees the serialized request: the Pricing API's JSON body."""
     wanted = {f["Field"]: f["Value"] for f in json.loads(params["body"])["Filters"]}
     assert (wanted["regionCode"], wanted["operatingSystem"], wanted["tenancy"]) == (REGION, "Linux", "Shared")
-    product = {"product": {"attributes": {"instanceType": wanted["instanceType"]}}, "terms": {"OnDemand": {
-        "X.JRTCKXETXF": {"priceDimensions": {"X.JRTCKXETXF.6YS6EN2CT7": {
-            "unit": "Hrs", "pricePerUnit": {"USD": ON_DEMAND[wanted["instanceType"]]}}}}}}}
+    product = {
+        "product": {"attributes": {"instanceType": wanted["instanceType"]}},
+        "terms": {
+            "OnDemand": {
+                "X.JRTCKXETXF": {
+                    "priceDimensions": {
+                        "X.JRTCKXETXF.6YS6EN2CT7": {
+                            "unit": "Hrs",
+                            "pricePerUnit": {"USD": ON_DEMAND[wanted["instanceType"]]},
+                        }
+                    }
+                }
+            }
+        },
+    }
     return answer({"PriceList": [json.dumps(product)], "FormatVersion": "aws_v1"})(params)
 
 
@@ -63,27 +80,67 @@ def fleets(deploy, aws, monkeypatch):
     backend.get_instance(running).launch_time = at(10).isoformat()
     backend.get_instance(ended).launch_time = at(5).isoformat()
     backend.get_instance(ended).terminate()
-    (workbench,) = [i for r in backend.describe_instances() for i in r.instances
-                    if any(t["key"] == "spotyard:fleet" and t["value"] == "workbench" for t in i.get_tags())]
+    (workbench,) = [
+        i
+        for r in backend.describe_instances()
+        for i in r.instances
+        if any(t["key"] == "spotyard:fleet" and t["value"] == "workbench" for t in i.get_tags())
+    ]
     workbench.launch_time = at(2).isoformat()
     workbench.instance_type = "t3.xlarge"  # moto leaves the mixed-instances group's type empty
     zone = backend.get_instance(running).placement.zone
     group = run.one("aws:autoscaling/group:Group", "workbench-group").id
     old = "i-0aaaaaaaaaaaaaaaa"
-    activities = {"Activities": [
-        {"ActivityId": "2", "AutoScalingGroupName": group, "Description": f"Terminating EC2 instance: {old}",
-         "Cause": "spot interruption", "StartTime": at(48), "EndTime": at(48), "StatusCode": "Successful",
-         "Progress": 100},
-        {"ActivityId": "1", "AutoScalingGroupName": group, "Description": f"Launching a new EC2 instance: {old}",
-         "Cause": "scale-out", "StartTime": at(72), "EndTime": at(72), "StatusCode": "Successful", "Progress": 100,
-         "Details": json.dumps({"Subnet ID": "subnet-1", "Availability Zone": zone})}]}
-    history = {"SpotPriceHistory": [
-        {"InstanceType": "c5.large", "AvailabilityZone": zone, "ProductDescription": "Linux/UNIX",
-         "SpotPrice": "0.030000", "Timestamp": at(30)},
-        {"InstanceType": "c5.large", "AvailabilityZone": zone, "ProductDescription": "Linux/UNIX",
-         "SpotPrice": "0.040000", "Timestamp": at(3)},
-        {"InstanceType": "c5.large", "AvailabilityZone": "elsewhere-1a", "ProductDescription": "Linux/UNIX",
-         "SpotPrice": "9.000000", "Timestamp": at(3)}]}
+    activities = {
+        "Activities": [
+            {
+                "ActivityId": "2",
+                "AutoScalingGroupName": group,
+                "Description": f"Terminating EC2 instance: {old}",
+                "Cause": "spot interruption",
+                "StartTime": at(48),
+                "EndTime": at(48),
+                "StatusCode": "Successful",
+                "Progress": 100,
+            },
+            {
+                "ActivityId": "1",
+                "AutoScalingGroupName": group,
+                "Description": f"Launching a new EC2 instance: {old}",
+                "Cause": "scale-out",
+                "StartTime": at(72),
+                "EndTime": at(72),
+                "StatusCode": "Successful",
+                "Progress": 100,
+                "Details": json.dumps({"Subnet ID": "subnet-1", "Availability Zone": zone}),
+            },
+        ]
+    }
+    history = {
+        "SpotPriceHistory": [
+            {
+                "InstanceType": "c5.large",
+                "AvailabilityZone": zone,
+                "ProductDescription": "Linux/UNIX",
+                "SpotPrice": "0.030000",
+                "Timestamp": at(30),
+            },
+            {
+                "InstanceType": "c5.large",
+                "AvailabilityZone": zone,
+                "ProductDescription": "Linux/UNIX",
+                "SpotPrice": "0.040000",
+                "Timestamp": at(3),
+            },
+            {
+                "InstanceType": "c5.large",
+                "AvailabilityZone": "elsewhere-1a",
+                "ProductDescription": "Linux/UNIX",
+                "SpotPrice": "9.000000",
+                "Timestamp": at(3),
+            },
+        ]
+    }
     real = cli.session_for
 
     def answered(stack, region):
@@ -98,8 +155,9 @@ def fleets(deploy, aws, monkeypatch):
 
 
 def cost(*args: str):
-    return CliRunner().invoke(cli.main, ["--stack", "spotyard/dev", "--region", REGION, "cost", *args],
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli.main, ["--stack", "spotyard/dev", "--region", REGION, "cost", *args], catch_exceptions=False
+    )
 
 
 def test_cost_per_fleet_at_spot_and_on_demand_prices(fleets):

@@ -54,16 +54,23 @@ def zone_id(run) -> str:
 def zone_records(run) -> dict[tuple[str, str, str], list[str]]:
     """(name, type, set identifier) -> values, of every A and TXT record set in the zone."""
     pages = boto3.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id(run))
-    return {(r["Name"].rstrip("."), r["Type"], r.get("SetIdentifier", "")):
-            sorted(v["Value"] for v in r["ResourceRecords"])
-            for page in pages for r in page["ResourceRecordSets"] if r["Type"] in ("A", "TXT")}
+    return {
+        (r["Name"].rstrip("."), r["Type"], r.get("SetIdentifier", "")): sorted(v["Value"] for v in r["ResourceRecords"])
+        for page in pages
+        for r in page["ResourceRecordSets"]
+        if r["Type"] in ("A", "TXT")
+    }
 
 
 def running(fleet: str, stack_tag: str = "spotyard/dev") -> dict[str, str]:
     """instance id -> private IP of the fleet's running instances, read from moto."""
-    reservations = boto3.client("ec2").describe_instances(Filters=[
-        {"Name": "tag:spotyard:fleet", "Values": [fleet]}, {"Name": "tag:spotyard:stack", "Values": [stack_tag]},
-        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    reservations = boto3.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:spotyard:fleet", "Values": [fleet]},
+            {"Name": "tag:spotyard:stack", "Values": [stack_tag]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
     return {i["InstanceId"]: i["PrivateIpAddress"] for r in reservations for i in r["Instances"]}
 
 
@@ -81,13 +88,20 @@ def expected_records(fleet: str, instances: dict[str, str] | None = None) -> dic
 
 
 def owned(run, fleet: str) -> dict[tuple[str, str, str], list[str]]:
-    return {key: values for key, values in zone_records(run).items()
-            if key[0] == f"{fleet}.{ZONE}" or key[0].startswith(f"{fleet}-i-")}
+    return {
+        key: values
+        for key, values in zone_records(run).items()
+        if key[0] == f"{fleet}.{ZONE}" or key[0].startswith(f"{fleet}-i-")
+    }
 
 
 def fleet_answers(run, fleet: str) -> list[str]:
-    return sorted(v for (name, kind, _), values in zone_records(run).items()
-                  if name == f"{fleet}.{ZONE}" and kind == "A" for v in values)
+    return sorted(
+        v
+        for (name, kind, _), values in zone_records(run).items()
+        if name == f"{fleet}.{ZONE}" and kind == "A"
+        for v in values
+    )
 
 
 def scale(run, fleet: str, count: int) -> None:
@@ -98,7 +112,8 @@ def scale(run, fleet: str, count: int) -> None:
 def terminate(instance_id: str) -> None:
     """The instance leaves its group for good (no replacement)."""
     boto3.client("autoscaling").terminate_instance_in_auto_scaling_group(
-        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+    )
 
 
 def changes_of(registrar, *instance_states: tuple[str, str]) -> dict:
@@ -112,15 +127,24 @@ def calls(registrar, action: str) -> list:
 
 def put(run, *records: tuple[str, str, str, str]) -> None:
     """Records written by hand: (name, type, set identifier or '', value)."""
-    changes = [{"Action": "CREATE", "ResourceRecordSet": {
-        "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": value}],
-        **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {})}}
-        for name, kind, set_id, value in records]
+    changes = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": name,
+                "Type": kind,
+                "TTL": 60,
+                "ResourceRecords": [{"Value": value}],
+                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
+            },
+        }
+        for name, kind, set_id, value in records
+    ]
     boto3.client("route53").change_resource_record_sets(HostedZoneId=zone_id(run), ChangeBatch={"Changes": changes})
 
 
 def test_launch_of_one_instance_gets_its_name_and_a_fleet_answer(stack, registrar):
-    (instance_id, ip), = running("workbench").items()
+    ((instance_id, ip),) = running("workbench").items()
     assert changes_of(registrar, (instance_id, "running")) == {"batchItemFailures": []}
     assert owned(stack, "workbench") == expected_records("workbench")
     assert zone_records(stack)[(f"workbench.{ZONE}", "A", instance_id)] == [ip]
@@ -128,7 +152,9 @@ def test_launch_of_one_instance_gets_its_name_and_a_fleet_answer(stack, registra
     created = calls(registrar, "route53:ChangeResourceRecordSets")[0].params["ChangeBatch"]["Changes"]
     shared = [c["ResourceRecordSet"] for c in created if c["ResourceRecordSet"]["Name"] == f"workbench.{ZONE}."]
     assert {(r["Type"], r["SetIdentifier"], r["MultiValueAnswer"]) for r in shared} == {
-        ("A", instance_id, True), ("TXT", instance_id, True)}
+        ("A", instance_id, True),
+        ("TXT", instance_id, True),
+    }
 
 
 def test_three_instances_then_one_terminated_the_fleet_name_follows(stack, registrar):
@@ -138,7 +164,8 @@ def test_three_instances_then_one_terminated_the_fleet_name_follows(stack, regis
     for instance_id in ids:
         changes_of(registrar, (instance_id, "running"))
         assert owned(stack, "workbench") == expected_records(
-            "workbench", {i: ip for i, ip in running("workbench").items() if i <= instance_id})
+            "workbench", {i: ip for i, ip in running("workbench").items() if i <= instance_id}
+        )
     assert fleet_answers(stack, "workbench") == sorted(running("workbench").values())
     terminate(ids[0])
     changes_of(registrar, (ids[0], "shutting-down"))
@@ -153,8 +180,7 @@ def test_duplicated_reversed_and_late_events_leave_the_running_set(stack, regist
     scale(stack, "workbench", 3)
     a, b, c = sorted(running("workbench"))
     terminate(a)  # terminated before its "running" event is delivered
-    sequence = [(a, "terminated"), (c, "running"), (a, "running"), (b, "running"), (b, "running"),
-                (a, "shutting-down")]
+    sequence = [(a, "terminated"), (c, "running"), (a, "running"), (b, "running"), (b, "running"), (a, "shutting-down")]
     for change in sequence + list(reversed(sequence)):
         changes_of(registrar, change)
         assert (f"workbench-{a}.{ZONE}", "A", "") not in zone_records(stack)
@@ -169,15 +195,16 @@ def test_instances_of_another_stack_or_untagged_change_nothing(stack, registrar,
     (foreign,) = aws.fleet_instances("workbench", 1, stack="spotyard/prod")
     untagged = boto3.client("ec2").run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]
     before = zone_records(stack)
-    assert changes_of(registrar, (foreign, "running"), (untagged["InstanceId"], "running"),
-                      ("i-0123456789abcdef0", "terminated")) == {"batchItemFailures": []}
+    assert changes_of(
+        registrar, (foreign, "running"), (untagged["InstanceId"], "running"), ("i-0123456789abcdef0", "terminated")
+    ) == {"batchItemFailures": []}
     assert zone_records(stack) == before
     assert not calls(registrar, "route53:ChangeResourceRecordSets")
 
 
 def test_a_fleet_name_written_by_someone_else_is_left_alone(stack, registrar):
     put(stack, (f"workbench.{ZONE}", "A", "", "10.9.9.9"))  # a plain A record: multivalue ones cannot join it
-    (instance_id, ip), = running("workbench").items()
+    ((instance_id, ip),) = running("workbench").items()
     changes_of(registrar, (instance_id, "running"))
     records = zone_records(stack)
     assert fleet_answers(stack, "workbench") == ["10.9.9.9"]
@@ -192,7 +219,7 @@ def test_a_fleet_name_written_by_someone_else_is_left_alone(stack, registrar):
 
 def test_another_writers_multivalue_answer_stays_beside_spotyards(stack, registrar):
     put(stack, (f"workbench.{ZONE}", "A", "legacy-box", "10.9.9.8"))
-    (instance_id, ip), = running("workbench").items()
+    ((instance_id, ip),) = running("workbench").items()
     changes_of(registrar, (instance_id, "running"))
     assert fleet_answers(stack, "workbench") == sorted(["10.9.9.8", ip])
     registrar.invoke(events.load("scheduled-event"))
@@ -208,8 +235,13 @@ def test_one_reconcile_converges_after_missed_events(stack, registrar):
     terminate(gone)  # its terminated event is lost
     stale = "i-0deadbeef0000000f"  # owned names no instance justifies
     owner = OWNER.format(fleet="workbench")
-    put(stack, (f"workbench-{stale}.{ZONE}", "TXT", "", owner), (f"workbench-{stale}.{ZONE}", "A", "", "10.1.1.1"),
-        (f"workbench.{ZONE}", "TXT", stale, owner), (f"workbench.{ZONE}", "A", stale, "10.1.1.1"))
+    put(
+        stack,
+        (f"workbench-{stale}.{ZONE}", "TXT", "", owner),
+        (f"workbench-{stale}.{ZONE}", "A", "", "10.1.1.1"),
+        (f"workbench.{ZONE}", "TXT", stale, owner),
+        (f"workbench.{ZONE}", "A", stale, "10.1.1.1"),
+    )
     result = registrar.invoke(events.load("scheduled-event"))
     assert result["dnsChanges"] > 0
     assert owned(stack, "workbench") == expected_records("workbench")
@@ -222,10 +254,23 @@ def test_the_reconcile_moves_a_zone_of_the_old_shape_to_multivalue_answers(stack
     scale(stack, "workbench", 2)
     owner = OWNER.format(fleet="workbench")
     ips = sorted(running("workbench").values())
-    boto3.client("route53").change_resource_record_sets(HostedZoneId=zone_id(stack), ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": {"Name": f"workbench.{ZONE}", "Type": kind, "TTL": 60,
-                                                   "ResourceRecords": [{"Value": v} for v in values]}}
-        for kind, values in (("TXT", [owner]), ("A", ips))]})
+    boto3.client("route53").change_resource_record_sets(
+        HostedZoneId=zone_id(stack),
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"workbench.{ZONE}",
+                        "Type": kind,
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": v} for v in values],
+                    },
+                }
+                for kind, values in (("TXT", [owner]), ("A", ips))
+            ]
+        },
+    )
     registrar.invoke(events.load("scheduled-event"))
     assert owned(stack, "workbench") == expected_records("workbench")
 
@@ -233,8 +278,13 @@ def test_the_reconcile_moves_a_zone_of_the_old_shape_to_multivalue_answers(stack
 def test_names_of_an_instance_ec2_no_longer_knows_are_removed(stack, registrar):
     ghost = "i-0feedface0000001"
     owner = OWNER.format(fleet="workbench")
-    put(stack, (f"workbench-{ghost}.{ZONE}", "TXT", "", owner), (f"workbench-{ghost}.{ZONE}", "A", "", "10.1.1.2"),
-        (f"workbench.{ZONE}", "TXT", ghost, owner), (f"workbench.{ZONE}", "A", ghost, "10.1.1.2"))
+    put(
+        stack,
+        (f"workbench-{ghost}.{ZONE}", "TXT", "", owner),
+        (f"workbench-{ghost}.{ZONE}", "A", "", "10.1.1.2"),
+        (f"workbench.{ZONE}", "TXT", ghost, owner),
+        (f"workbench.{ZONE}", "A", ghost, "10.1.1.2"),
+    )
     changes_of(registrar, (ghost, "terminated"))
     assert not [key for key in zone_records(stack) if ghost in key[0] or key[2] == ghost]
     assert owned(stack, "workbench") == {}
@@ -261,8 +311,10 @@ def test_a_batch_of_events_makes_one_change_request(stack, registrar):
 
 
 def _error(code: str, status: int = 400):
-    body = (f'<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type>'
-            f"<Code>{code}</Code><Message>{code} from the test</Message></Error></ErrorResponse>").encode()
+    body = (
+        f'<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{code} from the test</Message></Error></ErrorResponse>"
+    ).encode()
     return AWSResponse("https://route53.amazonaws.com", status, {}, None), body
 
 
@@ -282,9 +334,11 @@ def test_throttling_and_prior_request_not_complete_are_retried(stack, registrar,
             return response
         return None
 
-    (instance_id, _), = running("workbench").items()
-    registrar.invoke(sqs_events.batch([events.state_change(instance_id, "running")]),
-                     hooks=(("before-send.route53.ChangeResourceRecordSets", flaky),))
+    ((instance_id, _),) = running("workbench").items()
+    registrar.invoke(
+        sqs_events.batch([events.state_change(instance_id, "running")]),
+        hooks=(("before-send.route53.ChangeResourceRecordSets", flaky),),
+    )
     assert len(sent) == 3
     assert owned(stack, "workbench") == expected_records("workbench")
 
@@ -296,17 +350,22 @@ def refuse(message: str, times: int | None = None, when=lambda params: True):
     def hook(params, **_):
         if when(params) and (times is None or len(refused) < times):
             refused.append(params)
-            return (AWSResponse("https://route53.amazonaws.com", 400, {}, None), {
-                "Error": {"Code": "InvalidChangeBatch", "Message": message},
-                "ResponseMetadata": {"HTTPStatusCode": 400}})
+            return (
+                AWSResponse("https://route53.amazonaws.com", 400, {}, None),
+                {
+                    "Error": {"Code": "InvalidChangeBatch", "Message": message},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+            )
         return None
+
     return hook, refused
 
 
 def test_a_concurrent_change_is_met_by_reading_the_names_again(stack, registrar):
     """moto_fixes makes moto refuse a stale DELETE as Route 53 does: here another writer
     replaced the instance's own A record between the registrar's read and its write."""
-    (instance_id, ip), = running("workbench").items()
+    ((instance_id, ip),) = running("workbench").items()
     changes_of(registrar, (instance_id, "running"))
     boto3.client("ec2").create_tags(Resources=[instance_id], Tags=[{"Key": "spotyard:interrupted", "Value": "x"}])
     mine = {key: values for key, values in owned(stack, "workbench").items()}
@@ -315,22 +374,38 @@ def test_a_concurrent_change_is_met_by_reading_the_names_again(stack, registrar)
         """Another run (the interruption handler's, say) removes the same names first."""
         if not concurrent_writer.done:
             concurrent_writer.done = True
-            boto3.client("route53").change_resource_record_sets(HostedZoneId=zone_id(stack), ChangeBatch={"Changes": [
-                {"Action": "DELETE", "ResourceRecordSet": {
-                    "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": v} for v in values],
-                    **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {})}}
-                for (name, kind, set_id), values in sorted(mine.items(), key=lambda i: i[0][1])]})
+            boto3.client("route53").change_resource_record_sets(
+                HostedZoneId=zone_id(stack),
+                ChangeBatch={
+                    "Changes": [
+                        {
+                            "Action": "DELETE",
+                            "ResourceRecordSet": {
+                                "Name": name,
+                                "Type": kind,
+                                "TTL": 60,
+                                "ResourceRecords": [{"Value": v} for v in values],
+                                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
+                            },
+                        }
+                        for (name, kind, set_id), values in sorted(mine.items(), key=lambda i: i[0][1])
+                    ]
+                },
+            )
+
     concurrent_writer.done = False
 
-    result = registrar.invoke(sqs_events.batch([events.state_change(instance_id, "running")]),
-                              hooks=(("before-call.route53.ChangeResourceRecordSets", concurrent_writer),))
+    result = registrar.invoke(
+        sqs_events.batch([events.state_change(instance_id, "running")]),
+        hooks=(("before-call.route53.ChangeResourceRecordSets", concurrent_writer),),
+    )
     assert result == {"batchItemFailures": []}
     assert len(calls(registrar, "route53:ChangeResourceRecordSets")) == 2  # refused once, then done
     assert owned(stack, "workbench") == {}
 
 
 def test_a_permanent_refusal_is_not_taken_for_a_conflict(stack, registrar):
-    (instance_id, _), = running("workbench").items()
+    ((instance_id, _),) = running("workbench").items()
     hook, refused = refuse("[RRSet with DNS name workbench.spotyard.internal. is not permitted in zone x.]")
     event = sqs_events.batch([events.state_change(instance_id, "running")])
     result = registrar.invoke(event, hooks=(("before-call.route53.ChangeResourceRecordSets", hook),))
@@ -342,40 +417,54 @@ def test_a_permanent_refusal_is_not_taken_for_a_conflict(stack, registrar):
 def test_one_instance_refused_does_not_hold_back_the_others(stack, registrar):
     scale(stack, "workbench", 3)
     bad, *good = sorted(running("workbench"))
-    hook, refused = refuse("[Invalid Resource Record: FATAL problem]",
-                           when=lambda params: bad.encode() in params["body"])
+    hook, refused = refuse(
+        "[Invalid Resource Record: FATAL problem]", when=lambda params: bad.encode() in params["body"]
+    )
     event = sqs_events.batch([events.state_change(i, "running") for i in [bad, *good, bad]])
     result = registrar.invoke(event, hooks=(("before-call.route53.ChangeResourceRecordSets", hook),))
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
-        sqs_events.message_ids(event, bad))
+        sqs_events.message_ids(event, bad)
+    )
     assert owned(stack, "workbench") == expected_records("workbench", {i: running("workbench")[i] for i in good})
 
 
 def test_any_other_error_fails_the_invocation(stack, registrar):
     def denied(params, **_):
-        return (AWSResponse("https://route53.amazonaws.com", 403, {}, None),
-                {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}})
+        return (
+            AWSResponse("https://route53.amazonaws.com", 403, {}, None),
+            {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+        )
 
-    (instance_id, _), = running("workbench").items()
+    ((instance_id, _),) = running("workbench").items()
     with pytest.raises(Exception, match="AccessDenied"):
-        registrar.invoke(sqs_events.batch([events.state_change(instance_id, "running")]),
-                         hooks=(("before-call.route53.ChangeResourceRecordSets", denied),))
+        registrar.invoke(
+            sqs_events.batch([events.state_change(instance_id, "running")]),
+            hooks=(("before-call.route53.ChangeResourceRecordSets", denied),),
+        )
 
 
-@pytest.mark.parametrize("event", [
-    {"hello": "world"},
-    events.state_change("i-0abcd1234ef567890", "running"),  # state changes come through the queue only
-    events.load("ec2-spot-instance-interruption-warning"),
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"hello": "world"},
+        events.state_change("i-0abcd1234ef567890", "running"),  # state changes come through the queue only
+        events.load("ec2-spot-instance-interruption-warning"),
+    ],
+)
 def test_an_event_it_cannot_parse_fails_loudly(registrar, event):
     with pytest.raises(Exception, match="EventBridge event|unexpected event"):
         registrar.invoke(event)
 
 
 def test_a_message_it_cannot_parse_is_reported_and_the_others_are_done(stack, registrar):
-    (instance_id, _), = running("workbench").items()
-    event = sqs_events.batch(["not json", events.load("ec2-instance-state-change", instance_id="not-an-instance"),
-                              events.state_change(instance_id, "running")])
+    ((instance_id, _),) = running("workbench").items()
+    event = sqs_events.batch(
+        [
+            "not json",
+            events.load("ec2-instance-state-change", instance_id="not-an-instance"),
+            events.state_change(instance_id, "running"),
+        ]
+    )
     result = registrar.invoke(event)
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [r["messageId"] for r in event["Records"][:2]]
     assert owned(stack, "workbench") == expected_records("workbench")
@@ -396,8 +485,9 @@ def test_state_changes_reach_the_function_in_batches_through_an_encrypted_queue(
     assert queue.inputs["visibilityTimeoutSeconds"] >= 6 * function.inputs["timeout"]
     failures = stack.one("aws:sqs/queue:Queue", "dns-lambda-failures")
     assert json.loads(queue.inputs["redrivePolicy"])["deadLetterTargetArn"] == failures.outputs["arn"]
-    policy = json.loads(stack.one("aws:sqs/queuePolicy:QueuePolicy", "dns-lambda-state-changes-queue-policy")
-                        .inputs["policy"])
+    policy = json.loads(
+        stack.one("aws:sqs/queuePolicy:QueuePolicy", "dns-lambda-state-changes-queue-policy").inputs["policy"]
+    )
     (statement,) = policy["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
@@ -406,8 +496,9 @@ def test_state_changes_reach_the_function_in_batches_through_an_encrypted_queue(
     assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.inputs["maximumBatchingWindowInSeconds"] > 0 and mapping.inputs["batchSize"] == 100
     assert mapping.inputs["scalingConfig"] == {"maximumConcurrency": 2}
-    assert not [p for p in stack.of_type("aws:lambda/permission:Permission") if p.name.startswith(
-        "dns-lambda-state-changes")]  # EventBridge no longer invokes it for state changes
+    assert not [
+        p for p in stack.of_type("aws:lambda/permission:Permission") if p.name.startswith("dns-lambda-state-changes")
+    ]  # EventBridge no longer invokes it for state changes
     reconcile = stack.one("aws:cloudwatch/eventRule:EventRule", "dns-lambda-reconcile")
     assert reconcile.inputs["scheduleExpression"] == "rate(5 minutes)"
     sent = json.loads(sqs_events.batch([events.state_change("i-0abcd1234ef567890", "running")])["Records"][0]["body"])
@@ -419,7 +510,7 @@ def test_route53_requests_are_paced_to_the_stacks_rate(stack, registrar, paced_i
     at least (5 - 1) / 1.5 seconds in all."""
     rate = DnsRegistrarSettings.from_environment(registrar.environment).zone.requests_per_second
     assert rate * 3 <= 5  # two batches and a reconcile at a time stay within Route 53's 5 per second
-    (instance_id, _), = running("workbench").items()
+    ((instance_id, _),) = running("workbench").items()
     changes_of(registrar, (instance_id, "running"))
     requests = [c for c in registrar.last_calls if c.action.startswith("route53:")]
     assert len(requests) == 4
@@ -453,7 +544,7 @@ def test_the_elastic_ip_moves_to_the_newest_instance_when_its_holder_goes(deploy
     config["spotyard:fleets"]["workbench"]["elasticIp"] = allocation
     run = deploy(config)
     registrar = lambda_of(run, "dns-lambda")
-    (first, _), = running("workbench").items()
+    ((first, _),) = running("workbench").items()
     aws.launched_ago(first, minutes=30)
 
     def holder():
@@ -488,6 +579,7 @@ def test_role_may_only_touch_its_zone_and_read_its_queue(stack):
 
 # -- at scale: one fleet of 1,000 instances --------------------------------------------------
 
+
 def zone_size(run) -> int:
     pages = boto3.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id(run))
     return sum(len(page["ResourceRecordSets"]) for page in pages)
@@ -497,13 +589,25 @@ def records_of(run, fleet: str, instance_id: str) -> dict[tuple[str, str, str], 
     """One instance's record sets, read without listing the zone (cheap in a big one)."""
     route53 = boto3.client("route53")
     starts = [{"StartRecordName": f"{fleet}-{instance_id}.{ZONE}", "MaxItems": "2"}] + [
-        {"StartRecordName": f"{fleet}.{ZONE}", "StartRecordType": kind, "StartRecordIdentifier": instance_id,
-         "MaxItems": "1"} for kind in ("A", "TXT")]
-    found = [r for start in starts
-             for r in route53.list_resource_record_sets(HostedZoneId=zone_id(run), **start)["ResourceRecordSets"]]
+        {
+            "StartRecordName": f"{fleet}.{ZONE}",
+            "StartRecordType": kind,
+            "StartRecordIdentifier": instance_id,
+            "MaxItems": "1",
+        }
+        for kind in ("A", "TXT")
+    ]
+    found = [
+        r
+        for start in starts
+        for r in route53.list_resource_record_sets(HostedZoneId=zone_id(run), **start)["ResourceRecordSets"]
+    ]
     keys = set(expected_records(fleet, {instance_id: ""}))
-    return {key: sorted(v["Value"] for v in r["ResourceRecords"]) for r in found
-            if (key := (r["Name"].rstrip("."), r["Type"], r.get("SetIdentifier", ""))) in keys}
+    return {
+        key: sorted(v["Value"] for v in r["ResourceRecords"])
+        for r in found
+        if (key := (r["Name"].rstrip("."), r["Type"], r.get("SetIdentifier", ""))) in keys
+    }
 
 
 def test_a_fleet_of_a_thousand_instances(stack, registrar, aws):
@@ -533,9 +637,10 @@ def test_a_fleet_of_a_thousand_instances(stack, registrar, aws):
     result = registrar.invoke(events.load("scheduled-event"))
     assert result["dnsChanges"] == 4 * 990
     assert len(calls(registrar, "route53:ListResourceRecordSets")) == pages_before  # grows by pages only
-    requests = [[r["Value"] for c in call.params["ChangeBatch"]["Changes"]
-                 for r in c["ResourceRecordSet"]["ResourceRecords"]]
-                for call in calls(registrar, "route53:ChangeResourceRecordSets")]
+    requests = [
+        [r["Value"] for c in call.params["ChangeBatch"]["Changes"] for r in c["ResourceRecordSet"]["ResourceRecords"]]
+        for call in calls(registrar, "route53:ChangeResourceRecordSets")
+    ]
     for values in requests:  # Route 53 takes at most 1,000 ResourceRecord elements and 32,000 characters a request
         assert len(values) <= 1000 and sum(map(len, values)) <= 32000
     elements, characters = sum(map(len, requests)), sum(len(v) for values in requests for v in values)
@@ -546,12 +651,15 @@ def test_a_fleet_of_a_thousand_instances(stack, registrar, aws):
     ids = list(big)
     leaving, staying = ids[:250], ids[250:500]
     boto3.client("ec2").terminate_instances(InstanceIds=leaving)
-    storm = ([(i, "shutting-down") for i in leaving] + [(i, "terminated") for i in leaving]
-             + [(i, "running") for i in staying] * 2)
+    storm = (
+        [(i, "shutting-down") for i in leaving]
+        + [(i, "terminated") for i in leaving]
+        + [(i, "running") for i in staying] * 2
+    )
     random.Random(16).shuffle(storm)
     assert len(storm) == 1000
     for start in range(0, len(storm), 100):
-        assert changes_of(registrar, *storm[start:start + 100]) == {"batchItemFailures": []}
+        assert changes_of(registrar, *storm[start : start + 100]) == {"batchItemFailures": []}
         assert len(calls(registrar, "route53:ChangeResourceRecordSets")) <= 1
     left = {i: ip for i, ip in fleet.items() if i not in leaving}
     assert owned(stack, "workbench") == expected_records("workbench", left) and len(left) == 750

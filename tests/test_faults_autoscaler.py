@@ -39,6 +39,7 @@ def _feed(run, fleet: str, messages: int | None) -> None:
 def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, int | None]]):
     """The fleet's autoscaler run at each (minute, jobs fed before it) of `steps`: all but the
     last cleanly, to arrange the state; the last is the run under test."""
+
     def build(world) -> Scenario:
         run, function = deployed(config, f"{fleet}-jobs-autoscaler", REGION, tmp_path)
         inbox = subscribe(run.outputs["notificationTopicArn"])
@@ -50,22 +51,33 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
         _feed(run, fleet, messages)
 
         def observe():
-            state = boto3.client("ssm").get_parameter(Name=QueueAutoscalerSettings.from_environment(
-                function.environment).state_parameter)
-            return {"capacity": capacity(run, fleet), "state": json.loads(state["Parameter"]["Value"]),
-                    "notifications": sorted({(m["Subject"], m["Message"]) for m in inbox()})}
+            state = boto3.client("ssm").get_parameter(
+                Name=QueueAutoscalerSettings.from_environment(function.environment).state_parameter
+            )
+            return {
+                "capacity": capacity(run, fleet),
+                "state": json.loads(state["Parameter"]["Value"]),
+                "notifications": sorted({(m["Subject"], m["Message"]) for m in inbox()}),
+            }
+
         return Scenario(function, at(minute), observe)
+
     return build
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(("fleet", "steps"), [
-    ("batch", [(0, 15)]),  # Auto Scaling group, scale-out 0 -> 2
-    ("batch", [(0, 15), (1, None), (7, 0)]),  # Auto Scaling group, scale-in 2 -> 0 after the cooldown
-    ("workers", [(0, 15)]),  # Spot Fleet request, scale-out 0 -> 2
-], ids=["asg-out", "asg-in", "spot-fleet-out"])
+@pytest.mark.parametrize(
+    ("fleet", "steps"),
+    [
+        ("batch", [(0, 15)]),  # Auto Scaling group, scale-out 0 -> 2
+        ("batch", [(0, 15), (1, None), (7, 0)]),  # Auto Scaling group, scale-in 2 -> 0 after the cooldown
+        ("workers", [(0, 15)]),  # Spot Fleet request, scale-out 0 -> 2
+    ],
+    ids=["asg-out", "asg-in", "spot-fleet-out"],
+)
 def test_every_capacity_change_is_published_whatever_call_fails(aws, autoscaler_config, tmp_path, kind, fleet, steps):
-    expected, wrong = prove_exactly_once(_autoscaler_scenario(autoscaler_config, tmp_path, fleet, steps), REGION,
-                                         kinds=(kind,))
+    expected, wrong = prove_exactly_once(
+        _autoscaler_scenario(autoscaler_config, tmp_path, fleet, steps), REGION, kinds=(kind,)
+    )
     assert expected["notifications"], "the scenario must change the capacity"
     assert not wrong, "\n".join(map(str, wrong)) + f"\nclean run: {expected!r}"

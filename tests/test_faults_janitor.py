@@ -19,12 +19,17 @@ def keeper_config():
     config = dev_config()
     del config["spotyard:fleets"]["workers"], config["spotyard:dns"]  # fewer resources to deploy per trial
     config["spotyard:fleets"]["workbench"]["image"] = {
-        "roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2}
+        "roleTag": "workbench",
+        "fallbackRoleTag": "base",
+        "snapshotOnTerminate": True,
+        "keep": 2,
+    }
     return config
 
 
 def _sweep_scenario(config, tmp_path):
     """Four saved AMIs of the fleet and one of another stack; the sweep removes the two oldest."""
+
     def build(world) -> Scenario:
         world.own_ami("base", tags={"Role": "base"}, age_days=100)
         _, function = deployed(config, "images-lambda", REGION, tmp_path)
@@ -34,11 +39,17 @@ def _sweep_scenario(config, tmp_path):
 
         def observe():
             ec2 = boto3.client("ec2")
-            sources = [next((t["Value"] for t in s.get("Tags", []) if t["Key"] == "spotyard:source-instance"), "-")
-                       for s in ec2.describe_snapshots()["Snapshots"]]
-            return {"amis": sorted(i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]),
-                    "snapshots": sorted(sources)}
+            sources = [
+                next((t["Value"] for t in s.get("Tags", []) if t["Key"] == "spotyard:source-instance"), "-")
+                for s in ec2.describe_snapshots()["Snapshots"]
+            ]
+            return {
+                "amis": sorted(i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]),
+                "snapshots": sorted(sources),
+            }
+
         return Scenario(function, events.load("scheduled-event"), observe)
+
     return build
 
 

@@ -18,8 +18,10 @@ def dev(deploy):
 def test_file_system_is_encrypted_tiered_backed_up_and_kept_on_destroy(dev):
     fs = dev.one("aws:efs/fileSystem:FileSystem", "workbench-home-fs")
     assert fs.inputs["encrypted"] is True
-    assert fs.inputs["lifecyclePolicies"] == [{"transitionToIa": "AFTER_30_DAYS"},
-                                              {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]
+    assert fs.inputs["lifecyclePolicies"] == [
+        {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
+    ]
     assert fs.retain_on_delete is True
     backup = dev.one("aws:efs/backupPolicy:BackupPolicy", "workbench-home-backup")
     assert backup.inputs == {"fileSystemId": fs.id, "backupPolicy": {"status": "ENABLED"}}
@@ -40,19 +42,26 @@ def test_one_mount_target_per_zone_behind_nfs_from_the_fleet_only(dev):
     targets = dev.of_type("aws:efs/mountTarget:MountTarget")
     assert sorted(t.inputs["subnetId"] for t in targets) == sorted(dev.outputs["subnetIds"])
     assert all(t.inputs["fileSystemId"] == fs.id and t.inputs["securityGroups"] == [nfs.id] for t in targets)
-    rules = [r for r in dev.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.inputs["securityGroupId"] == nfs.id]
+    rules = [
+        r
+        for r in dev.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == nfs.id
+    ]
     fleet_sg = dev.one("aws:ec2/securityGroup:SecurityGroup", "workbench-sg")
-    assert [(r.inputs["referencedSecurityGroupId"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"])
-            for r in rules] == [(fleet_sg.id, 2049, 2049, "tcp")]
+    assert [
+        (r.inputs["referencedSecurityGroupId"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"])
+        for r in rules
+    ] == [(fleet_sg.id, 2049, 2049, "tcp")]
     assert not [r for r in rules if "cidrIpv4" in r.inputs or "cidrIpv6" in r.inputs]
 
 
 def test_access_point_is_rooted_at_the_fleet_and_owned_by_the_ssh_user(dev, deploy):
     point = dev.one("aws:efs/accessPoint:AccessPoint", "workbench-home-access-point")
     assert point.inputs["posixUser"] == {"uid": 1000, "gid": 1000}
-    assert point.inputs["rootDirectory"] == {"path": "/workbench", "creationInfo": {
-        "ownerUid": 1000, "ownerGid": 1000, "permissions": "0750"}}
+    assert point.inputs["rootDirectory"] == {
+        "path": "/workbench",
+        "creationInfo": {"ownerUid": 1000, "ownerGid": 1000, "permissions": "0750"},
+    }
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["home"].update(uid=1500, gid=1600)
     changed = deploy(config).one("aws:efs/accessPoint:AccessPoint", "workbench-home-access-point")

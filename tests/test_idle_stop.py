@@ -34,12 +34,15 @@ def test_sessions_are_ssh_logins_and_session_manager_workers():
 # `ps -eo args=` as these sessions leave it (OpenSSH 8.7 on Amazon Linux 2023 titles the
 # connection's process `sshd: <user>@notty`, OpenSSH 9.8+ `sshd-session: ...`). The samples are
 # written in that format from OpenSSH's process titles, not captured on a live instance here.
-@pytest.mark.parametrize(("sample", "count"), [
-    ("ps-vscode-remote-ssh.txt", 2),  # VS Code Remote-SSH through Session Manager: the tunnel and the ssh
-    ("ps-port-forward.txt", 1),       # ssh -N -L 8888:localhost:8888
-    ("ps-ssh-command.txt", 1),        # ssh host make test (sshd-session, OpenSSH 9.8+)
-    ("ps-ssh-preauth.txt", 0),        # someone knocking, not logged in
-])
+@pytest.mark.parametrize(
+    ("sample", "count"),
+    [
+        ("ps-vscode-remote-ssh.txt", 2),  # VS Code Remote-SSH through Session Manager: the tunnel and the ssh
+        ("ps-port-forward.txt", 1),  # ssh -N -L 8888:localhost:8888
+        ("ps-ssh-command.txt", 1),  # ssh host make test (sshd-session, OpenSSH 9.8+)
+        ("ps-ssh-preauth.txt", 0),  # someone knocking, not logged in
+    ],
+)
 def test_ssh_connections_without_a_terminal_count_although_who_is_empty(sample, count):
     assert recorded("who-nobody.txt").strip() == ""
     assert agent.sessions(recorded("who-nobody.txt"), recorded(sample).splitlines()) == count
@@ -48,8 +51,14 @@ def test_ssh_connections_without_a_terminal_count_although_who_is_empty(sample, 
 def test_the_idle_check_reads_whole_command_lines(monkeypatch):
     """`ps -eo comm=` would show only `sshd`: the user@notty title is in args."""
     asked = []
-    monkeypatch.setattr(agent.subprocess, "run", lambda argv, **kwargs: asked.append(argv) or type(
-        "Done", (), {"stdout": recorded("ps-port-forward.txt") if argv[0] == "ps" else ""})())
+    monkeypatch.setattr(
+        agent.subprocess,
+        "run",
+        lambda argv, **kwargs: (
+            asked.append(argv)
+            or type("Done", (), {"stdout": recorded("ps-port-forward.txt") if argv[0] == "ps" else ""})()
+        ),
+    )
     monkeypatch.setattr(agent, "assess", lambda state, **kwargs: (agent.IdleState(), f"users={kwargs['users']}"))
     monkeypatch.setattr(agent.IdleState, "save", lambda self, path: None)
     assert agent.idle_check({"SPOTYARD_IDLE_STOP_MINUTES": "60"}) == "users=1"
@@ -60,10 +69,15 @@ def run_checks(steps, limit=60):
     """Feed (minute, users, jobs, cpu sample) through assess; returns the actions taken."""
     state, actions = None, []
     for minute, users, jobs, sample in steps:
-        state, action = agent.assess(state, now=1_000_000 + minute * 60,
-                                     uptime=float(recorded("uptime-1h.txt").split()[0]) - 3600 + minute * 60,
-                                     cpu=agent.CpuSample.parse(recorded(sample)), users=users, jobs=jobs,
-                                     limit_minutes=limit)
+        state, action = agent.assess(
+            state,
+            now=1_000_000 + minute * 60,
+            uptime=float(recorded("uptime-1h.txt").split()[0]) - 3600 + minute * 60,
+            cpu=agent.CpuSample.parse(recorded(sample)),
+            users=users,
+            jobs=jobs,
+            limit_minutes=limit,
+        )
         actions.append(action)
     return actions
 
@@ -75,16 +89,24 @@ def test_a_box_nobody_uses_warns_five_minutes_before_and_leaves_at_the_limit():
 
 
 def test_an_ssh_session_a_busy_job_or_a_busy_cpu_keeps_it():
-    steps = [(50, 0, 0, "proc-stat-quiet.txt"), (56, 1, 0, "proc-stat-quiet.txt"),  # someone logs in
-             (70, 0, 0, "proc-stat-quiet.txt"), (80, 0, 1, "proc-stat-quiet.txt"),   # a spotyard-busy job
-             (90, 0, 0, "proc-stat-0.txt"), (91, 0, 0, "proc-stat-busy.txt"),        # the CPU works
-             (140, 0, 0, "proc-stat-busy.txt"), (199, 0, 0, "proc-stat-busy.txt"), (200, 0, 0, "proc-stat-busy.txt")]
+    steps = [
+        (50, 0, 0, "proc-stat-quiet.txt"),
+        (56, 1, 0, "proc-stat-quiet.txt"),  # someone logs in
+        (70, 0, 0, "proc-stat-quiet.txt"),
+        (80, 0, 1, "proc-stat-quiet.txt"),  # a spotyard-busy job
+        (90, 0, 0, "proc-stat-0.txt"),
+        (91, 0, 0, "proc-stat-busy.txt"),  # the CPU works
+        (140, 0, 0, "proc-stat-busy.txt"),
+        (199, 0, 0, "proc-stat-busy.txt"),
+        (200, 0, 0, "proc-stat-busy.txt"),
+    ]
     assert run_checks(steps) == ["idle", "active", "idle", "active", "idle", "active", "idle", "warn", "leave"]
 
 
 def test_idle_time_counts_from_boot_when_nobody_ever_came():
-    state, action = agent.assess(None, now=10_000, uptime=3600, cpu=agent.CpuSample(1, 1), users=0, jobs=0,
-                                 limit_minutes=60)
+    state, action = agent.assess(
+        None, now=10_000, uptime=3600, cpu=agent.CpuSample(1, 1), users=0, jobs=0, limit_minutes=60
+    )
     assert action == "leave" and state.idle_since == 10_000 - 3600
 
 
@@ -106,8 +128,12 @@ def test_an_idle_asg_instance_leaves_its_group_with_one_less_capacity(stack):
     group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
     autoscaling = boto3.client("autoscaling")
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2, DesiredCapacity=2)
-    idle, other = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
+    idle, other = sorted(
+        i["InstanceId"]
+        for i in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "Instances"
+        ]
+    )
     instance = OnInstance(stack, "workbench", "asg", idle)
     instance.fleet.leave()
     after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
@@ -124,8 +150,11 @@ def test_an_idle_spot_fleet_instance_lowers_the_target_then_terminates_itself(st
     ec2 = boto3.client("ec2")
     config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0]
     assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
-    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=[idle, other])[
-        "Reservations"] for i in r["Instances"]}
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances(InstanceIds=[idle, other])["Reservations"]
+        for i in r["Instances"]
+    }
     assert states == {idle: "terminated", other: "running"}
     assert instance.refused() == []
 
@@ -150,8 +179,10 @@ def test_the_timer_is_installed_and_enabled_only_with_idle_stop(deploy):
     workbench = bootstrap(run, "workbench")
     assert "SPOTYARD_IDLE_STOP_MINUTES=60" in workbench
     assert "cat > /etc/systemd/system/spotyard-idle-check.timer" in workbench
-    assert 'if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then\n  systemctl enable --now spotyard-idle-check.timer' \
+    assert (
+        'if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then\n  systemctl enable --now spotyard-idle-check.timer'
         in workbench
+    )
     assert "SPOTYARD_IDLE_STOP_MINUTES=''" in bootstrap(run, "workers")  # the timer stays off there
 
 
@@ -164,8 +195,12 @@ def test_an_idle_asg_instance_at_the_minimum_stays(deploy):
     run = deploy(config)
     group = run.one("aws:autoscaling/group:Group", "workbench-group").id
     autoscaling = boto3.client("autoscaling")
-    first, second = sorted(i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"])
+    first, second = sorted(
+        i["InstanceId"]
+        for i in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "Instances"
+        ]
+    )
     assert OnInstance(run, "workbench", "asg", first).fleet.leave() is True
     at_minimum = OnInstance(run, "workbench", "asg", second)
     assert at_minimum.fleet.leave() is False

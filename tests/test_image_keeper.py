@@ -23,7 +23,11 @@ def config(aws):
     aws.own_ami("base", tags={"Role": "base"}, age_days=100)
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["image"] = {
-        "roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2}
+        "roleTag": "workbench",
+        "fallbackRoleTag": "base",
+        "snapshotOnTerminate": True,
+        "keep": 2,
+    }
     return config
 
 
@@ -47,13 +51,20 @@ def hook_name(run) -> str:
 
 def member(run) -> str:
     return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group(run)])[
-        "AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+        "AutoScalingGroups"
+    ][0]["Instances"][0]["InstanceId"]
 
 
 def leaving(run, instance_id: str, token: str = TOKEN_1) -> dict:
-    return events.load("ec2-instance-terminate-lifecycle-action", instance_id=None) | {"detail": {
-        **events.load("ec2-instance-terminate-lifecycle-action")["detail"], "EC2InstanceId": instance_id,
-        "AutoScalingGroupName": group(run), "LifecycleHookName": hook_name(run), "LifecycleActionToken": token}}
+    return events.load("ec2-instance-terminate-lifecycle-action", instance_id=None) | {
+        "detail": {
+            **events.load("ec2-instance-terminate-lifecycle-action")["detail"],
+            "EC2InstanceId": instance_id,
+            "AutoScalingGroupName": group(run),
+            "LifecycleHookName": hook_name(run),
+            "LifecycleActionToken": token,
+        }
+    }
 
 
 def ami_state(image_id: str, state: str = "available") -> dict:
@@ -65,8 +76,9 @@ def parameter() -> str:
 
 
 def saved(instance_id: str) -> list[dict]:
-    return boto3.client("ec2").describe_images(Owners=["self"], Filters=[
-        {"Name": "tag:spotyard:source-instance", "Values": [instance_id]}])["Images"]
+    return boto3.client("ec2").describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:spotyard:source-instance", "Values": [instance_id]}]
+    )["Images"]
 
 
 def snapshots_of(image_id: str) -> list[dict]:
@@ -81,11 +93,17 @@ def remaining_snapshots() -> set[str]:
 
 def save_as_spotyard(aws, name: str, age: int, stack: str = "spotyard/dev") -> str:
     """An AMI (and its snapshot) tagged as the keeper tags the ones it saves."""
-    tags = {"Role": "workbench", "spotyard:stack": stack, "spotyard:fleet": "workbench",
-            "spotyard:source-instance": f"i-0{name}"}
+    tags = {
+        "Role": "workbench",
+        "spotyard:stack": stack,
+        "spotyard:fleet": "workbench",
+        "spotyard:source-instance": f"i-0{name}",
+    }
     image_id = aws.own_ami(f"save-{name}", age_days=age, tags=tags)
-    boto3.client("ec2").create_tags(Resources=[s["SnapshotId"] for s in snapshots_of(image_id)],
-                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    boto3.client("ec2").create_tags(
+        Resources=[s["SnapshotId"] for s in snapshots_of(image_id)],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
     return image_id
 
 
@@ -102,15 +120,21 @@ class Completions:
     def answer(self, **_):
         token = self.calls[-1]["LifecycleActionToken"]
         if [c["LifecycleActionToken"] for c in self.calls].count(token) > 1:
-            return (AWSResponse("https://autoscaling", 400, {}, None), {
-                "Error": {"Code": "ValidationError", "Message": "No active Lifecycle Action found with token"},
-                "ResponseMetadata": {"HTTPStatusCode": 400}})
+            return (
+                AWSResponse("https://autoscaling", 400, {}, None),
+                {
+                    "Error": {"Code": "ValidationError", "Message": "No active Lifecycle Action found with token"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+            )
         return AWSResponse("https://autoscaling", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
 
     @property
     def hooks(self):
-        return (("provide-client-params.autoscaling.CompleteLifecycleAction", self.record),
-                ("before-call.autoscaling.CompleteLifecycleAction", self.answer))
+        return (
+            ("provide-client-params.autoscaling.CompleteLifecycleAction", self.record),
+            ("before-call.autoscaling.CompleteLifecycleAction", self.answer),
+        )
 
 
 def test_an_instance_leaving_the_group_becomes_the_ami_the_next_launch_boots(stack, keeper):
@@ -123,14 +147,22 @@ def test_an_instance_leaving_the_group_becomes_the_ami_the_next_launch_boots(sta
     assert (tags["Role"], tags["spotyard:fleet"], tags["spotyard:stack"]) == ("workbench", "workbench", "spotyard/dev")
     (snapshot,) = snapshots_of(image["ImageId"])
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]} == {  # found by the sweep even once the AMI is gone
-        "Name": tags["Name"], "Role": "workbench", "spotyard:stack": "spotyard/dev", "spotyard:fleet": "workbench",
-        "spotyard:source-instance": instance_id}
+        "Name": tags["Name"],
+        "Role": "workbench",
+        "spotyard:stack": "spotyard/dev",
+        "spotyard:fleet": "workbench",
+        "spotyard:source-instance": instance_id,
+    }
     assert result["started"] and result["parameterMoved"]
     assert parameter() == image["ImageId"] != seed
     (completion,) = done.calls
-    assert completion == {"AutoScalingGroupName": group(stack), "LifecycleHookName": hook_name(stack),
-                          "LifecycleActionToken": TOKEN_1, "LifecycleActionResult": "CONTINUE",
-                          "InstanceId": instance_id}
+    assert completion == {
+        "AutoScalingGroupName": group(stack),
+        "LifecycleHookName": hook_name(stack),
+        "LifecycleActionToken": TOKEN_1,
+        "LifecycleActionResult": "CONTINUE",
+        "InstanceId": instance_id,
+    }
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template")
     assert template.inputs["imageId"] == f"resolve:ssm:{PARAMETER}"  # launches read the parameter
 
@@ -160,11 +192,25 @@ def test_duplicated_events_start_one_ami_and_complete_once(stack, keeper):
 
 
 def test_the_parameter_never_moves_back_to_an_older_ami(stack, keeper, aws):
-    older = aws.own_ami("old-save", tags={"Role": "workbench", "spotyard:stack": "spotyard/dev",
-                                          "spotyard:fleet": "workbench", "spotyard:source-instance": "i-0old"},
-                        age_days=5)
-    newer = aws.own_ami("new-save", tags={"Role": "workbench", "spotyard:stack": "spotyard/dev",
-                                          "spotyard:fleet": "workbench", "spotyard:source-instance": "i-0new"})
+    older = aws.own_ami(
+        "old-save",
+        tags={
+            "Role": "workbench",
+            "spotyard:stack": "spotyard/dev",
+            "spotyard:fleet": "workbench",
+            "spotyard:source-instance": "i-0old",
+        },
+        age_days=5,
+    )
+    newer = aws.own_ami(
+        "new-save",
+        tags={
+            "Role": "workbench",
+            "spotyard:stack": "spotyard/dev",
+            "spotyard:fleet": "workbench",
+            "spotyard:source-instance": "i-0new",
+        },
+    )
     assert keeper.invoke(ami_state(newer))["parameterMoved"]
     assert keeper.invoke(ami_state(older))["parameterMoved"] is False
     assert parameter() == newer
@@ -213,10 +259,13 @@ def test_the_sweep_keeps_the_newest_and_spares_referenced_and_foreign_amis(stack
     other_stack = save_as_spotyard(aws, "prod", 60, stack="spotyard/prod")
     boto3.client("ssm").put_parameter(Name=PARAMETER, Value=ids["a"], Type="String", Overwrite=True)
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").id
-    boto3.client("ec2").create_launch_template_version(LaunchTemplateId=template, LaunchTemplateData={
-        "ImageId": ids["b"]})
-    snapshots = {name: {s["SnapshotId"] for s in snapshots_of(image)} for name, image in
-                 {**ids, "foreign": foreign, "prod": other_stack}.items()}
+    boto3.client("ec2").create_launch_template_version(
+        LaunchTemplateId=template, LaunchTemplateData={"ImageId": ids["b"]}
+    )
+    snapshots = {
+        name: {s["SnapshotId"] for s in snapshots_of(image)}
+        for name, image in {**ids, "foreign": foreign, "prod": other_stack}.items()
+    }
 
     result = keeper.invoke(events.load("scheduled-event"))
     assert result["removed"] == {"workbench": [ids["c"]]}
@@ -261,8 +310,9 @@ def test_rules_hook_and_role(stack):
     policy = Policy(json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "images-lambda-policy").inputs["policy"]))
     snapshot = "arn:aws:ec2:ap-northeast-1::snapshot/snap-0123456789abcdef0"
     assert policy.allows("ec2:CreateTags", Target(snapshot, {"ec2:CreateAction": "CreateImage"}))  # tag on create
-    assert not policy.allows("ec2:CreateTags", Target(snapshot, {"ec2:CreateAction": None,
-                                                                 "ec2:ResourceTag/spotyard:stack": "spotyard/dev"}))
+    assert not policy.allows(
+        "ec2:CreateTags", Target(snapshot, {"ec2:CreateAction": None, "ec2:ResourceTag/spotyard:stack": "spotyard/dev"})
+    )
     assert policy.allows("ec2:DeleteSnapshot", Target(snapshot, {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"}))
     assert not policy.allows("ec2:DeleteSnapshot", Target(snapshot, {"ec2:ResourceTag/spotyard:stack": None}))
     parameter_resource = stack.one("aws:ssm/parameter:Parameter", "workbench-ami")

@@ -20,8 +20,10 @@ ZONE = "spotyard.internal"
 
 @pytest.fixture
 def target_groups(aws):
-    return {"web": aws.target_group("web", deregistration_delay=30),
-            "jobs": aws.target_group("jobs", deregistration_delay=60, target_type="ip")}
+    return {
+        "web": aws.target_group("web", deregistration_delay=30),
+        "jobs": aws.target_group("jobs", deregistration_delay=60, target_type="ip"),
+    }
 
 
 @pytest.fixture
@@ -29,8 +31,12 @@ def config(aws, target_groups):
     aws.own_ami("base", tags={"Role": "base"})
     config = dev_config()
     workbench = config["spotyard:fleets"]["workbench"]
-    workbench.update(capacity=2, maxCapacity=3, loadBalancer={"targetGroupArns": [target_groups["web"]]},
-                     image={"roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True})
+    workbench.update(
+        capacity=2,
+        maxCapacity=3,
+        loadBalancer={"targetGroupArns": [target_groups["web"]]},
+        image={"roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True},
+    )
     config["spotyard:fleets"]["workers"]["loadBalancer"] = {"targetGroupArns": [target_groups["jobs"]]}
     return config
 
@@ -53,8 +59,9 @@ def inbox(stack):
 
 def group(run) -> dict:
     name = run.one("aws:autoscaling/group:Group", "workbench-group").id
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def members(run) -> list[str]:
@@ -62,8 +69,10 @@ def members(run) -> list[str]:
 
 
 def registered(target_group: str) -> set[str]:
-    return {t["Target"]["Id"] for t in boto3.client("elbv2").describe_target_health(
-        TargetGroupArn=target_group)["TargetHealthDescriptions"]}
+    return {
+        t["Target"]["Id"]
+        for t in boto3.client("elbv2").describe_target_health(TargetGroupArn=target_group)["TargetHealthDescriptions"]
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -91,8 +100,9 @@ def answers(run, fleet: str = "workbench") -> set[str]:
 
 
 def saved_images(instance_id: str) -> list[dict]:
-    return boto3.client("ec2").describe_images(Owners=["self"], Filters=[
-        {"Name": "tag:spotyard:source-instance", "Values": [instance_id]}])["Images"]
+    return boto3.client("ec2").describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:spotyard:source-instance", "Values": [instance_id]}]
+    )["Images"]
 
 
 def warning(instance_id: str) -> dict:
@@ -135,8 +145,14 @@ def test_asg_warning_detaches_drains_unnames_saves_and_notifies(stack, handler, 
     (message,) = inbox()
     details = instance(victim)
     assert victim in message["Subject"] and "Spot interruption" in message["Subject"]
-    for fact in ("fleet: workbench", f"instance: {victim}", f"type: {details['InstanceType']}",
-                 f"availability zone: {details['Placement']['AvailabilityZone']}", "detached", "AMI"):
+    for fact in (
+        "fleet: workbench",
+        f"instance: {victim}",
+        f"type: {details['InstanceType']}",
+        f"availability zone: {details['Placement']['AvailabilityZone']}",
+        "detached",
+        "AMI",
+    ):
         assert fact in message["Message"]
     assert len(result["done"]) == 4
 
@@ -175,20 +191,34 @@ def test_a_repeated_warning_does_nothing_twice(stack, handler, inbox, named):
 
 def test_an_instance_of_another_stack_is_left_alone(stack, handler, inbox):
     ec2 = boto3.client("ec2")
-    (foreign,) = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, TagSpecifications=[{
-        "ResourceType": "instance", "Tags": [{"Key": "spotyard:stack", "Value": "spotyard/prod"},
-                                             {"Key": "spotyard:fleet", "Value": "workbench"}]}])["Instances"]
+    (foreign,) = ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "spotyard:stack", "Value": "spotyard/prod"},
+                    {"Key": "spotyard:fleet", "Value": "workbench"},
+                ],
+            }
+        ],
+    )["Instances"]
     before = instance(foreign["InstanceId"]).get("Tags")
     assert handler.invoke(warning(foreign["InstanceId"]))["ignored"] is True
     assert instance(foreign["InstanceId"]).get("Tags") == before and inbox() == []
     assert handler.invoke(warning("i-0123456789abcdef0"))["ignored"] is True
 
 
-@pytest.mark.parametrize("event", [
-    {"detail-type": "EC2 Spot Instance Interruption Warning"},
-    events.load("ec2-spot-instance-interruption-warning", instance_id="i-bad"),
-    events.load("ec2-instance-state-change"),
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"detail-type": "EC2 Spot Instance Interruption Warning"},
+        events.load("ec2-spot-instance-interruption-warning", instance_id="i-bad"),
+        events.load("ec2-instance-state-change"),
+    ],
+)
 def test_an_event_it_cannot_parse_fails_with_a_clear_message(handler, event):
     with pytest.raises(Exception, match="not an EventBridge event|no valid detail.instance-id|unexpected event"):
         handler.invoke(event)
@@ -207,8 +237,9 @@ def test_rebalance_with_notify_only_publishes_once(stack, handler, inbox, named,
 
 def test_rebalance_with_drain_drains(stack, handler, inbox, aws, target_groups):
     (victim,) = workers(stack, aws, 1)
-    boto3.client("elbv2").register_targets(TargetGroupArn=target_groups["jobs"],
-                                           Targets=[{"Id": instance(victim)["PrivateIpAddress"]}])
+    boto3.client("elbv2").register_targets(
+        TargetGroupArn=target_groups["jobs"], Targets=[{"Id": instance(victim)["PrivateIpAddress"]}]
+    )
     result = handler.invoke(rebalance(victim))
     assert registered(target_groups["jobs"]) == set() and result["done"]
     assert "rebalance recommendation" in inbox()[0]["Subject"]
@@ -217,7 +248,8 @@ def test_rebalance_with_drain_drains(stack, handler, inbox, aws, target_groups):
 
 
 def test_rebalance_with_drain_on_an_asg_fleet_leaves_the_replacement_to_capacity_rebalancing(
-        deploy, config, lambda_of, target_groups):
+    deploy, config, lambda_of, target_groups
+):
     """Capacity rebalancing (on with `drain`) launches a replacement and then terminates the
     instance: detaching it as well would start a second replacement and leave the detached
     instance running until Spot reclaims it, which a recommendation does not promise."""
@@ -256,8 +288,7 @@ def test_preview_warns_about_target_groups_that_drain_past_the_notice(deploy, co
     slow = aws.target_group("slow", deregistration_delay=300)
     config["spotyard:fleets"]["workbench"]["loadBalancer"]["targetGroupArns"].append(slow)
     (warned,) = [w for w in deploy(config).warnings() if "drains connections" in w]
-    assert warned.startswith("spotyard:fleets.workbench.loadBalancer.targetGroupArns: slow drains connections "
-                             "for 300s")
+    assert warned.startswith("spotyard:fleets.workbench.loadBalancer.targetGroupArns: slow drains connections for 300s")
 
 
 def test_notification_topic_is_encrypted_with_a_key_alarms_can_use(stack):
@@ -292,14 +323,15 @@ def name_by_registrar(run, lambda_of, *instance_ids: str) -> None:
     lambda_of(run, "dns-lambda").invoke(sqs_events.batch([events.state_change(i, "running") for i in instance_ids]))
 
 
-def test_a_failed_dns_step_keeps_the_others_and_the_retry_does_only_it(stack, handler, inbox, lambda_of,
-                                                                        target_groups):
+def test_a_failed_dns_step_keeps_the_others_and_the_retry_does_only_it(stack, handler, inbox, lambda_of, target_groups):
     victim = members(stack)[0]
     name_by_registrar(stack, lambda_of, victim)
 
     def denied(params, **_):
-        return (AWSResponse("https://route53.amazonaws.com", 403, {}, None),
-                {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}})
+        return (
+            AWSResponse("https://route53.amazonaws.com", 403, {}, None),
+            {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+        )
 
     with pytest.raises(Exception, match="dns failed; a retry does only these"):
         handler.invoke(warning(victim), hooks=(("before-call.route53.ChangeResourceRecordSets", denied),))
@@ -327,16 +359,33 @@ def test_the_interruption_costs_the_same_in_a_fleet_of_a_thousand(stack, handler
 
     crowd = aws.fleet_instances("workbench", 1000)
     owner = '"heritage=spotyard,spotyard/owner=spotyard/dev,spotyard/fleet=workbench"'
-    records = [(f"workbench-{i}.{ZONE}", kind, "", value) for i, ip in crowd.items()
-               for kind, value in (("TXT", owner), ("A", ip))] + [
-        (f"workbench.{ZONE}", kind, i, value) for i, ip in crowd.items() for kind, value in (("TXT", owner), ("A", ip))]
+    records = [
+        (f"workbench-{i}.{ZONE}", kind, "", value)
+        for i, ip in crowd.items()
+        for kind, value in (("TXT", owner), ("A", ip))
+    ] + [
+        (f"workbench.{ZONE}", kind, i, value) for i, ip in crowd.items() for kind, value in (("TXT", owner), ("A", ip))
+    ]
     route53 = boto3.client("route53")
     for start in range(0, len(records), 500):  # the names the registrar gave them, written in bulk
-        route53.change_resource_record_sets(HostedZoneId=zone(stack), ChangeBatch={"Changes": [
-            {"Action": "CREATE", "ResourceRecordSet": {
-                "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": value}],
-                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {})}}
-            for name, kind, set_id, value in records[start:start + 500]]})
+        route53.change_resource_record_sets(
+            HostedZoneId=zone(stack),
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": name,
+                            "Type": kind,
+                            "TTL": 60,
+                            "ResourceRecords": [{"Value": value}],
+                            **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
+                        },
+                    }
+                    for name, kind, set_id, value in records[start : start + 500]
+                ]
+            },
+        )
 
     result = handler.invoke(warning(second))
     assert "DNS names removed" in result["done"] and answers(stack) == set(crowd)

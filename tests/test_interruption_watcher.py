@@ -75,8 +75,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200)
         if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
             return self._send(401)
-        documents = {"/latest/meta-data/spot/instance-action": self.server.interruption,
-                     "/latest/meta-data/events/recommendations/rebalance": self.server.rebalance}
+        documents = {
+            "/latest/meta-data/spot/instance-action": self.server.interruption,
+            "/latest/meta-data/events/recommendations/rebalance": self.server.rebalance,
+        }
         if url.path not in documents:
             return self._send(404)
         self.server.note(lambda: self.server.polls.update([url.path.rsplit("/", 1)[-1]]))
@@ -98,9 +100,13 @@ def hook(directory: Path, name: str, body: str) -> None:
 
 
 def reporting_hook(directory: Path, name: str, url: str) -> None:
-    hook(directory, name, f'curl -sf -G "{url}/hook" --data-urlencode name={name} '
-                          '--data-urlencode "notice=${SPOTYARD_NOTICE}" '
-                          '--data-urlencode "detail=${SPOTYARD_NOTICE_DETAIL}"')
+    hook(
+        directory,
+        name,
+        f'curl -sf -G "{url}/hook" --data-urlencode name={name} '
+        '--data-urlencode "notice=${SPOTYARD_NOTICE}" '
+        '--data-urlencode "detail=${SPOTYARD_NOTICE_DETAIL}"',
+    )
 
 
 class Watcher:
@@ -110,15 +116,21 @@ class Watcher:
         wall = tmp_path / "wall"
         wall.write_text(f'#!/bin/bash\ncurl -sf -G "{imds.url}/wall" --data-urlencode "message=$(cat)"\n')
         wall.chmod(0o755)
-        self.env = {"PATH": os.environ["PATH"], "SPOTYARD_IMDS_ENDPOINT": imds.url,
-                    "SPOTYARD_HOOKS_DIR": str(self.hooks), "SPOTYARD_STATE_DIR": str(tmp_path / "state"),
-                    "SPOTYARD_WALL": str(wall), **settings}
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "SPOTYARD_IMDS_ENDPOINT": imds.url,
+            "SPOTYARD_HOOKS_DIR": str(self.hooks),
+            "SPOTYARD_STATE_DIR": str(tmp_path / "state"),
+            "SPOTYARD_WALL": str(wall),
+            **settings,
+        }
         self.log: list[str] = []
         self.logged = threading.Condition()
 
     def start(self) -> Watcher:
-        self.process = subprocess.Popen(["bash", str(WATCHER)], env=self.env, stderr=subprocess.PIPE, text=True,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            ["bash", str(WATCHER)], env=self.env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         threading.Thread(target=self._read, daemon=True).start()
         return self
 

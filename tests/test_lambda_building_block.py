@@ -49,15 +49,22 @@ def probe_program(statements_for, queued: QueueDelivery | None = None):
         provider = aws.Provider("aws", region="ap-northeast-1")
         opts = pulumi.ResourceOptions(provider=provider)
         topic = aws.sns.Topic("alerts", opts=opts)
-        LambdaFunction("probe", LambdaFunctionArgs(
-            source="probe",
-            description="probe",
-            statements=statements_for(topic),
-            variables={"TOPIC_ARN": topic.arn},
-            triggers=[Trigger("tick", schedule_expression="rate(5 minutes)"),
-                      Trigger("events", event_pattern={"source": ["aws.ec2"]}, queue=queued)],
-            alarm_topic_arn=topic.arn,
-        ), opts=pulumi.ResourceOptions(providers=[provider]))
+        LambdaFunction(
+            "probe",
+            LambdaFunctionArgs(
+                source="probe",
+                description="probe",
+                statements=statements_for(topic),
+                variables={"TOPIC_ARN": topic.arn},
+                triggers=[
+                    Trigger("tick", schedule_expression="rate(5 minutes)"),
+                    Trigger("events", event_pattern={"source": ["aws.ec2"]}, queue=queued),
+                ],
+                alarm_topic_arn=topic.arn,
+            ),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+
     return program
 
 
@@ -73,12 +80,19 @@ def probe(deploy, probe_source):
 def test_function_runs_python_313_on_arm64_with_json_logs(probe):
     function = probe.one("aws:lambda/function:Function", "probe-function")
     inputs = function.inputs
-    assert (inputs["runtime"], inputs["architectures"], inputs["handler"]) == ("python3.13", ["arm64"],
-                                                                               "handler.handler")
+    assert (inputs["runtime"], inputs["architectures"], inputs["handler"]) == (
+        "python3.13",
+        ["arm64"],
+        "handler.handler",
+    )
     logs = probe.one("aws:cloudwatch/logGroup:LogGroup", "probe-logs")
     assert logs.inputs["retentionInDays"] == 30 and logs.inputs["name"] == "/spotyard/spotyard-dev/probe"
-    assert inputs["loggingConfig"] == {"logFormat": "JSON", "logGroup": logs.outputs["name"],
-                                       "applicationLogLevel": "INFO", "systemLogLevel": "WARN"}
+    assert inputs["loggingConfig"] == {
+        "logFormat": "JSON",
+        "logGroup": logs.outputs["name"],
+        "applicationLogLevel": "INFO",
+        "systemLogLevel": "WARN",
+    }
     assert inputs["environment"]["variables"]["SPOTYARD_STACK"] == "spotyard/dev"
     assert all(child.name.startswith("probe-") for child in probe.children(probe.named("probe")))
 
@@ -105,11 +119,16 @@ def test_role_gets_its_statements_plus_its_own_logs_and_failures(probe):
     logs = probe.one("aws:cloudwatch/logGroup:LogGroup", "probe-logs")
     assert by_sid["PlatformLogs"]["Resource"] == f"{logs.outputs['arn']}:*"
     failures = probe.one("aws:sqs/queue:Queue", "probe-failures")
-    assert by_sid["PlatformFailures"] == {"Sid": "PlatformFailures", "Effect": "Allow", "Action": ["sqs:SendMessage"],
-                                          "Resource": failures.outputs["arn"]}
+    assert by_sid["PlatformFailures"] == {
+        "Sid": "PlatformFailures",
+        "Effect": "Allow",
+        "Action": ["sqs:SendMessage"],
+        "Resource": failures.outputs["arn"],
+    }
     role = probe.one("aws:iam/role:Role", "probe-role")
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "lambda.amazonaws.com"}
+        "Service": "lambda.amazonaws.com"
+    }
 
 
 def test_failed_events_go_to_an_encrypted_queue_and_errors_alarm(probe):
@@ -168,9 +187,18 @@ def test_iam_check_fails_resource_star_for_resource_scoped_actions(deploy, probe
 
 
 def test_policy_conditions_on_resource_tags_are_evaluated():
-    policy = Policy({"Statement": [{
-        "Effect": "Allow", "Action": ["ec2:CreateTags"], "Resource": "arn:aws:ec2:*:*:instance/*",
-        "Condition": {"StringEquals": {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"}}}]})
+    policy = Policy(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["ec2:CreateTags"],
+                    "Resource": "arn:aws:ec2:*:*:instance/*",
+                    "Condition": {"StringEquals": {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"}},
+                }
+            ]
+        }
+    )
     ours = Target("arn:aws:ec2:r:1:instance/i-1", {"ec2:ResourceTag/spotyard:stack": "spotyard/dev"})
     theirs = Target("arn:aws:ec2:r:1:instance/i-2", {"ec2:ResourceTag/spotyard:stack": "other/dev"})
     assert policy.allows("ec2:CreateTags", ours) and not policy.allows("ec2:CreateTags", theirs)
@@ -180,9 +208,14 @@ def test_policy_conditions_on_resource_tags_are_evaluated():
 
 
 def test_explicit_deny_wins():
-    policy = Policy({"Statement": [
-        {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "sqs:DeleteQueue", "Resource": "arn:aws:sqs:*:*:keep"}]})
+    policy = Policy(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "sqs:DeleteQueue", "Resource": "arn:aws:sqs:*:*:keep"},
+            ]
+        }
+    )
     assert policy.allows("sqs:DeleteQueue", Target("arn:aws:sqs:r:1:other"))
     assert not policy.allows("sqs:DeleteQueue", Target("arn:aws:sqs:r:1:keep"))
 
@@ -195,34 +228,53 @@ def test_moto_sees_the_calls_the_handler_made(probe, tmp_path):
 
 
 def test_a_queued_trigger_delivers_its_events_in_batches_through_an_encrypted_queue(deploy, probe_source):
-    run = deploy({}, program=probe_program(scoped, QueueDelivery(batch_size=50, batching_window_seconds=10,
-                                                                 maximum_concurrency=3, max_receive_count=4)))
+    run = deploy(
+        {},
+        program=probe_program(
+            scoped, QueueDelivery(batch_size=50, batching_window_seconds=10, maximum_concurrency=3, max_receive_count=4)
+        ),
+    )
     function = run.one("aws:lambda/function:Function", "probe-function")
     rule = run.one("aws:cloudwatch/eventRule:EventRule", "probe-events")
     queue = run.one("aws:sqs/queue:Queue", "probe-events-queue")
     failures = run.one("aws:sqs/queue:Queue", "probe-failures")
     assert queue.inputs["sqsManagedSseEnabled"] is True
     assert queue.inputs["visibilityTimeoutSeconds"] == 6 * function.inputs["timeout"]
-    assert json.loads(queue.inputs["redrivePolicy"]) == {"deadLetterTargetArn": failures.outputs["arn"],
-                                                         "maxReceiveCount": 4}
-    assert run.one("aws:cloudwatch/eventTarget:EventTarget", "probe-events-target").inputs["arn"] == \
-        queue.outputs["arn"]
-    (statement,) = json.loads(run.one("aws:sqs/queuePolicy:QueuePolicy", "probe-events-queue-policy")
-                              .inputs["policy"])["Statement"]
+    assert json.loads(queue.inputs["redrivePolicy"]) == {
+        "deadLetterTargetArn": failures.outputs["arn"],
+        "maxReceiveCount": 4,
+    }
+    assert (
+        run.one("aws:cloudwatch/eventTarget:EventTarget", "probe-events-target").inputs["arn"] == queue.outputs["arn"]
+    )
+    (statement,) = json.loads(run.one("aws:sqs/queuePolicy:QueuePolicy", "probe-events-queue-policy").inputs["policy"])[
+        "Statement"
+    ]
     assert (statement["Principal"], statement["Action"], statement["Resource"]) == (
-        {"Service": "events.amazonaws.com"}, "sqs:SendMessage", queue.outputs["arn"])
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+        queue.outputs["arn"],
+    )
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
     mapping = run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "probe-events-batches")
-    assert (mapping.inputs["eventSourceArn"], mapping.inputs["functionName"]) == (queue.outputs["arn"],
-                                                                                  function.outputs["arn"])
-    assert (mapping.inputs["batchSize"], mapping.inputs["maximumBatchingWindowInSeconds"],
-            mapping.inputs["scalingConfig"], mapping.inputs["functionResponseTypes"]) == (
-        50, 10, {"maximumConcurrency": 3}, ["ReportBatchItemFailures"])
+    assert (mapping.inputs["eventSourceArn"], mapping.inputs["functionName"]) == (
+        queue.outputs["arn"],
+        function.outputs["arn"],
+    )
+    assert (
+        mapping.inputs["batchSize"],
+        mapping.inputs["maximumBatchingWindowInSeconds"],
+        mapping.inputs["scalingConfig"],
+        mapping.inputs["functionResponseTypes"],
+    ) == (50, 10, {"maximumConcurrency": 3}, ["ReportBatchItemFailures"])
     assert [p.name for p in run.of_type("aws:lambda/permission:Permission")] == ["probe-tick-permission"]
     policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "probe-policy").inputs["policy"])
     reads = next(s for s in policy["Statement"] if s["Sid"] == "PlatformReadTriggerQueues")
     assert reads["Resource"] == [queue.outputs["arn"]] and sorted(reads["Action"]) == [
-        "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ]
     alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "probe-events-dead-letters")
     assert alarm.inputs["dimensions"] == {"QueueName": failures.outputs["name"]}
 

@@ -15,10 +15,12 @@ from spotyard_lambda.names import DEFAULT_TTL_SECONDS
 
 from tests.conftest import dev_config
 
-FUNCTIONS = {"workers-jobs-autoscaler": settings.QueueAutoscalerSettings,
-             "interruptions-lambda": settings.InterruptionHandlerSettings,
-             "images-lambda": settings.ImageKeeperSettings,
-             "dns-lambda": settings.DnsRegistrarSettings}
+FUNCTIONS = {
+    "workers-jobs-autoscaler": settings.QueueAutoscalerSettings,
+    "interruptions-lambda": settings.InterruptionHandlerSettings,
+    "images-lambda": settings.ImageKeeperSettings,
+    "dns-lambda": settings.DnsRegistrarSettings,
+}
 
 
 @pytest.fixture
@@ -26,7 +28,11 @@ def config(aws):
     aws.own_ami("base", tags={"Role": "base"}, age_days=100)
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["image"] = {
-        "roleTag": "workbench", "fallbackRoleTag": "base", "snapshotOnTerminate": True, "keep": 2}
+        "roleTag": "workbench",
+        "fallbackRoleTag": "base",
+        "snapshotOnTerminate": True,
+        "keep": 2,
+    }
     return config
 
 
@@ -46,8 +52,11 @@ def read(stack, function: str):
 def test_each_lambda_is_told_its_stack_its_settings_and_at_most_its_topic(stack):
     for function in FUNCTIONS:
         told = set(environment(stack, function))
-        assert {settings.STACK_VARIABLE, settings.SETTINGS_VARIABLE} <= told <= {
-            settings.STACK_VARIABLE, settings.SETTINGS_VARIABLE, settings.TOPIC_VARIABLE}, function
+        assert (
+            {settings.STACK_VARIABLE, settings.SETTINGS_VARIABLE}
+            <= told
+            <= {settings.STACK_VARIABLE, settings.SETTINGS_VARIABLE, settings.TOPIC_VARIABLE}
+        ), function
         assert read(stack, function).stack == "spotyard/dev"
 
 
@@ -70,11 +79,17 @@ def test_the_interruption_handler_reads_each_fleet_and_the_zone(stack, config):
     for name, fleet in config["spotyard:fleets"].items():
         interruption = fleet["interruption"]
         assert (told.fleets[name].decrement_capacity, told.fleets[name].on_rebalance) == (
-            interruption["decrementCapacity"], interruption["onRebalance"]), name
+            interruption["decrementCapacity"],
+            interruption["onRebalance"],
+        ), name
     assert told.fleets["workbench"] == settings.InterruptedFleet(
-        engine="asg", capacity_target=stack.one("aws:autoscaling/group:Group", "workbench-group").outputs["name"],
-        decrement_capacity=False, on_rebalance=told.fleets["workbench"].on_rebalance, target_groups=(),
-        image_role_tag="workbench")
+        engine="asg",
+        capacity_target=stack.one("aws:autoscaling/group:Group", "workbench-group").outputs["name"],
+        decrement_capacity=False,
+        on_rebalance=told.fleets["workbench"].on_rebalance,
+        target_groups=(),
+        image_role_tag="workbench",
+    )
     assert told.fleets["workers"].image_role_tag is None
     zone = stack.one("aws:route53/zone:Zone", "dns-zone")
     assert told.zone == Zone(id=zone.outputs["zoneId"], name=zone.inputs["name"], ttl=DEFAULT_TTL_SECONDS)
@@ -82,10 +97,14 @@ def test_the_interruption_handler_reads_each_fleet_and_the_zone(stack, config):
 
 def test_the_image_keeper_reads_each_kept_fleets_parameter_template_and_keep(stack):
     told = read(stack, "images-lambda")
-    assert told.fleets == {"workbench": settings.KeptFleet(
-        parameter=stack.one("aws:ssm/parameter:Parameter", "workbench-ami").inputs["name"],
-        launch_template_id=stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").id,
-        image_role_tag="workbench", keep=2)}
+    assert told.fleets == {
+        "workbench": settings.KeptFleet(
+            parameter=stack.one("aws:ssm/parameter:Parameter", "workbench-ami").inputs["name"],
+            launch_template_id=stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workbench-template").id,
+            image_role_tag="workbench",
+            keep=2,
+        )
+    }
 
 
 def test_the_dns_registrar_reads_the_fleets_and_its_paced_zone(stack, config):
@@ -98,8 +117,10 @@ def test_the_dns_registrar_reads_the_fleets_and_its_paced_zone(stack, config):
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_what_is_written_reads_back_equal(stack, function):
     told = read(stack, function)
-    assert type(told).from_environment({settings.STACK_VARIABLE: told.stack,
-                                        settings.SETTINGS_VARIABLE: told.encode()}) == told
+    assert (
+        type(told).from_environment({settings.STACK_VARIABLE: told.stack, settings.SETTINGS_VARIABLE: told.encode()})
+        == told
+    )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -121,4 +142,5 @@ def test_a_mistyped_field_fails_the_reader(stack):
     for field, wrong in (("on_demand_fallback", "true"), ("max_capacity", "4"), ("fleet", None)):
         with pytest.raises(settings.InvalidSettings, match=field):
             settings.QueueAutoscalerSettings.from_environment(
-                {**env, settings.SETTINGS_VARIABLE: json.dumps({**written, field: wrong})})
+                {**env, settings.SETTINGS_VARIABLE: json.dumps({**written, field: wrong})}
+            )

@@ -29,20 +29,30 @@ def _source_files() -> list[Path]:
     files = []
     for entry in SOURCES:
         path = ROOT / entry
-        files += [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
-                                                       and "__pycache__" not in p.parts)
+        files += (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        )
     return files
 
 
 def _python_literals(path: Path) -> list[str]:
     """The string literals of a Python file (f-strings' constant parts included), docstrings aside."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
-    return [node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
 
 
 def _shell_code(path: Path) -> list[str]:
@@ -92,12 +102,18 @@ def test_the_bootstrap_names_the_host_as_the_dns_registrar_names_the_instance():
 
 def test_the_tag_condition_scopes_by_each_tag_on_the_service():
     assert names.tag_condition({names.FLEET_TAG: "web", names.STACK_TAG: "p/s"}, "autoscaling") == {
-        "StringEquals": {"autoscaling:ResourceTag/spotyard:fleet": "web",
-                         "autoscaling:ResourceTag/spotyard:stack": "p/s"}}
+        "StringEquals": {
+            "autoscaling:ResourceTag/spotyard:fleet": "web",
+            "autoscaling:ResourceTag/spotyard:stack": "p/s",
+        }
+    }
 
 
 def test_a_fleets_parameters_live_under_the_stacks_path():
-    assert names.fleet_parameter("spotyard", "dev", "workers", names.AUTOSCALER_PARAMETER) == \
-        "/spotyard/dev/workers/autoscaler"
+    assert (
+        names.fleet_parameter("spotyard", "dev", "workers", names.AUTOSCALER_PARAMETER)
+        == "/spotyard/dev/workers/autoscaler"
+    )
     assert names.fleet_parameter("spotyard", "dev", "workers", names.AMI_PARAMETER).startswith(
-        f"/{names.stack_tag_value('spotyard', 'dev')}/")
+        f"/{names.stack_tag_value('spotyard', 'dev')}/"
+    )

@@ -24,25 +24,48 @@ PROVIDER = "terraform-provider-aws internal/service"
 # (the request's template id and fleet role ARN, the access point's file system id) are listed
 # too: replacing them would change that input.
 FORCE_NEW: dict[str, tuple[tuple[str, ...], str]] = {
-    "aws:ec2/spotFleetRequest:SpotFleetRequest": ((
-        "allocationStrategy", "context", "fleetType", "iamFleetRole", "instanceInterruptionBehaviour",
-        "instancePoolsToUseCount", "launchSpecifications", "launchTemplateConfigs", "loadBalancers",
-        "onDemandAllocationStrategy", "onDemandMaxTotalPrice", "replaceUnhealthyInstances", "spotPrice",
-        "targetCapacityUnitType", "targetGroupArns", "terminateInstancesWithExpiration", "validFrom",
-        "validUntil"), f"{PROVIDER}/ec2/ec2_spot_fleet_request.go (Update modifies capacities only)"),
-    "aws:autoscaling/group:Group": ((
-        "name", "namePrefix", "initialLifecycleHooks"), f"{PROVIDER}/autoscaling/group.go"),
-    "aws:efs/fileSystem:FileSystem": ((
-        "availabilityZoneName", "creationToken", "encrypted", "kmsKeyId", "performanceMode"),
-        f"{PROVIDER}/efs/file_system.go"),
-    "aws:efs/accessPoint:AccessPoint": ((
-        "fileSystemId", "posixUser", "rootDirectory"), f"{PROVIDER}/efs/access_point.go"),
+    "aws:ec2/spotFleetRequest:SpotFleetRequest": (
+        (
+            "allocationStrategy",
+            "context",
+            "fleetType",
+            "iamFleetRole",
+            "instanceInterruptionBehaviour",
+            "instancePoolsToUseCount",
+            "launchSpecifications",
+            "launchTemplateConfigs",
+            "loadBalancers",
+            "onDemandAllocationStrategy",
+            "onDemandMaxTotalPrice",
+            "replaceUnhealthyInstances",
+            "spotPrice",
+            "targetCapacityUnitType",
+            "targetGroupArns",
+            "terminateInstancesWithExpiration",
+            "validFrom",
+            "validUntil",
+        ),
+        f"{PROVIDER}/ec2/ec2_spot_fleet_request.go (Update modifies capacities only)",
+    ),
+    "aws:autoscaling/group:Group": (
+        ("name", "namePrefix", "initialLifecycleHooks"),
+        f"{PROVIDER}/autoscaling/group.go",
+    ),
+    "aws:efs/fileSystem:FileSystem": (
+        ("availabilityZoneName", "creationToken", "encrypted", "kmsKeyId", "performanceMode"),
+        f"{PROVIDER}/efs/file_system.go",
+    ),
+    "aws:efs/accessPoint:AccessPoint": (
+        ("fileSystemId", "posixUser", "rootDirectory"),
+        f"{PROVIDER}/efs/access_point.go",
+    ),
     "aws:route53/zone:Zone": (("name", "delegationSetId"), f"{PROVIDER}/route53/zone.go"),
     "aws:s3/bucket:Bucket": (("bucket", "bucketPrefix", "objectLockEnabled"), f"{PROVIDER}/s3/bucket.go"),
     "aws:sqs/queue:Queue": (("name", "namePrefix", "fifoQueue"), f"{PROVIDER}/sqs/queue.go"),
-    "aws:kms/key:Key": ((
-        "customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"),
-        f"{PROVIDER}/kms/key.go"),
+    "aws:kms/key:Key": (
+        ("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"),
+        f"{PROVIDER}/kms/key.go",
+    ),
     "aws:ssm/parameter:Parameter": (("name", "dataType"), f"{PROVIDER}/ssm/parameter.go"),
     "aws:ec2/launchTemplate:LaunchTemplate": (("name", "namePrefix"), f"{PROVIDER}/ec2/ec2_launch_template.go"),
     "aws:iam/role:Role": (("name", "namePrefix", "path"), f"{PROVIDER}/iam/role.go"),
@@ -90,8 +113,13 @@ def new_ttl(config: dict, aws) -> dict:
 
 
 def another_fleet(config: dict, aws) -> dict:
-    config["spotyard:fleets"]["batch"] = {"engine": "spot-fleet", "instanceTypes": ["c5.large"], "capacity": 0,
-                                          "maxCapacity": 2, "results": {"bucket": "create"}}
+    config["spotyard:fleets"]["batch"] = {
+        "engine": "spot-fleet",
+        "instanceTypes": ["c5.large"],
+        "capacity": 0,
+        "maxCapacity": 2,
+        "results": {"bucket": "create"},
+    }
     return config
 
 
@@ -99,12 +127,20 @@ def without(fleet: str) -> Callable[[dict, Any], dict]:
     def remove(config: dict, aws) -> dict:
         del config["spotyard:fleets"][fleet]
         return config
+
     remove.__name__ = f"without_{fleet}"
     return remove
 
 
-ROUTINE_CHANGES = [new_ami, new_user_data, new_capacity_and_bounds, new_ttl, another_fleet,
-                   without("workbench"), without("workers")]
+ROUTINE_CHANGES = [
+    new_ami,
+    new_user_data,
+    new_capacity_and_bounds,
+    new_ttl,
+    another_fleet,
+    without("workbench"),
+    without("workers"),
+]
 
 
 def redeploy(deploy, aws, config: dict, change: Callable[[dict, Any], dict]):
@@ -124,8 +160,11 @@ def test_routine_change_replaces_no_stateful_resource(deploy, aws, stateful_conf
     renames = renames_between(before, after)
     removed = _removed_fleet(before, after)
     kept = {r.urn: r for r in after.resources}
-    checked = [r for r in before.resources if r.type in FORCE_NEW
-               and not any(r.name.startswith(f"{fleet}-") for fleet in removed)]
+    checked = [
+        r
+        for r in before.resources
+        if r.type in FORCE_NEW and not any(r.name.startswith(f"{fleet}-") for fleet in removed)
+    ]
     assert {"aws:ec2/spotFleetRequest:SpotFleetRequest", "aws:autoscaling/group:Group"} & {r.type for r in checked}
     replaced = []
     for resource in checked:
@@ -147,14 +186,21 @@ def test_force_new_inputs_quote_only_resources_that_are_checked_too(deploy, aws,
     """A force-new input that names another resource changes when that one is replaced: every
     resource so named must itself be in FORCE_NEW (and so be checked above)."""
     run = deploy(stateful_config)
-    owners = {value: r for r in run.resources for key, value in (("id", r.id), ("arn", r.outputs.get("arn")))
-              if isinstance(value, str) and len(value) >= 8}
+    owners = {
+        value: r
+        for r in run.resources
+        for key, value in (("id", r.id), ("arn", r.outputs.get("arn")))
+        if isinstance(value, str) and len(value) >= 8
+    }
     unchecked = set()
     for resource in (r for r in run.resources if r.type in FORCE_NEW):
         for name in FORCE_NEW[resource.type][0]:
             text = repr(resource.inputs.get(name))
-            unchecked |= {f"{resource.name}.{name} names {owner.type}" for value, owner in owners.items()
-                          if value in text and owner.type not in FORCE_NEW}
+            unchecked |= {
+                f"{resource.name}.{name} names {owner.type}"
+                for value, owner in owners.items()
+                if value in text and owner.type not in FORCE_NEW
+            }
     assert not unchecked, sorted(unchecked)
 
 
@@ -171,8 +217,11 @@ def test_template_changes_make_a_new_version_that_the_fleets_follow(deploy, aws,
     assert group["mixedInstancesPolicy"]["launchTemplate"]["launchTemplateSpecification"]["version"] == "$Latest"
 
 
-@pytest.mark.parametrize("change", [new_ami, new_user_data, new_capacity_and_bounds, new_ttl, another_fleet],
-                         ids=lambda change: change.__name__)
+@pytest.mark.parametrize(
+    "change",
+    [new_ami, new_user_data, new_capacity_and_bounds, new_ttl, another_fleet],
+    ids=lambda change: change.__name__,
+)
 def test_routine_change_sends_no_mixed_instances_policy(deploy, aws, stateful_config, change):
     """The provider sends the group's whole MixedInstancesPolicy, with the on-demand base capacity
     Pulumi last wrote, whenever the policy input changed (group.go Update); an unchanged policy
@@ -190,11 +239,13 @@ def test_spot_fleet_boots_a_saved_ami_after_the_next_up_without_a_new_request(de
     the next `pulumi up` writes that AMI into a new template version, which the request follows."""
     stateful_config["spotyard:fleets"]["workers"]["image"]["snapshotOnTerminate"] = True
     before = deploy(stateful_config)
-    assert any("spotyard:fleets.workers.image.snapshotOnTerminate" in w and "next `pulumi up`" in w
-               for w in before.warnings())
+    assert any(
+        "spotyard:fleets.workers.image.snapshotOnTerminate" in w and "next `pulumi up`" in w for w in before.warnings()
+    )
     saved = aws.own_ami("workers-saved", tags={"Role": "workers"})
-    boto3.client("ssm").put_parameter(Name="/spotyard/dev/workers/ami", Value=saved, Type="String",
-                                      DataType="aws:ec2:image", Overwrite=True)
+    boto3.client("ssm").put_parameter(
+        Name="/spotyard/dev/workers/ami", Value=saved, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
     after = deploy(stateful_config, previous=before)
     template = after.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template")
     assert (template.inputs["imageId"], template.outputs["latestVersion"]) == (saved, 2)

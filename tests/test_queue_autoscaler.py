@@ -31,9 +31,14 @@ def queue_fleets_config() -> dict:
     config = dev_config()
     config["spotyard:fleets"]["workers"]["onDemandFallback"] = False
     config["spotyard:fleets"]["batch"] = {
-        "engine": "asg", "instanceTypes": ["c5.large", "c6i.large"], "capacity": 0, "minCapacity": 0,
-        "maxCapacity": 4, "onDemandFallback": True,
-        "queue": {"messagesPerInstance": 10, "scaleInCooldownSeconds": 300}}
+        "engine": "asg",
+        "instanceTypes": ["c5.large", "c6i.large"],
+        "capacity": 0,
+        "minCapacity": 0,
+        "maxCapacity": 4,
+        "onDemandFallback": True,
+        "queue": {"messagesPerInstance": 10, "scaleInCooldownSeconds": 300},
+    }
     return config
 
 
@@ -60,47 +65,68 @@ def queue_url(run, fleet: str) -> str:
 def send(run, fleet: str, count: int) -> None:
     sqs = boto3.client("sqs")
     for start in range(0, count, 10):
-        sqs.send_message_batch(QueueUrl=queue_url(run, fleet), Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"job": start + i})} for i in range(min(10, count - start))])
+        sqs.send_message_batch(
+            QueueUrl=queue_url(run, fleet),
+            Entries=[
+                {"Id": str(i), "MessageBody": json.dumps({"job": start + i})} for i in range(min(10, count - start))
+            ],
+        )
 
 
 def take(run, fleet: str, count: int) -> None:
     """Workers receive `count` messages: they are in flight until deleted or timed out."""
     taken = 0
     while taken < count:
-        taken += len(boto3.client("sqs").receive_message(
-            QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=min(10, count - taken), WaitTimeSeconds=0).get(
-            "Messages", []))
+        taken += len(
+            boto3.client("sqs")
+            .receive_message(
+                QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=min(10, count - taken), WaitTimeSeconds=0
+            )
+            .get("Messages", [])
+        )
 
 
 def drain(run, fleet: str) -> None:
     """Workers finish every job: received and deleted."""
     sqs = boto3.client("sqs")
-    while messages := sqs.receive_message(QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=10,
-                                          WaitTimeSeconds=0).get("Messages"):
-        sqs.delete_message_batch(QueueUrl=queue_url(run, fleet), Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    while messages := sqs.receive_message(
+        QueueUrl=queue_url(run, fleet), MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages"):
+        sqs.delete_message_batch(
+            QueueUrl=queue_url(run, fleet),
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
 
 
 def capacity(run, fleet: str) -> int:
     if fleet == "batch":
         name = run.one("aws:autoscaling/group:Group", "batch-group").id
-        return boto3.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["DesiredCapacity"]
+        return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ][0]["DesiredCapacity"]
     request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
-    return int(boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])[
-        "SpotFleetRequestConfigs"][0]["SpotFleetRequestConfig"]["TargetCapacity"])
+    return int(
+        boto3.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0][
+            "SpotFleetRequestConfig"
+        ]["TargetCapacity"]
+    )
 
 
 def members(run, fleet: str) -> list[str]:
     """The fleet's instances, as its engine lists them."""
     if fleet == "batch":
         name = run.one("aws:autoscaling/group:Group", "batch-group").id
-        return [i["InstanceId"] for i in boto3.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]]
+        return [
+            i["InstanceId"]
+            for i in boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"
+            ][0]["Instances"]
+        ]
     request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
-    return [i["InstanceId"] for i in boto3.client("ec2").describe_spot_fleet_instances(
-        SpotFleetRequestId=request)["ActiveInstances"]]
+    return [
+        i["InstanceId"]
+        for i in boto3.client("ec2").describe_spot_fleet_instances(SpotFleetRequestId=request)["ActiveInstances"]
+    ]
 
 
 def booted(run, fleet: str, aws) -> None:
@@ -191,8 +217,15 @@ def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_
         tag_spot_instances(stack, aws)
     booted(stack, fleet, aws)
     drain(stack, fleet)
-    assert autoscaler.invoke(at(1)) == {"fleet": fleet, "backlog": 0, "from": 3, "to": 1,
-                                        "reason": "surplus released", "onItsWay": 0, "onDemand": 0}
+    assert autoscaler.invoke(at(1)) == {
+        "fleet": fleet,
+        "backlog": 0,
+        "from": 3,
+        "to": 1,
+        "reason": "surplus released",
+        "onItsWay": 0,
+        "onDemand": 0,
+    }
     assert capacity(stack, fleet) == 1
     for minute in (2, 3, 4, 5):  # every run is a fresh import: the memory is kept in SSM
         assert autoscaler.invoke(at(minute))["reason"] == "last instance kept"
@@ -220,23 +253,31 @@ def test_a_busy_instance_survives_scale_in_on_asg(stack, scaler, tmp_path):
     send(stack, "batch", 20)
     autoscaler.invoke(at(0))
     group = stack.one("aws:autoscaling/group:Group", "batch-group").id
-    members = boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+    members = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ][0]["Instances"]
     busy, idle = sorted(i["InstanceId"] for i in members)
     worker = OnInstance(stack, "batch", "asg", busy)
     with agent.kept_busy(worker.fleet, state_dir=tmp_path):
         drain(stack, "batch")
         autoscaler.invoke(at(1))
         autoscaler.invoke(at(6))
-        left = boto3.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        left = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ][0]
         assert left["DesiredCapacity"] == 0
         assert [i["InstanceId"] for i in left["Instances"]] == [busy]
         assert left["Instances"][0]["ProtectedFromScaleIn"] is True
-    assert boto3.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[busy])[
-        "AutoScalingInstances"][0]["ProtectedFromScaleIn"] is False
-    assert {c.action for c in worker.recorder.calls} == {"autoscaling:DescribeAutoScalingInstances",
-                                                         "autoscaling:SetInstanceProtection"}
+    assert (
+        boto3.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[busy])["AutoScalingInstances"][0][
+            "ProtectedFromScaleIn"
+        ]
+        is False
+    )
+    assert {c.action for c in worker.recorder.calls} == {
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:SetInstanceProtection",
+    }
     assert worker.refused() == []  # the instance role allows exactly this
 
 
@@ -252,12 +293,17 @@ def test_only_idle_instances_leave_a_spot_fleet(stack, scaler, aws, tmp_path):
         autoscaler.invoke(at(1))
         result = autoscaler.invoke(at(6))
     assert result["to"] == 1 and capacity(stack, "workers") == 1
-    states = {i["InstanceId"]: i["State"]["Name"] for r in boto3.client("ec2").describe_instances(
-        InstanceIds=instances)["Reservations"] for i in r["Instances"]}
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in boto3.client("ec2").describe_instances(InstanceIds=instances)["Reservations"]
+        for i in r["Instances"]
+    }
     assert states[busy] == "running"
     assert sorted(s for i, s in states.items() if i != busy) == ["terminated", "terminated"]
-    assert "spotyard:busy" not in {t["Key"] for t in boto3.client("ec2").describe_instances(
-        InstanceIds=[busy])["Reservations"][0]["Instances"][0]["Tags"]}
+    assert "spotyard:busy" not in {
+        t["Key"]
+        for t in boto3.client("ec2").describe_instances(InstanceIds=[busy])["Reservations"][0]["Instances"][0]["Tags"]
+    }
     assert worker.refused() == []
 
 
@@ -277,6 +323,7 @@ def test_each_change_is_notified_and_measured(stack, scaler):
 def _answer(operation: str, body: dict):
     def hook(params, **_):
         return AWSResponse(f"https://{operation}", 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
     return hook
 
 
@@ -287,24 +334,48 @@ def test_asg_falls_back_to_on_demand_after_three_starved_runs_and_hands_back(sta
     group = stack.one("aws:autoscaling/group:Group", "batch-group").id
 
     def starved(minute):
-        return (("before-call.autoscaling.DescribeScalingActivities", _answer("autoscaling", {"Activities": [{
-            "ActivityId": f"a-{minute}", "AutoScalingGroupName": group, "Cause": "scale-out",
-            "StartTime": START + timedelta(minutes=minute), "StatusCode": "Failed", "Progress": 100,
-            "StatusMessage": "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot "
-                             "capacity available that matches your request. Launching EC2 instance failed."}]})),)
+        return (
+            (
+                "before-call.autoscaling.DescribeScalingActivities",
+                _answer(
+                    "autoscaling",
+                    {
+                        "Activities": [
+                            {
+                                "ActivityId": f"a-{minute}",
+                                "AutoScalingGroupName": group,
+                                "Cause": "scale-out",
+                                "StartTime": START + timedelta(minutes=minute),
+                                "StatusCode": "Failed",
+                                "Progress": 100,
+                                "StatusMessage": (
+                                    "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no "
+                                    "Spot capacity available that matches your request. Launching EC2 instance failed."
+                                ),
+                            }
+                        ]
+                    },
+                ),
+            ),
+        )
 
     send(stack, "batch", 20)
     for minute in (0, 1):
         assert autoscaler.invoke(at(minute), hooks=starved(minute))["onDemand"] == 0
     assert autoscaler.invoke(at(2), hooks=starved(2))["onDemand"] == 2
     distribution = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-        "AutoScalingGroups"][0]["MixedInstancesPolicy"]["InstancesDistribution"]
+        "AutoScalingGroups"
+    ][0]["MixedInstancesPolicy"]["InstancesDistribution"]
     assert distribution["OnDemandBaseCapacity"] == 2
     quiet = (("before-call.autoscaling.DescribeScalingActivities", _answer("autoscaling", {"Activities": []})),)
     assert autoscaler.invoke(at(10), hooks=quiet)["onDemand"] == 2
     assert autoscaler.invoke(at(18), hooks=quiet)["onDemand"] == 0  # the whole fleet was on-demand: a probe
-    assert boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-        "AutoScalingGroups"][0]["MixedInstancesPolicy"]["InstancesDistribution"]["OnDemandBaseCapacity"] == 0
+    assert (
+        boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "MixedInstancesPolicy"
+        ]["InstancesDistribution"]["OnDemandBaseCapacity"]
+        == 0
+    )
 
 
 def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfilled(deploy, config, lambda_of, aws):
@@ -315,11 +386,34 @@ def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfille
     autoscaler = lambda_of(stack, "workers-jobs-autoscaler")
 
     def history(short: bool):
-        records = [{"EventType": "error", "Timestamp": START, "EventInformation": {
-            "EventSubType": "allLaunchSpecsTemporarilyBlacklisted",
-            "EventDescription": "There is no Spot capacity available that matches your request."}}] if short else []
-        return (("before-call.ec2.DescribeSpotFleetRequestHistory", _answer("ec2", {
-            "HistoryRecords": records, "SpotFleetRequestId": "x", "StartTime": START, "LastEvaluatedTime": START})),)
+        records = (
+            [
+                {
+                    "EventType": "error",
+                    "Timestamp": START,
+                    "EventInformation": {
+                        "EventSubType": "allLaunchSpecsTemporarilyBlacklisted",
+                        "EventDescription": "There is no Spot capacity available that matches your request.",
+                    },
+                }
+            ]
+            if short
+            else []
+        )
+        return (
+            (
+                "before-call.ec2.DescribeSpotFleetRequestHistory",
+                _answer(
+                    "ec2",
+                    {
+                        "HistoryRecords": records,
+                        "SpotFleetRequestId": "x",
+                        "StartTime": START,
+                        "LastEvaluatedTime": START,
+                    },
+                ),
+            ),
+        )
 
     send(stack, "workers", 20)
     autoscaler.invoke(at(0), hooks=history(False))
@@ -344,26 +438,43 @@ def warm_up_event(run, fleet: str, minute: float) -> dict:
     """The event the warm-up schedule sends, its context attributes filled in as Scheduler does."""
     target = run.one("aws:scheduler/schedule:Schedule", f"{fleet}-jobs-warm-up").inputs["target"]
     moment = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.loads(target["input"].replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
-                      .replace("<aws.scheduler.scheduled-time>", moment))
+    return json.loads(
+        target["input"]
+        .replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
+        .replace("<aws.scheduler.scheduled-time>", moment)
+    )
 
 
 def test_a_warm_up_schedule_holds_the_fleet_warm_then_lets_it_go(deploy, config, lambda_of):
     config["spotyard:fleets"]["batch"]["queue"]["warmUp"] = {
-        "schedule": "cron(50 1 * * ? *)", "timezone": "Asia/Tokyo", "capacity": 3, "minutes": 10}
+        "schedule": "cron(50 1 * * ? *)",
+        "timezone": "Asia/Tokyo",
+        "capacity": 3,
+        "minutes": 10,
+    }
     run = deploy(config)
     schedule = run.one("aws:scheduler/schedule:Schedule", "batch-jobs-warm-up")
     function = run.one("aws:lambda/function:Function", "batch-jobs-autoscaler-function")
     assert (schedule.inputs["scheduleExpression"], schedule.inputs["scheduleExpressionTimezone"]) == (
-        "cron(50 1 * * ? *)", "Asia/Tokyo")
+        "cron(50 1 * * ? *)",
+        "Asia/Tokyo",
+    )
     assert schedule.inputs["target"]["arn"] == function.outputs["arn"]
     role = run.one("aws:iam/role:Role", "batch-jobs-warm-up-role")
     assert schedule.inputs["target"]["roleArn"] == role.outputs["arn"]
     assert json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "batch-jobs-warm-up-policy").inputs["policy"])[
-        "Statement"] == [{"Sid": "StartWarmUp", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-                          "Resource": function.outputs["arn"]}]
+        "Statement"
+    ] == [
+        {
+            "Sid": "StartWarmUp",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": function.outputs["arn"],
+        }
+    ]
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "scheduler.amazonaws.com"}
+        "Service": "scheduler.amazonaws.com"
+    }
     autoscaler = lambda_of(run, "batch-jobs-autoscaler")
     result = autoscaler.invoke(warm_up_event(run, "batch", 0))
     assert (result["to"], capacity(run, "batch")) == (3, 3)
@@ -382,20 +493,29 @@ def test_no_warm_up_schedule_without_warm_up(stack):
 def test_job_queue_has_a_dead_letter_queue_and_workers_may_only_work_it(stack):
     queue = stack.one("aws:sqs/queue:Queue", "workers-jobs-queue")
     dead = stack.one("aws:sqs/queue:Queue", "workers-jobs-dlq")
-    assert json.loads(queue.inputs["redrivePolicy"]) == {"deadLetterTargetArn": dead.outputs["arn"],
-                                                         "maxReceiveCount": 5}
+    assert json.loads(queue.inputs["redrivePolicy"]) == {
+        "deadLetterTargetArn": dead.outputs["arn"],
+        "maxReceiveCount": 5,
+    }
     assert queue.inputs["sqsManagedSseEnabled"] and queue.inputs["receiveWaitTimeSeconds"] == 20
     assert queue.inputs["visibilityTimeoutSeconds"] == 600 and queue.outputs["name"].startswith("workers-jobs")
     alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm", "workers-jobs-dlq-depth")
     assert alarm.inputs["dimensions"] == {"QueueName": dead.outputs["name"]}
     assert alarm.inputs["alarmActions"] == [stack.outputs["notificationTopicArn"]]
     policy = json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "workers-jobs-workers").inputs["policy"])
-    assert policy["Statement"] == [{"Sid": "WorkTheJobQueue", "Effect": "Allow", "Resource": queue.outputs["arn"],
-                                    "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                               "sqs:ReceiveMessage"]}]
+    assert policy["Statement"] == [
+        {
+            "Sid": "WorkTheJobQueue",
+            "Effect": "Allow",
+            "Resource": queue.outputs["arn"],
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
+        }
+    ]
     instance_role = stack.one("aws:iam/role:Role", "workers-instance-role")
-    assert stack.one("aws:iam/rolePolicy:RolePolicy", "workers-jobs-workers").inputs["role"] == \
-        instance_role.outputs["name"]
+    assert (
+        stack.one("aws:iam/rolePolicy:RolePolicy", "workers-jobs-workers").inputs["role"]
+        == instance_role.outputs["name"]
+    )
     state = stack.one("aws:ssm/parameter:Parameter", "workers-jobs-state")
     assert "value" in state.ignore_changes and state.inputs["name"] == "/spotyard/dev/workers/autoscaler"
     rule = stack.one("aws:cloudwatch/eventRule:EventRule", "workers-jobs-autoscaler-every-minute")
@@ -423,14 +543,40 @@ def test_the_asg_fallback_sends_only_the_distribution_and_keeps_the_launch_templ
     before = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     send(stack, "batch", 20)
     for minute in (0, 1, 2):
-        autoscaler.invoke(at(minute), hooks=(("before-call.autoscaling.DescribeScalingActivities", _answer(
-            "autoscaling", {"Activities": [{
-                "ActivityId": f"a-{minute}", "AutoScalingGroupName": group, "Cause": "scale-out",
-                "StartTime": START + timedelta(minutes=minute), "StatusCode": "Failed", "Progress": 100,
-                "StatusMessage": "InsufficientInstanceCapacity"}]})),))
+        autoscaler.invoke(
+            at(minute),
+            hooks=(
+                (
+                    "before-call.autoscaling.DescribeScalingActivities",
+                    _answer(
+                        "autoscaling",
+                        {
+                            "Activities": [
+                                {
+                                    "ActivityId": f"a-{minute}",
+                                    "AutoScalingGroupName": group,
+                                    "Cause": "scale-out",
+                                    "StartTime": START + timedelta(minutes=minute),
+                                    "StatusCode": "Failed",
+                                    "Progress": 100,
+                                    "StatusMessage": "InsufficientInstanceCapacity",
+                                }
+                            ]
+                        },
+                    ),
+                ),
+            ),
+        )
     (update,) = [c for c in autoscaler.last_calls if c.action == "autoscaling:UpdateAutoScalingGroup"]
-    assert update.params == {"AutoScalingGroupName": group, "MixedInstancesPolicy": {"InstancesDistribution": {
-        **before["MixedInstancesPolicy"]["InstancesDistribution"], "OnDemandBaseCapacity": 2}}}
+    assert update.params == {
+        "AutoScalingGroupName": group,
+        "MixedInstancesPolicy": {
+            "InstancesDistribution": {
+                **before["MixedInstancesPolicy"]["InstancesDistribution"],
+                "OnDemandBaseCapacity": 2,
+            }
+        },
+    }
     after = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     assert after["MixedInstancesPolicy"]["LaunchTemplate"] == before["MixedInstancesPolicy"]["LaunchTemplate"]
     assert after["MixedInstancesPolicy"]["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0

@@ -20,13 +20,19 @@ from tests.user_data import bootstrap
 HOOK = INSTANCE_DIR / "requeue-on-interruption.sh"
 
 
-@pytest.mark.parametrize(("job", "environ", "expected"), [
-    (["--receipt-handle", "AQEB1", "--", "./job.sh", "x"], {}, ("AQEB1", ["./job.sh", "x"])),
-    (["--receipt-handle", "AQEB1", "./job.sh"], {"SPOTYARD_RECEIPT_HANDLE": "other"}, ("AQEB1", ["./job.sh"])),
-    (["./job.sh", "--receipt-handle"], {"SPOTYARD_RECEIPT_HANDLE": "AQEB2"},
-     ("AQEB2", ["./job.sh", "--receipt-handle"])),
-    (["--", "./job.sh"], {}, (None, ["./job.sh"])),
-])
+@pytest.mark.parametrize(
+    ("job", "environ", "expected"),
+    [
+        (["--receipt-handle", "AQEB1", "--", "./job.sh", "x"], {}, ("AQEB1", ["./job.sh", "x"])),
+        (["--receipt-handle", "AQEB1", "./job.sh"], {"SPOTYARD_RECEIPT_HANDLE": "other"}, ("AQEB1", ["./job.sh"])),
+        (
+            ["./job.sh", "--receipt-handle"],
+            {"SPOTYARD_RECEIPT_HANDLE": "AQEB2"},
+            ("AQEB2", ["./job.sh", "--receipt-handle"]),
+        ),
+        (["--", "./job.sh"], {}, (None, ["./job.sh"])),
+    ],
+)
 def test_the_receipt_handle_comes_from_the_option_or_the_environment(job, environ, expected):
     assert agent.receipt_handle_of(job, environ) == expected
 
@@ -49,15 +55,19 @@ def stack(deploy):
 
 
 def receive(url: str, count: int) -> list[dict]:
-    return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=count,
-                                               WaitTimeSeconds=0).get("Messages", [])
+    return (
+        boto3.client("sqs")
+        .receive_message(QueueUrl=url, MaxNumberOfMessages=count, WaitTimeSeconds=0)
+        .get("Messages", [])
+    )
 
 
 def test_requeue_makes_the_held_messages_visible_at_once(stack, aws, tmp_path):
     url = stack.outputs["fleets"]["workers"]["queueUrl"]
     sqs = boto3.client("sqs")
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": json.dumps({"job": i})}
-                                                  for i in range(3)])
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": json.dumps({"job": i})} for i in range(3)]
+    )
     taken = receive(url, 3)
     assert len(taken) == 3 and receive(url, 3) == []  # in flight, hidden for the visibility timeout (600 s)
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id

@@ -47,8 +47,12 @@ def test_created_bucket_and_its_settings_are_retained_by_default(deploy):
     component = run.one("spotyard:index:ResultsBucket", "workers-results")
     settings = [r for r in run.children(component) if r.type != "aws:iam/rolePolicy:RolePolicy"]
     assert {r.type.split(":")[-1] for r in settings} == {
-        "Bucket", "BucketServerSideEncryptionConfiguration", "BucketPublicAccessBlock", "BucketOwnershipControls",
-        "BucketPolicy"}
+        "Bucket",
+        "BucketServerSideEncryptionConfiguration",
+        "BucketPublicAccessBlock",
+        "BucketOwnershipControls",
+        "BucketPolicy",
+    }
     assert all(r.retain_on_delete for r in settings)
     assert not run.one(BUCKET, "workers-results-bucket").inputs.get("forceDestroy")
     assert destroy(run, "workers-results-bucket") == "kept"
@@ -64,10 +68,13 @@ def test_retain_on_destroy_false_empties_and_deletes_the_bucket(deploy):
         boto3.client("s3").head_bucket(Bucket=run.one(BUCKET, "workers-results-bucket").id)
 
 
-@pytest.mark.parametrize(("results", "text"), [
-    ({"bucket": "create", "retainOnDestroy": "maybe"}, "must be true or false"),
-    ({"bucket": "my-existing-results", "retainOnDestroy": False}, "applies only to bucket: create"),
-])
+@pytest.mark.parametrize(
+    ("results", "text"),
+    [
+        ({"bucket": "create", "retainOnDestroy": "maybe"}, "must be true or false"),
+        ({"bucket": "my-existing-results", "retainOnDestroy": False}, "applies only to bucket: create"),
+    ],
+)
 def test_bad_retain_on_destroy_is_named_by_its_full_key(results, text):
     report = problems_of(with_fleet(results=results))
     assert f"- spotyard:fleets.box.results.retainOnDestroy: {text}" in report, report

@@ -17,8 +17,11 @@ from tests.harness.iam import Call, Policy, Target, denied, targets
 @pytest.fixture
 def stack(deploy):
     config = dev_config()
-    config["spotyard:fleets"]["workers"]["schedule"] = {"start": "cron(0 1 * * ? *)", "stop": "rate(12 hours)",
-                                                        "timezone": "Europe/Paris"}
+    config["spotyard:fleets"]["workers"]["schedule"] = {
+        "start": "cron(0 1 * * ? *)",
+        "stop": "rate(12 hours)",
+        "timezone": "Europe/Paris",
+    }
     config["spotyard:fleets"]["workers"]["capacity"] = 2
     return deploy(config)
 
@@ -30,16 +33,21 @@ def operation(target_arn: str):
     return model.operation_model(action[0].upper() + action[1:])
 
 
-@pytest.mark.parametrize(("fleet", "moment", "expression", "timezone", "capacity"), [
-    ("workbench", "start", "cron(0 9 ? * MON-FRI *)", "Asia/Tokyo", 1),
-    ("workbench", "stop", "cron(0 21 * * ? *)", "Asia/Tokyo", 0),
-    ("workers", "start", "cron(0 1 * * ? *)", "Europe/Paris", 2),
-    ("workers", "stop", "rate(12 hours)", "Europe/Paris", 0),
-])
+@pytest.mark.parametrize(
+    ("fleet", "moment", "expression", "timezone", "capacity"),
+    [
+        ("workbench", "start", "cron(0 9 ? * MON-FRI *)", "Asia/Tokyo", 1),
+        ("workbench", "stop", "cron(0 21 * * ? *)", "Asia/Tokyo", 0),
+        ("workers", "start", "cron(0 1 * * ? *)", "Europe/Paris", 2),
+        ("workers", "stop", "rate(12 hours)", "Europe/Paris", 0),
+    ],
+)
 def test_schedules_call_the_capacity_api_with_valid_input(stack, fleet, moment, expression, timezone, capacity):
     schedule = stack.one("aws:scheduler/schedule:Schedule", f"{fleet}-schedule-{moment}")
     assert (schedule.inputs["scheduleExpression"], schedule.inputs["scheduleExpressionTimezone"]) == (
-        expression, timezone)
+        expression,
+        timezone,
+    )
     assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
     target = schedule.inputs["target"]
     model = operation(target["arn"])
@@ -51,9 +59,11 @@ def test_schedules_call_the_capacity_api_with_valid_input(stack, fleet, moment, 
         assert params["DesiredCapacity"] == capacity
     else:
         assert model.name == "ModifySpotFleetRequest"
-        assert params == {"SpotFleetRequestId": stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest",
-                                                          "workers-request").id, "TargetCapacity": capacity,
-                          "ExcessCapacityTerminationPolicy": "default"}
+        assert params == {
+            "SpotFleetRequestId": stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id,
+            "TargetCapacity": capacity,
+            "ExcessCapacityTerminationPolicy": "default",
+        }
 
 
 @pytest.mark.parametrize("fleet", ["workbench", "workers"])
@@ -70,13 +80,18 @@ def test_the_role_allows_that_call_on_that_fleet_and_nothing_else(stack, fleet):
         target = stack.one("aws:scheduler/schedule:Schedule", f"{fleet}-schedule-{moment}").inputs["target"]
         assert target["roleArn"] == role.outputs["arn"]
         service, action = target["arn"].split(":")[-2:]
-        call = Call(action=f"{service}:{action[0].upper()}{action[1:]}", params=json.loads(target["input"]),
-                    region="ap-northeast-1")
+        call = Call(
+            action=f"{service}:{action[0].upper()}{action[1:]}",
+            params=json.loads(target["input"]),
+            region="ap-northeast-1",
+        )
         call = Call(call.action, call.params, call.region, tuple(targets(call)))
         assert denied(policy, [call]) == []  # the call and the dependent actions AWS checks with it
-        others = {"workbench": "arn:aws:autoscaling:ap-northeast-1:123456789012:autoScalingGroup:x:"
-                               "autoScalingGroupName/another-group",
-                  "workers": "arn:aws:ec2:ap-northeast-1:123456789012:spot-fleet-request/sfr-another"}
+        others = {
+            "workbench": "arn:aws:autoscaling:ap-northeast-1:123456789012:autoScalingGroup:x:"
+            "autoScalingGroupName/another-group",
+            "workers": "arn:aws:ec2:ap-northeast-1:123456789012:spot-fleet-request/sfr-another",
+        }
         assert not policy.allows(call.action, Target(others[fleet]))
 
 
@@ -102,15 +117,22 @@ def test_the_spot_fleet_schedules_terminate_what_a_lower_target_leaves(stack, aw
     template = stack.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
     instances = aws.scale_spot_fleet(request, 3, template)
     ec2 = boto3.client("ec2")
-    ec2.modify_spot_fleet_request(SpotFleetRequestId=request, TargetCapacity=2,
-                                  ExcessCapacityTerminationPolicy="noTermination")
+    ec2.modify_spot_fleet_request(
+        SpotFleetRequestId=request, TargetCapacity=2, ExcessCapacityTerminationPolicy="noTermination"
+    )
     stop = scheduled_input(stack, "workers-schedule-stop")
-    assert stop["ExcessCapacityTerminationPolicy"] in operation(
-        "arn:aws:scheduler:::aws-sdk:ec2:modifySpotFleetRequest").input_shape.members[
-        "ExcessCapacityTerminationPolicy"].enum
+    assert (
+        stop["ExcessCapacityTerminationPolicy"]
+        in operation("arn:aws:scheduler:::aws-sdk:ec2:modifySpotFleetRequest")
+        .input_shape.members["ExcessCapacityTerminationPolicy"]
+        .enum
+    )
     ec2.modify_spot_fleet_request(**stop)
-    states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
-              for i in r["Instances"]}
+    states = {
+        i["State"]["Name"]
+        for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
+        for i in r["Instances"]
+    }
     assert states == {"terminated"}
 
 
@@ -144,9 +166,10 @@ def test_an_asg_stop_lowers_the_minimum_with_the_capacity_and_start_restores_bot
     assert bounds() == (1, 2, 2)
     document = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "workbench-schedule-policy").inputs["policy"])
     (statement,) = document["Statement"]
-    assert (statement["Action"], statement["Resource"]) == (["autoscaling:UpdateAutoScalingGroup"],
-                                                            run.one("aws:autoscaling/group:Group",
-                                                                    "workbench-group").outputs["arn"])
+    assert (statement["Action"], statement["Resource"]) == (
+        ["autoscaling:UpdateAutoScalingGroup"],
+        run.one("aws:autoscaling/group:Group", "workbench-group").outputs["arn"],
+    )
     calls = [Call("autoscaling:UpdateAutoScalingGroup", params, "ap-northeast-1") for params in (start, stop)]
     assert denied(Policy(document), [Call(c.action, c.params, c.region, tuple(targets(c))) for c in calls]) == []
 

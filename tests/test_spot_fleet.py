@@ -56,8 +56,10 @@ def test_launch_template_is_secure_and_tags_instances_and_volumes(dev, fleet):
     role = dev.one("aws:iam/role:Role", f"{fleet}-instance-role")
     assert profile.inputs["role"] == role.outputs["name"]
     ssm = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{fleet}-ssm-core")
-    assert ssm.inputs == {"role": role.outputs["name"],
-                          "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    assert ssm.inputs == {
+        "role": role.outputs["name"],
+        "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    }
 
 
 def booted_image(run, fleet: str) -> str:
@@ -70,7 +72,8 @@ def booted_image(run, fleet: str) -> str:
 
 def test_launch_template_boots_the_latest_amazon_linux_by_default(dev, aws):
     parameter = boto3.client("ssm").get_parameter(
-        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")["Parameter"]["Value"]
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    )["Parameter"]["Value"]
     assert booted_image(dev, "workbench") == booted_image(dev, "workers") == parameter
 
 
@@ -90,35 +93,54 @@ def test_user_data_is_the_configured_script(dev):
 
 
 def fleet_ingress(run):
-    fleet_groups = {run.one("aws:ec2/securityGroup:SecurityGroup", f"{fleet}-sg").id
-                    for fleet in ("workbench", "workers")}
-    return [r for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-            if r.inputs["securityGroupId"] in fleet_groups]
+    fleet_groups = {
+        run.one("aws:ec2/securityGroup:SecurityGroup", f"{fleet}-sg").id for fleet in ("workbench", "workers")
+    }
+    return [
+        r
+        for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] in fleet_groups
+    ]
 
 
 def test_security_group_is_closed_to_inbound_unless_configured(dev, deploy):
     assert fleet_ingress(dev) == []
     egress = dev.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
     workbench_sg = dev.one("aws:ec2/securityGroup:SecurityGroup", "workbench-sg")
-    assert {(e.inputs.get("cidrIpv4"), e.inputs.get("cidrIpv6"), e.inputs["ipProtocol"])
-            for e in egress if e.inputs["securityGroupId"] == workbench_sg.id} == {
-        ("0.0.0.0/0", None, "-1"), (None, "::/0", "-1")}
+    assert {
+        (e.inputs.get("cidrIpv4"), e.inputs.get("cidrIpv6"), e.inputs["ipProtocol"])
+        for e in egress
+        if e.inputs["securityGroupId"] == workbench_sg.id
+    } == {("0.0.0.0/0", None, "-1"), (None, "::/0", "-1")}
 
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["ssh"]["allowFrom"] = ["sg-0bastion", "203.0.113.0/24", "2001:db8::/32"]
     opened = fleet_ingress(deploy(config))
-    sources = {(r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6"),
-                r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"]) for r in opened}
-    assert sources == {("sg-0bastion", 22, 22, "tcp"), ("203.0.113.0/24", 22, 22, "tcp"),
-                       ("2001:db8::/32", 22, 22, "tcp")}
+    sources = {
+        (
+            r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6"),
+            r.inputs["fromPort"],
+            r.inputs["toPort"],
+            r.inputs["ipProtocol"],
+        )
+        for r in opened
+    }
+    assert sources == {
+        ("sg-0bastion", 22, 22, "tcp"),
+        ("203.0.113.0/24", 22, 22, "tcp"),
+        ("2001:db8::/32", 22, 22, "tcp"),
+    }
 
 
 def test_asg_fleet_is_all_spot_over_every_type_and_subnet(dev):
     group = dev.one("aws:autoscaling/group:Group", "workbench-group")
     inputs = group.inputs
     distribution = inputs["mixedInstancesPolicy"]["instancesDistribution"]
-    assert distribution == {"onDemandBaseCapacity": 0, "onDemandPercentageAboveBaseCapacity": 0,
-                            "spotAllocationStrategy": "price-capacity-optimized"}
+    assert distribution == {
+        "onDemandBaseCapacity": 0,
+        "onDemandPercentageAboveBaseCapacity": 0,
+        "spotAllocationStrategy": "price-capacity-optimized",
+    }
     overrides = inputs["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
     assert [o["instanceType"] for o in overrides] == ["t3.xlarge", "t3a.xlarge", "m5.xlarge", "m5a.xlarge"]
     assert sorted(inputs["vpcZoneIdentifiers"]) == sorted(dev.outputs["subnetIds"])
@@ -135,8 +157,13 @@ def test_asg_fleet_is_all_spot_over_every_type_and_subnet(dev):
 def test_asg_instances_carry_the_fleet_tags(dev, aws):
     """moto launched the group's instance from the launch template the program made."""
     group = dev.one("aws:autoscaling/group:Group", "workbench-group")
-    (instance,) = [i for r in boto3.client("ec2").describe_instances(Filters=[
-        {"Name": "tag:aws:autoscaling:groupName", "Values": [group.id]}])["Reservations"] for i in r["Instances"]]
+    (instance,) = [
+        i
+        for r in boto3.client("ec2").describe_instances(
+            Filters=[{"Name": "tag:aws:autoscaling:groupName", "Values": [group.id]}]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["spotyard:fleet"] == "workbench" and tags["spotyard:stack"] == "spotyard/dev"
 
@@ -185,10 +212,16 @@ def test_allocation_strategies_in_each_engines_spelling(deploy):
     config["spotyard:fleets"]["workers"]["allocationStrategy"] = "capacity-optimized"
     config["spotyard:fleets"]["workbench"]["allocationStrategy"] = "lowest-price"
     run = deploy(config)
-    assert run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs[
-        "allocationStrategy"] == "capacityOptimized"
-    assert run.one("aws:autoscaling/group:Group", "workbench-group").inputs["mixedInstancesPolicy"][
-        "instancesDistribution"]["spotAllocationStrategy"] == "lowest-price"
+    assert (
+        run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").inputs["allocationStrategy"]
+        == "capacityOptimized"
+    )
+    assert (
+        run.one("aws:autoscaling/group:Group", "workbench-group").inputs["mixedInstancesPolicy"][
+            "instancesDistribution"
+        ]["spotAllocationStrategy"]
+        == "lowest-price"
+    )
 
 
 def test_outputs_name_each_fleet(dev):
@@ -203,8 +236,12 @@ def test_outputs_name_each_fleet(dev):
 def test_configured_network_is_used(deploy, aws):
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
-        "SubnetId"] for i, az in enumerate("ac")]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ac")
+    ]
     config = dev_config()
     config["spotyard:network"] = {"vpcId": vpc, "subnetIds": subnets[:1]}
     run = deploy(config)
@@ -242,8 +279,10 @@ def test_role_tag_picks_the_newest_owned_ami_then_the_fallback(deploy, aws):
 
 
 def test_missing_role_tagged_ami_names_both_tags(deploy):
-    with pytest.raises(pulumi.RunError, match="spotyard:fleets.workbench.image: no AMI owned by this account is "
-                                              "tagged Role=workbench or Role=base"):
+    with pytest.raises(
+        pulumi.RunError,
+        match="spotyard:fleets.workbench.image: no AMI owned by this account is tagged Role=workbench or Role=base",
+    ):
         deploy(_image_config(roleTag="workbench", fallbackRoleTag="base"))
 
 
@@ -260,7 +299,8 @@ def test_graviton_fleets_boot_arm64_amazon_linux(deploy, aws):
     config = copy.deepcopy(dev_config())
     config["spotyard:fleets"]["workers"]["instanceTypes"] = ["c7g.large", "m7g.large"]
     parameter = boto3.client("ssm").get_parameter(
-        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")["Parameter"]["Value"]
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    )["Parameter"]["Value"]
     assert booted_image(deploy(config), "workers") == parameter
 
 

@@ -34,7 +34,8 @@ def test_roles_the_account_has_are_left_alone(deploy, aws, present):
     assert names == set(present)
     made = deploy(dev_config()).of_type(LINKED_ROLE)
     assert sorted(r.inputs["awsServiceName"] for r in made) == sorted(
-        service for role, service in SPOT_SERVICE_ROLES.items() if role not in present)
+        service for role, service in SPOT_SERVICE_ROLES.items() if role not in present
+    )
 
 
 def test_next_deploy_drops_them_from_the_state_only(deploy, aws):

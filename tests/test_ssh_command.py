@@ -55,8 +55,11 @@ class Laptop:
         words = shlex.split(proxy)
         assert words[:3] == ["aws", "ssm", "start-session"]
         option = {words[i]: words[i + 1] for i in range(3, len(words) - 1, 2)}
-        call = Call("ssm:StartSession", {"Target": option["--target"], "DocumentName": option["--document-name"]},
-                    option["--region"])
+        call = Call(
+            "ssm:StartSession",
+            {"Target": option["--target"], "DocumentName": option["--document-name"]},
+            option["--region"],
+        )
         return Call(call.action, call.params, call.region, tuple(targets(call)))
 
 
@@ -69,10 +72,15 @@ def workbench_instances(run) -> list[str]:
     group = run.one("aws:autoscaling/group:Group", "workbench-group").id
     autoscaling = boto3.client("autoscaling")
     autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
-    ids = [i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]]
+    ids = [
+        i["InstanceId"]
+        for i in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "Instances"
+        ]
+    ]
     # Launch times a minute apart, the later id launched first: "newest" must follow the time.
     from moto.ec2.models import ec2_backends
+
     backend = ec2_backends["123456789012"][REGION]
     now = datetime.now(UTC)
     for minutes, instance_id in enumerate(sorted(ids, reverse=True)):
@@ -90,20 +98,36 @@ def test_ssh_to_a_fleet_pushes_the_key_to_its_newest_instance_and_goes_through_s
     result = laptop.spotyard("ssh", "workbench")
     assert result.exit_code == 0, result.output
     assert laptop.key_pushes() == [{"InstanceId": newest, "InstanceOSUser": "ec2-user", "SSHPublicKey": PUBLIC_KEY}]
-    assert laptop.executed == [[
-        "ssh", "-o", "IdentityFile=~/.ssh/id_ed25519", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "ServerAliveInterval=30",
-        "-o", f"ProxyCommand=aws ssm start-session --region {REGION} --target {newest} "
-              "--document-name AWS-StartSSHSession --parameters portNumber=%p",
-        f"ec2-user@{newest}"]]
+    assert laptop.executed == [
+        [
+            "ssh",
+            "-o",
+            "IdentityFile=~/.ssh/id_ed25519",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ServerAliveInterval=30",
+            "-o",
+            f"ProxyCommand=aws ssm start-session --region {REGION} --target {newest} "
+            "--document-name AWS-StartSSHSession --parameters portNumber=%p",
+            f"ec2-user@{newest}",
+        ]
+    ]
 
 
 def test_every_call_is_allowed_by_the_readme_user_policy_and_only_for_its_stack(stack, laptop):
     workbench_instances(stack)
     assert laptop.spotyard("ssh", "workbench").exit_code == 0
     calls = [*laptop.recorder.calls, laptop.session_call()]
-    assert {c.action for c in calls} >= {"ec2-instance-connect:SendSSHPublicKey", "ssm:StartSession",
-                                          "ec2:DescribeInstances"}
+    assert {c.action for c in calls} >= {
+        "ec2-instance-connect:SendSSHPublicKey",
+        "ssm:StartSession",
+        "ec2:DescribeInstances",
+    }
     assert denied(readme_user_policy(), calls) == []
     assert readme_user_policy().wildcard_violations() == []
     other_stack = denied(readme_user_policy("spotyard/prod"), calls)
@@ -116,8 +140,9 @@ def test_the_policy_lets_the_key_in_only_for_the_ssh_user(stack, laptop):
     laptop.spotyard("ssh", "workbench")
     (push,) = [c for c in laptop.recorder.calls if c.action == "ec2-instance-connect:SendSSHPublicKey"]
     as_root = Call(push.action, {**push.params, "InstanceOSUser": "root"}, push.region)
-    refused = denied(readme_user_policy(), [Call(as_root.action, as_root.params, as_root.region,
-                                                 tuple(targets(as_root)))])
+    refused = denied(
+        readme_user_policy(), [Call(as_root.action, as_root.params, as_root.region, tuple(targets(as_root)))]
+    )
     assert [r.split(" on ")[0] for r in refused] == ["ec2-instance-connect:SendSSHPublicKey"]
 
 
@@ -131,8 +156,11 @@ def test_ssh_to_one_named_instance_runs_the_command(stack, laptop):
 
 def test_the_bastion_route_jumps_to_the_instance_dns_name_with_the_key_pushed(deploy, laptop):
     config = dev_config()
-    config["spotyard:fleets"]["workbench"]["ssh"] |= {"bastion": "gw.example.com", "forwardAgent": True,
-                                                      "identityFile": "~/.ssh/work"}
+    config["spotyard:fleets"]["workbench"]["ssh"] |= {
+        "bastion": "gw.example.com",
+        "forwardAgent": True,
+        "identityFile": "~/.ssh/work",
+    }
     (laptop.home / ".ssh" / "work.pub").write_text(PUBLIC_KEY)
     run = deploy(config)
     _, newest = workbench_instances(run)
@@ -153,11 +181,14 @@ def test_an_identity_file_on_the_command_line_wins(stack, laptop):
     assert f"IdentityFile={laptop.home / 'other'}" in laptop.executed[0]
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("workbench-i-0123456789abcdef0", "i-0123456789abcdef0 is not a running instance of workbench"),
-    ("workers", "fleet 'workers' has no ssh"),
-    ("nope", "no fleet 'nope' in spotyard/dev"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("workbench-i-0123456789abcdef0", "i-0123456789abcdef0 is not a running instance of workbench"),
+        ("workers", "fleet 'workers' has no ssh"),
+        ("nope", "no fleet 'nope' in spotyard/dev"),
+    ],
+)
 def test_what_cannot_be_reached_is_one_line_and_nothing_is_pushed(stack, laptop, name, message):
     result = laptop.spotyard("ssh", name)
     assert result.exit_code == 1 and f"Error: {message}" in result.output
@@ -185,13 +216,21 @@ def test_the_instance_side_has_what_session_manager_and_instance_connect_need(st
     role needs nothing for the key push itself."""
     for fleet in ("workbench", "workers"):
         role = stack.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
-        attached = {r.inputs["policyArn"] for r in stack.resources
-                    if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and r.inputs["role"] == role}
+        attached = {
+            r.inputs["policyArn"]
+            for r in stack.resources
+            if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and r.inputs["role"] == role
+        }
         assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in attached
         metadata = stack.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").inputs["metadataOptions"]
         assert (metadata["httpEndpoint"], metadata["httpTokens"]) == ("enabled", "required")
-    roles = {stack.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"]
-             for fleet in ("workbench", "workers")}
-    instance_statements = [s for r in stack.resources if r.type == "aws:iam/rolePolicy:RolePolicy"
-                           and r.inputs["role"] in roles for s in json.loads(r.inputs["policy"])["Statement"]]
+    roles = {
+        stack.one("aws:iam/role:Role", f"{fleet}-instance-role").outputs["name"] for fleet in ("workbench", "workers")
+    }
+    instance_statements = [
+        s
+        for r in stack.resources
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.inputs["role"] in roles
+        for s in json.loads(r.inputs["policy"])["Statement"]
+    ]
     assert instance_statements and not any("ec2-instance-connect" in str(s.get("Action")) for s in instance_statements)

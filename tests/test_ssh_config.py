@@ -29,15 +29,22 @@ class FakeAwsCli:
         (root / "bin").mkdir()
         self.home.mkdir()
         script = root / "bin" / "aws"
-        script.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$AWS_LOG"\n'
-                          'case "$2" in describe-instances) echo "$FAKE_INSTANCE";; esac\n')
+        script.write_text(
+            '#!/bin/sh\nprintf "%s\\n" "$*" >> "$AWS_LOG"\n'
+            'case "$2" in describe-instances) echo "$FAKE_INSTANCE";; esac\n'
+        )
         script.chmod(0o755)
         self.env = {"PATH": f"{root / 'bin'}:{os.environ['PATH']}", "HOME": str(self.home), "AWS_LOG": str(self.log)}
 
     def run(self, proxy_command: str, running: str = INSTANCE) -> subprocess.CompletedProcess:
         """What ssh does with ProxyCommand (after expanding %h and %p): `$SHELL -c "exec <command>"`."""
-        return subprocess.run(["sh", "-c", f"exec {proxy_command}"], capture_output=True, text=True,
-                              env={**self.env, "FAKE_INSTANCE": running}, check=False)
+        return subprocess.run(
+            ["sh", "-c", f"exec {proxy_command}"],
+            capture_output=True,
+            text=True,
+            env={**self.env, "FAKE_INSTANCE": running},
+            check=False,
+        )
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
@@ -58,14 +65,20 @@ def test_the_sample_stack_reaches_workbench_through_session_manager_with_your_ke
     result = aws_cli.run(fleet["proxycommand"])
     assert result.returncode == 0, result.stderr
     find, push, start = aws_cli.calls()
-    assert find.startswith("ec2 describe-instances --region ap-northeast-1 --output text --filters "
-                           "Name=tag:spotyard:stack,Values=spotyard/dev Name=tag:spotyard:fleet,Values=workbench "
-                           "Name=instance-state-name,Values=running --query ")
+    assert find.startswith(
+        "ec2 describe-instances --region ap-northeast-1 --output text --filters "
+        "Name=tag:spotyard:stack,Values=spotyard/dev Name=tag:spotyard:fleet,Values=workbench "
+        "Name=instance-state-name,Values=running --query "
+    )
     assert find.endswith("sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId")
-    assert push == (f"ec2-instance-connect send-ssh-public-key --region ap-northeast-1 --instance-id {INSTANCE} "
-                    f"--instance-os-user ec2-user --ssh-public-key file://{aws_cli.home}/.ssh/id_ed25519.pub")
-    assert start == (f"ssm start-session --region ap-northeast-1 --target {INSTANCE} "
-                     "--document-name AWS-StartSSHSession --parameters portNumber=22")
+    assert push == (
+        f"ec2-instance-connect send-ssh-public-key --region ap-northeast-1 --instance-id {INSTANCE} "
+        f"--instance-os-user ec2-user --ssh-public-key file://{aws_cli.home}/.ssh/id_ed25519.pub"
+    )
+    assert start == (
+        f"ssm start-session --region ap-northeast-1 --target {INSTANCE} "
+        "--document-name AWS-StartSSHSession --parameters portNumber=22"
+    )
 
 
 def test_one_instance_by_name_goes_to_that_instance(deploy, aws_cli):
@@ -133,8 +146,11 @@ def test_without_dns_a_bastion_or_open_port_cannot_help_and_session_manager_is_u
     fleet = lookup(deploy(config).outputs["sshConfig"], "workbench")
     assert fleet["hostname"] == "workbench" and "proxyjump" not in fleet
     assert aws_cli.run(fleet["proxycommand"]).returncode == 0
-    assert [call.split()[1] for call in aws_cli.calls()] == ["describe-instances", "send-ssh-public-key",
-                                                             "start-session"]
+    assert [call.split()[1] for call in aws_cli.calls()] == [
+        "describe-instances",
+        "send-ssh-public-key",
+        "start-session",
+    ]
 
 
 def test_fleet_names_with_hyphens_still_yield_the_instance_id(aws_cli):

@@ -1,27 +1,27 @@
 #!/usr/bin/env python3
 """spotyard's agent on every instance (stdlib and boto3 only), installed by the bootstrap.
 
-  spotyard-busy <command> [args...]
-      Runs a job with this instance kept out of scale-in while it runs: on `asg` fleets the
-      instance's scale-in protection, on `spot-fleet` fleets the tag `spotyard:busy` (the
-      autoscaler then only removes idle instances). Several jobs at once are counted; the
-      mark goes when the last one ends, however it ends.
+spotyard-busy <command> [args...]
+    Runs a job with this instance kept out of scale-in while it runs: on `asg` fleets the
+    instance's scale-in protection, on `spot-fleet` fleets the tag `spotyard:busy` (the
+    autoscaler then only removes idle instances). Several jobs at once are counted; the
+    mark goes when the last one ends, however it ends.
 
-  spotyard-busy --receipt-handle <handle> [--] <command> [args...]
-      The same, for a job taken from the fleet's queue: while it runs, the receipt handle of
-      its message is on record (also taken from $SPOTYARD_RECEIPT_HANDLE), so that on a Spot
-      interruption notice the message goes back to the queue at once (see requeue).
+spotyard-busy --receipt-handle <handle> [--] <command> [args...]
+    The same, for a job taken from the fleet's queue: while it runs, the receipt handle of
+    its message is on record (also taken from $SPOTYARD_RECEIPT_HANDLE), so that on a Spot
+    interruption notice the message goes back to the queue at once (see requeue).
 
-  spotyard_agent.py requeue      (on the interruption notice, from /etc/spotyard/on-interruption.d)
-      Makes the messages the running jobs hold visible again (ChangeMessageVisibility to 0),
-      so another worker starts them within seconds instead of after the visibility timeout.
+spotyard_agent.py requeue      (on the interruption notice, from /etc/spotyard/on-interruption.d)
+    Makes the messages the running jobs hold visible again (ChangeMessageVisibility to 0),
+    so another worker starts them within seconds instead of after the visibility timeout.
 
-  spotyard_agent.py idle-check      (every minute, from spotyard-idle-check.timer)
-      With no ssh or Session Manager session, no spotyard-busy job and the CPU under 10%
-      for `idleStopMinutes`, the instance leaves its fleet and lowers the fleet's capacity
-      by one (`asg`: terminated in its group with decrement, unless the group is at its
-      minimum size, which keeps it; `spot-fleet`: target lowered without termination, then it
-      terminates itself). Logged-in users get a wall warning 5 minutes before.
+spotyard_agent.py idle-check      (every minute, from spotyard-idle-check.timer)
+    With no ssh or Session Manager session, no spotyard-busy job and the CPU under 10%
+    for `idleStopMinutes`, the instance leaves its fleet and lowers the fleet's capacity
+    by one (`asg`: terminated in its group with decrement, unless the group is at its
+    minimum size, which keeps it; `spot-fleet`: target lowered without termination, then it
+    terminates itself). Logged-in users get a wall warning 5 minutes before.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ def read_env(path: Path = ENV_FILE) -> dict[str, str]:
 
 
 def instance_id(endpoint: str = IMDS) -> str:
-    token_request = urllib.request.Request(f"{endpoint}/latest/api/token", method="PUT",
-                                           headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    token_request = urllib.request.Request(
+        f"{endpoint}/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+    )
     with urllib.request.urlopen(token_request, timeout=5) as response:  # noqa: S310 (link-local IMDS)
         token = response.read().decode()
-    request = urllib.request.Request(f"{endpoint}/latest/meta-data/instance-id",
-                                     headers={"X-aws-ec2-metadata-token": token})
+    request = urllib.request.Request(
+        f"{endpoint}/latest/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
         return response.read().decode()
 
@@ -87,8 +89,9 @@ class Fleet:
     def group(self) -> str:
         """The Auto Scaling group this instance is in (the user data cannot name it: the group
         is created from the launch template that carries the user data)."""
-        found = self.session.client("autoscaling").describe_auto_scaling_instances(
-            InstanceIds=[self.instance])["AutoScalingInstances"]
+        found = self.session.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[self.instance])[
+            "AutoScalingInstances"
+        ]
         if not found:
             raise RuntimeError(f"{self.instance} is not in an Auto Scaling group")
         return found[0]["AutoScalingGroupName"]
@@ -100,15 +103,17 @@ class Fleet:
         for page in pages:
             for request in page["SpotFleetRequestConfigs"]:
                 tags = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
-                if request["SpotFleetRequestState"] in ("active", "modifying") and \
-                        all(tags.get(k) == v for k, v in wanted.items()):
+                if request["SpotFleetRequestState"] in ("active", "modifying") and all(
+                    tags.get(k) == v for k, v in wanted.items()
+                ):
                     return request["SpotFleetRequestId"]
         raise RuntimeError(f"no active Spot Fleet request of fleet {wanted['spotyard:fleet']}")
 
     def mark_busy(self, busy: bool) -> None:
         if self.engine == "asg":
             self.session.client("autoscaling").set_instance_protection(
-                InstanceIds=[self.instance], AutoScalingGroupName=self.group(), ProtectedFromScaleIn=busy)
+                InstanceIds=[self.instance], AutoScalingGroupName=self.group(), ProtectedFromScaleIn=busy
+            )
         elif busy:
             self.session.client("ec2").create_tags(Resources=[self.instance], Tags=[{"Key": BUSY_TAG, "Value": "true"}])
         else:
@@ -120,8 +125,9 @@ class Fleet:
         if self.engine == "asg":
             autoscaling = self.session.client("autoscaling")
             try:
-                autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=self.instance,
-                                                                     ShouldDecrementDesiredCapacity=True)
+                autoscaling.terminate_instance_in_auto_scaling_group(
+                    InstanceId=self.instance, ShouldDecrementDesiredCapacity=True
+                )
             except autoscaling.exceptions.ClientError as error:
                 # At MinSize, Auto Scaling refuses the decrement: "Currently, desiredSize equals minSize
                 # (1). Terminating instance without replacement will violate group's min size constraint"
@@ -134,13 +140,17 @@ class Fleet:
         request_id = self.spot_fleet_request()
         (request,) = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
         target = int(request["SpotFleetRequestConfig"]["TargetCapacity"])
-        ec2.modify_spot_fleet_request(SpotFleetRequestId=request_id, TargetCapacity=max(0, target - 1),
-                                      ExcessCapacityTerminationPolicy="noTermination")
+        ec2.modify_spot_fleet_request(
+            SpotFleetRequestId=request_id,
+            TargetCapacity=max(0, target - 1),
+            ExcessCapacityTerminationPolicy="noTermination",
+        )
         ec2.terminate_instances(InstanceIds=[self.instance])
         return True
 
 
 # -- busy ---------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def kept_busy(fleet: Fleet, state_dir: Path = STATE_DIR) -> Iterator[None]:
@@ -177,6 +187,7 @@ def busy(command: list[str], fleet: Fleet, state_dir: Path = STATE_DIR) -> int:
 
 # -- requeue on interruption -------------------------------------------------------------------
 
+
 def receipt_handle_of(job: list[str], environ: Mapping[str, str] = os.environ) -> tuple[str | None, list[str]]:
     """`[--receipt-handle HANDLE] [--] command...` -> (the handle, else $SPOTYARD_RECEIPT_HANDLE; the command)."""
     if job[:1] == ["--receipt-handle"] and len(job) > 1:
@@ -210,8 +221,7 @@ def requeue(env: Mapping[str, str], session, state_dir: Path = STATE_DIR) -> int
     sqs, requeued = session.client("sqs"), 0
     for handle in handles:
         try:
-            sqs.change_message_visibility(QueueUrl=env["SPOTYARD_QUEUE_URL"], ReceiptHandle=handle,
-                                          VisibilityTimeout=0)
+            sqs.change_message_visibility(QueueUrl=env["SPOTYARD_QUEUE_URL"], ReceiptHandle=handle, VisibilityTimeout=0)
             requeued += 1
         except sqs.exceptions.ClientError as error:
             print(json.dumps({"message": "requeue refused", "error": str(error)}), file=sys.stderr)
@@ -219,6 +229,7 @@ def requeue(env: Mapping[str, str], session, state_dir: Path = STATE_DIR) -> int
 
 
 # -- idle -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CpuSample:
@@ -265,16 +276,18 @@ class IdleState:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
-        return cls(idle_since=raw["idle_since"], warned=raw["warned"],
-                   cpu=CpuSample(**raw["cpu"]) if raw.get("cpu") else None)
+        return cls(
+            idle_since=raw["idle_since"], warned=raw["warned"], cpu=CpuSample(**raw["cpu"]) if raw.get("cpu") else None
+        )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self)))
 
 
-def assess(state: IdleState | None, *, now: float, uptime: float, cpu: CpuSample, users: int, jobs: int,
-           limit_minutes: int) -> tuple[IdleState, str]:
+def assess(
+    state: IdleState | None, *, now: float, uptime: float, cpu: CpuSample, users: int, jobs: int, limit_minutes: int
+) -> tuple[IdleState, str]:
     """(next state, "active" | "idle" | "warn" | "leave"). Idle time counts from boot until
     the first activity, so a box nobody ever logs into stops too."""
     if state is None:
@@ -298,14 +311,23 @@ def idle_check(env: dict[str, str], state_path: Path = IDLE_STATE) -> str:
     who = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
     processes = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=False).stdout
     state, action = assess(
-        IdleState.load(state_path), now=time.time(),
+        IdleState.load(state_path),
+        now=time.time(),
         uptime=float(Path("/proc/uptime").read_text().split()[0]),
         cpu=CpuSample.parse(Path("/proc/stat").read_text()),
-        users=sessions(who, processes.splitlines()), jobs=busy_jobs(), limit_minutes=limit)
+        users=sessions(who, processes.splitlines()),
+        jobs=busy_jobs(),
+        limit_minutes=limit,
+    )
     state.save(state_path)
     if action == "warn":
-        subprocess.run(["wall", f"spotyard: this idle instance stops in {WARNING_MINUTES} minutes. "
-                                "Log in or start work to keep it."], check=False)
+        subprocess.run(
+            [
+                "wall",
+                f"spotyard: this idle instance stops in {WARNING_MINUTES} minutes. Log in or start work to keep it.",
+            ],
+            check=False,
+        )
     elif action == "leave" and not Fleet(env, instance_id()).leave():
         return "kept at minCapacity"
     return action

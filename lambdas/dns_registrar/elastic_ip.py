@@ -19,6 +19,11 @@ def keep_on_newest(ec2, allocation_id: str, instances: list[Instance]) -> bool:
     if address.get("InstanceId") == holder.id:
         return False
     ec2.associate_address(AllocationId=allocation_id, InstanceId=holder.id, AllowReassociation=True)
-    log.info("elastic_ip.moved", allocation_id=allocation_id, instance_id=holder.id,
-             previous=address.get("InstanceId"), public_ip=address.get("PublicIp"))
+    log.info(
+        "elastic_ip.moved",
+        allocation_id=allocation_id,
+        instance_id=holder.id,
+        previous=address.get("InstanceId"),
+        public_ip=address.get("PublicIp"),
+    )
     return True

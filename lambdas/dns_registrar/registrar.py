@@ -31,8 +31,13 @@ class BatchResult:
     elastic_ip_moved: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"fleets": sorted(self.fleets), "dnsChanges": self.dns_changes, "failed": sorted(self.failed),
-                "ignored": sorted(self.ignored), "elasticIpMoved": self.elastic_ip_moved}
+        return {
+            "fleets": sorted(self.fleets),
+            "dnsChanges": self.dns_changes,
+            "failed": sorted(self.failed),
+            "ignored": sorted(self.ignored),
+            "elasticIpMoved": self.elastic_ip_moved,
+        }
 
 
 class Registrar(DnsRegistrarSettings):
@@ -52,8 +57,12 @@ class Registrar(DnsRegistrarSettings):
             else:
                 fleets = set()
             if not fleets:
-                log.info("registrar.ignored", instance_id=instance_id, reason="not an instance of this stack's fleets",
-                         tags=instance.tags if instance else None)
+                log.info(
+                    "registrar.ignored",
+                    instance_id=instance_id,
+                    reason="not an instance of this stack's fleets",
+                    tags=instance.tags if instance else None,
+                )
                 result.ignored.add(instance_id)
                 continue
             named = instance is not None and bool(serving([instance]))
@@ -71,8 +80,12 @@ class Registrar(DnsRegistrarSettings):
             by_fleet[instance.fleet].append(instance)
         result = BatchResult(fleets=set(self.fleets))
         if self.zone:
-            outcome = dns.converge_zone(dns.Route53(self.zone), self.stack, set(self.fleets),
-                                        lambda fleet: by_fleet.get(fleet, []) if fleet in self.fleets else [])
+            outcome = dns.converge_zone(
+                dns.Route53(self.zone),
+                self.stack,
+                set(self.fleets),
+                lambda fleet: by_fleet.get(fleet, []) if fleet in self.fleets else [],
+            )
             result.dns_changes, result.failed = outcome.changes, outcome.refused
         result.elastic_ip_moved = self._keep_elastic_ips(set(self.fleets), by_fleet)
         return result
@@ -84,8 +97,11 @@ class Registrar(DnsRegistrarSettings):
             allocation = self.fleets[fleet].elastic_ip if fleet in self.fleets else None
             if not allocation:
                 continue
-            instances = running[fleet] if running is not None else serving(
-                stack_instances(aws.client("ec2"), self.stack, fleet=fleet))
+            instances = (
+                running[fleet]
+                if running is not None
+                else serving(stack_instances(aws.client("ec2"), self.stack, fleet=fleet))
+            )
             if elastic_ip.keep_on_newest(aws.client("ec2"), allocation, instances):
                 moved.append(fleet)
         return moved
@@ -96,8 +112,12 @@ def describe_all(ec2, instance_ids: list[str]) -> dict[str, Instance]:
     whole call for one id EC2 has forgotten."""
     found = {}
     for start in range(0, len(instance_ids), DESCRIBE_CHUNK):
-        chunk = instance_ids[start:start + DESCRIBE_CHUNK]
+        chunk = instance_ids[start : start + DESCRIBE_CHUNK]
         pages = ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id", "Values": chunk}])
-        found |= {i["InstanceId"]: Instance.from_api(i) for page in pages for r in page["Reservations"]
-                  for i in r["Instances"]}
+        found |= {
+            i["InstanceId"]: Instance.from_api(i)
+            for page in pages
+            for r in page["Reservations"]
+            for i in r["Instances"]
+        }
     return found

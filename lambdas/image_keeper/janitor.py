@@ -21,17 +21,23 @@ from spotyard_lambda.settings import ImageKeeperSettings, KeptFleet
 def plan(saved: list[dict[str, Any]], keep: int, referenced: set[str]) -> list[dict[str, Any]]:
     """The saved AMIs to remove: all but the `keep` newest, sparing referenced and pending ones."""
     newest_first = sorted(saved, key=lambda image: (image["CreationDate"], image["ImageId"]), reverse=True)
-    return [image for image in newest_first[keep:]
-            if image["ImageId"] not in referenced and image["State"] == "available"]
+    return [
+        image for image in newest_first[keep:] if image["ImageId"] not in referenced and image["State"] == "available"
+    ]
 
 
 def sweep(config: ImageKeeperSettings) -> dict[str, Any]:
     ec2 = aws.client("ec2")
     removed: dict[str, list[str]] = {}
     for name, fleet in sorted(config.fleets.items()):
-        saved = ec2.describe_images(Owners=["self"], Filters=[
-            {"Name": f"tag:{STACK_TAG}", "Values": [config.stack]}, {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
-            {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]}])["Images"]
+        saved = ec2.describe_images(
+            Owners=["self"],
+            Filters=[
+                {"Name": f"tag:{STACK_TAG}", "Values": [config.stack]},
+                {"Name": f"tag:{FLEET_TAG}", "Values": [name]},
+                {"Name": "tag-key", "Values": [SOURCE_INSTANCE_TAG]},
+            ],
+        )["Images"]
         doomed = plan(saved, fleet.keep, _referenced(ec2, fleet))
         for image in doomed:
             _deregister(ec2, image)
@@ -41,10 +47,10 @@ def sweep(config: ImageKeeperSettings) -> dict[str, Any]:
 
 def _referenced(ec2, fleet: KeptFleet) -> set[str]:
     referenced = {aws.client("ssm").get_parameter(Name=fleet.parameter)["Parameter"]["Value"]}
-    pages = ec2.get_paginator("describe_launch_template_versions").paginate(
-        LaunchTemplateId=fleet.launch_template_id)
-    referenced |= {version["LaunchTemplateData"].get("ImageId", "") for page in pages
-                   for version in page["LaunchTemplateVersions"]}
+    pages = ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateId=fleet.launch_template_id)
+    referenced |= {
+        version["LaunchTemplateData"].get("ImageId", "") for page in pages for version in page["LaunchTemplateVersions"]
+    }
     return referenced
 
 
@@ -63,8 +69,10 @@ def _deregister(ec2, image: dict[str, Any]) -> None:
 def orphaned(snapshots: list[dict[str, Any]], saved: list[dict[str, Any]]) -> list[str]:
     """The snapshots whose source instance has no AMI left. A deregistered AMI may still be
     listed for a while, in state `deregistered`; a pending one already owns its snapshots."""
+
     def source(resource: dict[str, Any]) -> str | None:
         return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == SOURCE_INSTANCE_TAG), None)
+
     live = {source(image) for image in saved if image["State"] != "deregistered"}
     return sorted(snapshot["SnapshotId"] for snapshot in snapshots if source(snapshot) not in live)
 

@@ -35,13 +35,20 @@ class LifecycleAction:
 
     @classmethod
     def from_detail(cls, detail: dict[str, Any]) -> LifecycleAction:
-        fields = {key: detail.get(key) for key in ("EC2InstanceId", "AutoScalingGroupName", "LifecycleHookName",
-                                                    "LifecycleActionToken")}
-        if not all(isinstance(v, str) and v for v in fields.values()) or \
-                not INSTANCE_ID.fullmatch(fields["EC2InstanceId"]):
+        fields = {
+            key: detail.get(key)
+            for key in ("EC2InstanceId", "AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken")
+        }
+        if not all(isinstance(v, str) and v for v in fields.values()) or not INSTANCE_ID.fullmatch(
+            fields["EC2InstanceId"]
+        ):
             raise UnparseableEvent(f"lifecycle action without instance, group, hook and token: {fields}")
-        return cls(instance_id=fields["EC2InstanceId"], group=fields["AutoScalingGroupName"],
-                   hook=fields["LifecycleHookName"], token=fields["LifecycleActionToken"])
+        return cls(
+            instance_id=fields["EC2InstanceId"],
+            group=fields["AutoScalingGroupName"],
+            hook=fields["LifecycleHookName"],
+            token=fields["LifecycleActionToken"],
+        )
 
 
 def on_leaving(config: ImageKeeperSettings, action: LifecycleAction) -> dict[str, Any]:
@@ -52,8 +59,17 @@ def on_leaving(config: ImageKeeperSettings, action: LifecycleAction) -> dict[str
         log.info("images.not_ours", instance_id=action.instance_id, group=action.group)
         _complete(action.group, action.hook, action.token, action.instance_id)
         return {"instanceId": action.instance_id, "ignored": True}
-    image_id, started = images.start_image(ec2, instance, config.stack, fleet.image_role_tag, extra_tags={
-        LIFECYCLE_HOOK_TAG: action.hook, LIFECYCLE_GROUP_TAG: action.group, LIFECYCLE_TOKEN_TAG: action.token})
+    image_id, started = images.start_image(
+        ec2,
+        instance,
+        config.stack,
+        fleet.image_role_tag,
+        extra_tags={
+            LIFECYCLE_HOOK_TAG: action.hook,
+            LIFECYCLE_GROUP_TAG: action.group,
+            LIFECYCLE_TOKEN_TAG: action.token,
+        },
+    )
     result = {"instanceId": instance.id, "imageId": image_id, "started": started}
     (image,) = ec2.describe_images(ImageIds=[image_id])["Images"]
     if image["State"] == "available":  # already saved (e.g. by `spotyard stop`): nothing to wait for
@@ -71,11 +87,14 @@ def on_image_state(config: ImageKeeperSettings, image_id: str, state: str) -> di
         return {"imageId": image_id, "ignored": True}
     moved = state == "available" and _follow(ec2, fleet.parameter, found[0])
     if state == "failed":
-        notify.publish(f"spotyard: {tags[FLEET_TAG]} AMI {image_id} failed", {
-            "fleet": tags[FLEET_TAG], "image": image_id, "instance": tags[SOURCE_INSTANCE_TAG]})
+        notify.publish(
+            f"spotyard: {tags[FLEET_TAG]} AMI {image_id} failed",
+            {"fleet": tags[FLEET_TAG], "image": image_id, "instance": tags[SOURCE_INSTANCE_TAG]},
+        )
     if LIFECYCLE_TOKEN_TAG in tags:
-        _complete(tags[LIFECYCLE_GROUP_TAG], tags[LIFECYCLE_HOOK_TAG], tags[LIFECYCLE_TOKEN_TAG],
-                  tags[SOURCE_INSTANCE_TAG])
+        _complete(
+            tags[LIFECYCLE_GROUP_TAG], tags[LIFECYCLE_HOOK_TAG], tags[LIFECYCLE_TOKEN_TAG], tags[SOURCE_INSTANCE_TAG]
+        )
     return {"imageId": image_id, "state": state, "parameterMoved": moved}
 
 
@@ -89,8 +108,7 @@ def _follow(ec2, parameter: str, image: dict[str, Any]) -> bool:
     if named and named[0]["CreationDate"] > image["CreationDate"]:
         log.info("images.older_than_current", image_id=image["ImageId"], current=current)
         return False
-    ssm.put_parameter(Name=parameter, Value=image["ImageId"], Type="String", DataType="aws:ec2:image",
-                      Overwrite=True)
+    ssm.put_parameter(Name=parameter, Value=image["ImageId"], Type="String", DataType="aws:ec2:image", Overwrite=True)
     log.info("images.parameter_moved", parameter=parameter, image_id=image["ImageId"], previous=current)
     return True
 
@@ -99,9 +117,13 @@ def _complete(group: str, hook: str, token: str, instance_id: str) -> None:
     """Let the instance go. A second completion of the same action is not an error."""
     autoscaling = aws.client("autoscaling")
     try:
-        autoscaling.complete_lifecycle_action(AutoScalingGroupName=group, LifecycleHookName=hook,
-                                              LifecycleActionToken=token, LifecycleActionResult="CONTINUE",
-                                              InstanceId=instance_id)
+        autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=group,
+            LifecycleHookName=hook,
+            LifecycleActionToken=token,
+            LifecycleActionResult="CONTINUE",
+            InstanceId=instance_id,
+        )
     except autoscaling.exceptions.ClientError as error:
         if aws.error_code(error) != "ValidationError":
             raise

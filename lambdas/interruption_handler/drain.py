@@ -49,16 +49,25 @@ def handle(notice: Notice, config: InterruptionHandlerSettings) -> dict[str, Any
     ec2 = aws.client("ec2")
     instance = describe(ec2, notice.instance_id)
     if instance is None or not instance.owned_by(config.stack) or instance.fleet not in config.fleets:
-        log.info("interruption.ignored", instance_id=notice.instance_id, kind=notice.kind,
-                 reason="not an instance of this stack's fleets", tags=instance.tags if instance else None)
+        log.info(
+            "interruption.ignored",
+            instance_id=notice.instance_id,
+            kind=notice.kind,
+            reason="not an instance of this stack's fleets",
+            tags=instance.tags if instance else None,
+        )
         return {"instanceId": notice.instance_id, "ignored": True}
     fleet = config.fleets[instance.fleet]
     if notice.kind == "rebalance" and fleet.on_rebalance == "notify":
         return _notify_rebalance(ec2, instance, notice, "nothing (onRebalance: notify)")
     if notice.kind == "rebalance" and fleet.engine == "asg":
         # Capacity rebalancing: https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html
-        return _notify_rebalance(ec2, instance, notice, "nothing here: the group's capacity rebalancing launches "
-                                                        "a replacement, then terminates this instance")
+        return _notify_rebalance(
+            ec2,
+            instance,
+            notice,
+            "nothing here: the group's capacity rebalancing launches a replacement, then terminates this instance",
+        )
     if DRAINED_TAG in instance.tags:
         left = [step for step in instance.tags.get(DRAIN_LEFT_TAG, "").split(",") if step]
         if not left:
@@ -74,8 +83,14 @@ class StepsFailed(Exception):
     """Some drain steps failed; the others ran. The retry does what is left."""
 
 
-def _drain(ec2, instance: Instance, fleet: InterruptedFleet, notice: Notice, config: InterruptionHandlerSettings,
-           steps: list[str]) -> dict[str, Any]:
+def _drain(
+    ec2,
+    instance: Instance,
+    fleet: InterruptedFleet,
+    notice: Notice,
+    config: InterruptionHandlerSettings,
+    steps: list[str],
+) -> dict[str, Any]:
     done, failed, errors = [], [], []
     actions: dict[str, Callable[[], str | None]] = {
         "detach": lambda: _detach(instance, fleet),
@@ -107,8 +122,9 @@ def _unname(instance: Instance, config: InterruptionHandlerSettings) -> str | No
     its `spotyard:interrupted` tag shows)."""
     if not config.zone:
         return None
-    outcome = dns.converge_instances(dns.Route53(config.zone), config.stack,
-                                     [dns.Target(instance.id, instance.fleet, None)])
+    outcome = dns.converge_instances(
+        dns.Route53(config.zone), config.stack, [dns.Target(instance.id, instance.fleet, None)]
+    )
     if outcome.refused:
         raise dns.ChangesRefused(f"Route 53 refused to remove the names of {instance.id}")
     return "DNS names removed"
@@ -122,15 +138,15 @@ def _save_image(ec2, instance: Instance, stack: str, role_tag: str | None) -> st
 
 
 def _publish(instance: Instance, notice: Notice, done: list[str], failed: list[str]) -> None:
-    notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}",
-                   _facts(instance, notice, done, failed))
+    notify.publish(
+        f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}", _facts(instance, notice, done, failed)
+    )
 
 
 def _notify_rebalance(ec2, instance: Instance, notice: Notice, outcome: str) -> dict[str, Any]:
     if REBALANCE_NOTIFIED_TAG in instance.tags:
         return {"instanceId": instance.id, "fleet": instance.fleet, "done": [], "alreadyNotified": True}
-    notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}",
-                   _facts(instance, notice, [outcome]))
+    notify.publish(f"spotyard: {instance.fleet} {instance.id} {_headline(notice)}", _facts(instance, notice, [outcome]))
     _tag(ec2, instance.id, {REBALANCE_NOTIFIED_TAG: notice.time})
     return {"instanceId": instance.id, "fleet": instance.fleet, "done": ["notified"]}
 
@@ -141,23 +157,31 @@ def _detach(instance: Instance, fleet: InterruptedFleet) -> str | None:
         return None
     autoscaling = aws.client("autoscaling")
     found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance.id])["AutoScalingInstances"]
-    if not found or found[0]["AutoScalingGroupName"] != fleet.capacity_target or \
-            found[0]["LifecycleState"] in ("Detaching", "Detached", "Terminating", "Terminated"):
+    if (
+        not found
+        or found[0]["AutoScalingGroupName"] != fleet.capacity_target
+        or found[0]["LifecycleState"] in ("Detaching", "Detached", "Terminating", "Terminated")
+    ):
         return None
     decrement = fleet.decrement_capacity
     try:
-        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet.capacity_target,
-                                     ShouldDecrementDesiredCapacity=decrement)
+        autoscaling.detach_instances(
+            InstanceIds=[instance.id],
+            AutoScalingGroupName=fleet.capacity_target,
+            ShouldDecrementDesiredCapacity=decrement,
+        )
     except autoscaling.exceptions.ClientError as error:
         if not decrement or aws.error_code(error) != "ValidationError":
             raise
         # The group is at its minimum size: it must replace the instance after all.
         log.warning("interruption.at_min_size", instance_id=instance.id, error=str(error))
-        autoscaling.detach_instances(InstanceIds=[instance.id], AutoScalingGroupName=fleet.capacity_target,
-                                     ShouldDecrementDesiredCapacity=False)
+        autoscaling.detach_instances(
+            InstanceIds=[instance.id], AutoScalingGroupName=fleet.capacity_target, ShouldDecrementDesiredCapacity=False
+        )
         decrement = False
-    return "detached from its Auto Scaling group" + (" (desired capacity lowered)" if decrement else
-                                                      " (a replacement is starting)")
+    return "detached from its Auto Scaling group" + (
+        " (desired capacity lowered)" if decrement else " (a replacement is starting)"
+    )
 
 
 def _deregister(instance: Instance, target_groups: tuple[TargetGroup, ...]) -> str | None:
@@ -185,9 +209,15 @@ def _headline(notice: Notice) -> str:
 
 def _facts(instance: Instance, notice: Notice, done: list[str], failed: list[str] | None = None) -> dict[str, object]:
     facts: dict[str, object] = {
-        "notice": _headline(notice), "fleet": instance.fleet, "instance": instance.id,
-        "type": instance.instance_type, "availability zone": instance.availability_zone,
-        "private ip": instance.private_ip, "notice time": notice.time, "done": "; ".join(done) or "nothing"}
+        "notice": _headline(notice),
+        "fleet": instance.fleet,
+        "instance": instance.id,
+        "type": instance.instance_type,
+        "availability zone": instance.availability_zone,
+        "private ip": instance.private_ip,
+        "notice time": notice.time,
+        "done": "; ".join(done) or "nothing",
+    }
     if failed:
         facts["failed (retried)"] = ", ".join(failed)
     return facts

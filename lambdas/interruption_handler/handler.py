@@ -15,9 +15,12 @@ EXPECTED = {"aws.ec2": (INTERRUPTION, REBALANCE)}
 
 def handler(event, context):
     parsed = events.parse(event, EXPECTED)
-    notice = drain.Notice(kind="interruption" if parsed.detail_type == INTERRUPTION else "rebalance",
-                          instance_id=parsed.instance_id(), time=parsed.time,
-                          action=parsed.detail.get("instance-action", ""))
+    notice = drain.Notice(
+        kind="interruption" if parsed.detail_type == INTERRUPTION else "rebalance",
+        instance_id=parsed.instance_id(),
+        time=parsed.time,
+        action=parsed.detail.get("instance-action", ""),
+    )
     result = drain.handle(notice, InterruptionHandlerSettings.from_environment())
     log.info("interruption.done", event_id=parsed.id, **result)
     return result

@@ -24,9 +24,13 @@ NAMESPACE = "spotyard"
 
 
 def policy_of(config: QueueAutoscalerSettings) -> Policy:
-    return Policy(messages_per_instance=config.messages_per_instance, min_capacity=config.min_capacity,
-                  max_capacity=config.max_capacity, cooldown_seconds=config.scale_in_cooldown_seconds,
-                  boot_seconds=config.boot_seconds)
+    return Policy(
+        messages_per_instance=config.messages_per_instance,
+        min_capacity=config.min_capacity,
+        max_capacity=config.max_capacity,
+        cooldown_seconds=config.scale_in_cooldown_seconds,
+        boot_seconds=config.boot_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -49,20 +53,28 @@ class State:
     @classmethod
     def load(cls, parameter: str) -> State:
         raw = json.loads(aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] or "{}")
-        return cls(memory=Memory(**raw.get("memory", {})),
-                   fallback=Fallback(**raw.get("fallback", {})), last_run=raw.get("lastRun"),
-                   unpublished=Change(**raw["unpublished"]) if raw.get("unpublished") else None)
+        return cls(
+            memory=Memory(**raw.get("memory", {})),
+            fallback=Fallback(**raw.get("fallback", {})),
+            last_run=raw.get("lastRun"),
+            unpublished=Change(**raw["unpublished"]) if raw.get("unpublished") else None,
+        )
 
     def save(self, parameter: str) -> None:
-        value = {"memory": asdict(self.memory), "fallback": asdict(self.fallback),
-                 "lastRun": self.last_run, "unpublished": asdict(self.unpublished) if self.unpublished else None}
+        value = {
+            "memory": asdict(self.memory),
+            "fallback": asdict(self.fallback),
+            "lastRun": self.last_run,
+            "unpublished": asdict(self.unpublished) if self.unpublished else None,
+        }
         aws.client("ssm").put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True)
 
 
 def backlog(queue_url: str) -> int:
     """Visible plus in-flight messages: work waiting and work being done."""
-    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -93,34 +105,62 @@ def run(config: QueueAutoscalerSettings, now: float, warm_up: tuple[int, int] | 
     fallback = state.fallback
     if config.on_demand_fallback:
         since = datetime.fromtimestamp(state.last_run or now - 120, tz=UTC)
-        fallback = step(state.fallback, Observation(desired=capacity, spot_in_service=fleet.spot_in_service(),
-                                                    capacity_failures=fleet.capacity_failures(since)), now)
+        fallback = step(
+            state.fallback,
+            Observation(
+                desired=capacity,
+                spot_in_service=fleet.spot_in_service(),
+                capacity_failures=fleet.capacity_failures(since),
+            ),
+            now,
+        )
         changed = fallback.on_demand != state.fallback.on_demand
         if changed or fallback.on_demand != view.on_demand:  # a change, or a drift from what was set
             fleet.set_on_demand(fallback.on_demand, capacity)
         if changed:
-            notify.publish(f"spotyard: {config.fleet} on-demand capacity {state.fallback.on_demand} -> "
-                           f"{fallback.on_demand}", {
-                               "fleet": config.fleet, "on-demand": fallback.on_demand,
-                               "reason": "Spot capacity is short" if fallback.engaged else "Spot is available again"})
+            notify.publish(
+                f"spotyard: {config.fleet} on-demand capacity {state.fallback.on_demand} -> {fallback.on_demand}",
+                {
+                    "fleet": config.fleet,
+                    "on-demand": fallback.on_demand,
+                    "reason": "Spot capacity is short" if fallback.engaged else "Spot is available again",
+                },
+            )
     State(memory=decision.memory, fallback=fallback, last_run=now).save(config.state_parameter)
     _metrics(config, demand, capacity, capacity - view.desired)
-    result = {"fleet": config.fleet, "backlog": demand, "from": view.desired, "to": capacity,
-              "reason": decision.reason, "onItsWay": on_its_way, "onDemand": fallback.on_demand}
+    result = {
+        "fleet": config.fleet,
+        "backlog": demand,
+        "from": view.desired,
+        "to": capacity,
+        "reason": decision.reason,
+        "onItsWay": on_its_way,
+        "onDemand": fallback.on_demand,
+    }
     log.info("autoscaler.run", **result)
     return result
 
 
 def _publish(config: QueueAutoscalerSettings, change: Change, capacity: int) -> None:
-    notify.publish(f"spotyard: {config.fleet} capacity {change.previous} -> {capacity} ({change.reason})", {
-        "fleet": config.fleet, "backlog": change.backlog, "from": change.previous, "to": capacity,
-        "reason": change.reason, "kept for busy instances": max(0, capacity - change.wanted)})
+    notify.publish(
+        f"spotyard: {config.fleet} capacity {change.previous} -> {capacity} ({change.reason})",
+        {
+            "fleet": config.fleet,
+            "backlog": change.backlog,
+            "from": change.previous,
+            "to": capacity,
+            "reason": change.reason,
+            "kept for busy instances": max(0, capacity - change.wanted),
+        },
+    )
 
 
 def _metrics(config: QueueAutoscalerSettings, demand: int, capacity: int, change: int) -> None:
     dimensions = [{"Name": "Stack", "Value": config.stack}, {"Name": "Fleet", "Value": config.fleet}]
-    data = [{"MetricName": "Backlog", "Dimensions": dimensions, "Value": demand, "Unit": "Count"},
-            {"MetricName": "DesiredCapacity", "Dimensions": dimensions, "Value": capacity, "Unit": "Count"}]
+    data = [
+        {"MetricName": "Backlog", "Dimensions": dimensions, "Value": demand, "Unit": "Count"},
+        {"MetricName": "DesiredCapacity", "Dimensions": dimensions, "Value": capacity, "Unit": "Count"},
+    ]
     if change:
         data.append({"MetricName": "CapacityChange", "Dimensions": dimensions, "Value": change, "Unit": "Count"})
     aws.client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=data)

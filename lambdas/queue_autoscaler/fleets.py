@@ -12,11 +12,20 @@ from spotyard_lambda.instances import Instance
 from spotyard_lambda.names import BUSY_TAG
 
 # Why a Spot launch fails when the capacity is not there (Auto Scaling activity messages).
-CAPACITY_REASONS = ("InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity",
-                    "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow", "capacity")
+CAPACITY_REASONS = (
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "UnfulfillableCapacity",
+    "MaxSpotInstanceCountExceeded",
+    "SpotMaxPriceTooLow",
+    "capacity",
+)
 # Spot Fleet history events that mean the same.
-CAPACITY_EVENTS = ("allLaunchSpecsTemporarilyBlacklisted", "launchSpecTemporarilyBlacklisted",
-                   "spotInstanceCountLimitExceeded")
+CAPACITY_EVENTS = (
+    "allLaunchSpecsTemporarilyBlacklisted",
+    "launchSpecTemporarilyBlacklisted",
+    "spotInstanceCountLimitExceeded",
+)
 # Auto Scaling lifecycle states of an instance launched but not yet in service
 # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html).
 PENDING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed")
@@ -28,8 +37,10 @@ def _booting(ec2, instance_ids: list[str], now: datetime, boot: timedelta) -> in
     if not instance_ids:
         return 0
     reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-    return sum(i.state == "pending" or (i.state == "running" and now - i.launch_time < boot)
-               for i in (Instance.from_api(d) for r in reservations for d in r["Instances"]))
+    return sum(
+        i.state == "pending" or (i.state == "running" and now - i.launch_time < boot)
+        for i in (Instance.from_api(d) for r in reservations for d in r["Instances"])
+    )
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,7 @@ class AutoScalingGroup:
 
     def set_capacity(self, current: int, capacity: int) -> int:
         """Busy instances are protected from scale-in, so the group itself spares them."""
-        self.client.set_desired_capacity(AutoScalingGroupName=self.name, DesiredCapacity=capacity,
-                                         HonorCooldown=False)
+        self.client.set_desired_capacity(AutoScalingGroupName=self.name, DesiredCapacity=capacity, HonorCooldown=False)
         return capacity
 
     def set_on_demand(self, count: int, capacity: int) -> None:
@@ -81,14 +91,21 @@ class AutoScalingGroup:
         iam:PassRole and ssm:GetParameters too, which this role does not have (API reference,
         UpdateAutoScalingGroup: "Any properties that you don't specify are not changed";
         https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html)."""
-        self.client.update_auto_scaling_group(AutoScalingGroupName=self.name, MixedInstancesPolicy={
-            "InstancesDistribution": {**self._policy["InstancesDistribution"], "OnDemandBaseCapacity": count}})
+        self.client.update_auto_scaling_group(
+            AutoScalingGroupName=self.name,
+            MixedInstancesPolicy={
+                "InstancesDistribution": {**self._policy["InstancesDistribution"], "OnDemandBaseCapacity": count}
+            },
+        )
 
     def capacity_failures(self, since: datetime) -> bool:
         activities = self.client.describe_scaling_activities(AutoScalingGroupName=self.name, MaxRecords=20)
-        return any(a["StartTime"] >= since and a["StatusCode"] in ("Failed", "Cancelled") and
-                   any(reason in a.get("StatusMessage", "") for reason in CAPACITY_REASONS)
-                   for a in activities["Activities"])
+        return any(
+            a["StartTime"] >= since
+            and a["StatusCode"] in ("Failed", "Cancelled")
+            and any(reason in a.get("StatusMessage", "") for reason in CAPACITY_REASONS)
+            for a in activities["Activities"]
+        )
 
 
 class SpotFleetRequest:
@@ -103,8 +120,12 @@ class SpotFleetRequest:
 
     def _active(self, spot_only: bool = False) -> list[str]:
         pages = self.client.get_paginator("describe_spot_fleet_instances").paginate(SpotFleetRequestId=self.id)
-        return [i["InstanceId"] for page in pages for i in page["ActiveInstances"]
-                if not spot_only or i.get("SpotInstanceRequestId")]
+        return [
+            i["InstanceId"]
+            for page in pages
+            for i in page["ActiveInstances"]
+            if not spot_only or i.get("SpotInstanceRequestId")
+        ]
 
     def spot_in_service(self) -> int:
         return len(self._active(spot_only=True))
@@ -129,11 +150,15 @@ class SpotFleetRequest:
         if needed:
             reservations = self.client.describe_instances(InstanceIds=active)["Reservations"]
             instances = [Instance.from_api(i) for r in reservations for i in r["Instances"]]
-            idle = sorted((i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
-                          key=lambda i: (i.launch_time, i.id), reverse=True)[:needed]
+            idle = sorted(
+                (i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
+                key=lambda i: (i.launch_time, i.id),
+                reverse=True,
+            )[:needed]
         target = capacity + needed - len(idle)
-        self.client.modify_spot_fleet_request(SpotFleetRequestId=self.id, TargetCapacity=target,
-                                              ExcessCapacityTerminationPolicy="noTermination")
+        self.client.modify_spot_fleet_request(
+            SpotFleetRequestId=self.id, TargetCapacity=target, ExcessCapacityTerminationPolicy="noTermination"
+        )
         if idle:
             self.client.terminate_instances(InstanceIds=[i.id for i in idle])
         if target > capacity:
@@ -142,12 +167,17 @@ class SpotFleetRequest:
 
     def set_on_demand(self, count: int, capacity: int) -> None:
         """The on-demand part of the (unchanged) total capacity."""
-        self.client.modify_spot_fleet_request(SpotFleetRequestId=self.id, TargetCapacity=capacity,
-                                              OnDemandTargetCapacity=count)
+        self.client.modify_spot_fleet_request(
+            SpotFleetRequestId=self.id, TargetCapacity=capacity, OnDemandTargetCapacity=count
+        )
 
     def capacity_failures(self, since: datetime) -> bool:
         history = self.client.describe_spot_fleet_request_history(SpotFleetRequestId=self.id, StartTime=since)
-        return any(record["EventType"] in ("error", "information") and
-                   (record.get("EventInformation", {}).get("EventSubType") in CAPACITY_EVENTS or
-                    "capacity" in record.get("EventInformation", {}).get("EventDescription", "").lower())
-                   for record in history["HistoryRecords"])
+        return any(
+            record["EventType"] in ("error", "information")
+            and (
+                record.get("EventInformation", {}).get("EventSubType") in CAPACITY_EVENTS
+                or "capacity" in record.get("EventInformation", {}).get("EventDescription", "").lower()
+            )
+            for record in history["HistoryRecords"]
+        )

@@ -41,8 +41,11 @@ CONFLICT_ATTEMPTS = 3
 # writer): the only InvalidChangeBatch worth reading the zone again for. Anything else in
 # an InvalidChangeBatch (a limit, a name outside the zone, another routing policy in the
 # way) fails the same way every time.
-STALE_VIEW = ("but it was not found", "but the values provided do not match the current values",
-              "but it already exists")
+STALE_VIEW = (
+    "but it was not found",
+    "but the values provided do not match the current values",
+    "but it already exists",
+)
 INSTANCE_LABEL = re.compile(r"-(i-[0-9a-f]{8,17})$")
 
 
@@ -72,13 +75,22 @@ class RecordSet:
 
     @classmethod
     def from_api(cls, data: dict) -> RecordSet:
-        return cls(name=data["Name"].lower(), type=data["Type"], ttl=data.get("TTL", 0),
-                   values=tuple(sorted(r["Value"] for r in data.get("ResourceRecords", []))),
-                   set_id=data.get("SetIdentifier", ""), multivalue=bool(data.get("MultiValueAnswer")))
+        return cls(
+            name=data["Name"].lower(),
+            type=data["Type"],
+            ttl=data.get("TTL", 0),
+            values=tuple(sorted(r["Value"] for r in data.get("ResourceRecords", []))),
+            set_id=data.get("SetIdentifier", ""),
+            multivalue=bool(data.get("MultiValueAnswer")),
+        )
 
     def to_api(self) -> dict:
-        data = {"Name": self.name, "Type": self.type, "TTL": self.ttl,
-                "ResourceRecords": [{"Value": v} for v in self.values]}
+        data = {
+            "Name": self.name,
+            "Type": self.type,
+            "TTL": self.ttl,
+            "ResourceRecords": [{"Value": v} for v in self.values],
+        }
         if self.set_id:
             data["SetIdentifier"] = self.set_id
         if self.multivalue:
@@ -95,16 +107,19 @@ def _owner_of(txt: RecordSet, stack: str) -> str | None:
     prefix = f'"heritage=spotyard,spotyard/owner={stack},spotyard/fleet='
     for value in txt.values:
         if value.startswith(prefix) and value.endswith('"'):
-            return value[len(prefix):-1]
+            return value[len(prefix) : -1]
     return None
 
 
 def instance_records(zone: Zone, stack: str, fleet: str, instance_id: str, ip: str) -> list[RecordSet]:
     """The four record sets of one serving instance (see the module docstring)."""
     own, shared, owner = zone.fqdn(instance_name(fleet, instance_id)), zone.fqdn(fleet), (owner_text(stack, fleet),)
-    return [RecordSet(own, "A", zone.ttl, (ip,)), RecordSet(own, "TXT", zone.ttl, owner),
-            RecordSet(shared, "A", zone.ttl, (ip,), instance_id, True),
-            RecordSet(shared, "TXT", zone.ttl, owner, instance_id, True)]
+    return [
+        RecordSet(own, "A", zone.ttl, (ip,)),
+        RecordSet(own, "TXT", zone.ttl, owner),
+        RecordSet(shared, "A", zone.ttl, (ip,), instance_id, True),
+        RecordSet(shared, "TXT", zone.ttl, owner, instance_id, True),
+    ]
 
 
 def instance_keys(zone: Zone, fleet: str, instance_id: str) -> set[tuple[str, str, str]]:
@@ -113,8 +128,9 @@ def instance_keys(zone: Zone, fleet: str, instance_id: str) -> set[tuple[str, st
 
 def desired(zone: Zone, stack: str, fleet: str, instances: Iterable[Instance]) -> dict[tuple, RecordSet]:
     """The records a fleet should have for these (running, not interrupted) instances."""
-    return {r.key: r for i in instances if i.private_ip
-            for r in instance_records(zone, stack, fleet, i.id, i.private_ip)}
+    return {
+        r.key: r for i in instances if i.private_ip for r in instance_records(zone, stack, fleet, i.id, i.private_ip)
+    }
 
 
 def group_of(record: RecordSet) -> str:
@@ -138,8 +154,11 @@ class ZoneView:
     @classmethod
     def of(cls, record_sets: Iterable[RecordSet], stack: str) -> ZoneView:
         records = {r.key: r for r in record_sets if r.type in ("A", "TXT")}
-        owner = {(name, set_id): fleet for (name, kind, set_id), r in records.items()
-                 if kind == "TXT" and (fleet := _owner_of(r, stack))}
+        owner = {
+            (name, set_id): fleet
+            for (name, kind, set_id), r in records.items()
+            if kind == "TXT" and (fleet := _owner_of(r, stack))
+        }
         by_name_type: dict[tuple[str, str], list[RecordSet]] = defaultdict(list)
         for r in records.values():
             by_name_type[(r.name, r.type)].append(r)
@@ -154,8 +173,10 @@ class ZoneView:
         not being removed by this run."""
         if want.key in self.records and (want.name, want.set_id) not in self.owner:
             return True
-        return any(r.multivalue != want.multivalue and r.key not in leaving
-                   for r in self.by_name_type.get((want.name, want.type), []))
+        return any(
+            r.multivalue != want.multivalue and r.key not in leaving
+            for r in self.by_name_type.get((want.name, want.type), [])
+        )
 
 
 def plan(view: ZoneView, wanted: dict[tuple, RecordSet], scope: set[tuple]) -> list[dict]:
@@ -192,9 +213,14 @@ def _in_order(changes: list[dict]) -> list[dict]:
     """Deletions first (a record set of another routing policy must be gone before its
     successor comes); an ownership TXT goes in before its A record and out after it."""
     rank = {("DELETE", "A"): 0, ("DELETE", "TXT"): 1, ("CREATE", "TXT"): 2, ("CREATE", "A"): 3}
-    return sorted(changes, key=lambda c: (rank.get((c["Action"], c["ResourceRecordSet"]["Type"]), 1),
-                                          c["ResourceRecordSet"]["Name"],
-                                          c["ResourceRecordSet"].get("SetIdentifier", "")))
+    return sorted(
+        changes,
+        key=lambda c: (
+            rank.get((c["Action"], c["ResourceRecordSet"]["Type"]), 1),
+            c["ResourceRecordSet"]["Name"],
+            c["ResourceRecordSet"].get("SetIdentifier", ""),
+        ),
+    )
 
 
 def batches(changes: list[dict]) -> list[list[dict]]:
@@ -208,8 +234,10 @@ def batches(changes: list[dict]) -> list[list[dict]]:
     records = characters = 0
     for group in ordered:
         more_records, more_characters = _size(group)
-        if requests[-1] and (records + more_records > MAX_RESOURCE_RECORDS_PER_REQUEST
-                             or characters + more_characters > MAX_VALUE_CHARACTERS_PER_REQUEST):
+        if requests[-1] and (
+            records + more_records > MAX_RESOURCE_RECORDS_PER_REQUEST
+            or characters + more_characters > MAX_VALUE_CHARACTERS_PER_REQUEST
+        ):
             requests.append([])
             records = characters = 0
         requests[-1].extend(group)
@@ -221,8 +249,9 @@ class Pacer:
     """Spaces calls at least 1/rate seconds apart (no burst), so that one run stays within its
     share of Route 53's per-account request rate."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None
+    ) -> None:
         self.interval = 1 / rate if rate else 0.0
         self.clock, self.sleep = clock, sleep
         self.next = float("-inf")
@@ -259,8 +288,11 @@ class Route53:
         found = []
         while True:
             page = self._list(**start)
-            found += [r for r in map(RecordSet.from_api, page["ResourceRecordSets"])
-                      if r.name == name and (kind is None or r.type == kind)]
+            found += [
+                r
+                for r in map(RecordSet.from_api, page["ResourceRecordSets"])
+                if r.name == name and (kind is None or r.type == kind)
+            ]
             if kind or not page["IsTruncated"] or page["NextRecordName"].lower() != name:
                 return found
             start = _next_page(page, max_items)
@@ -276,13 +308,17 @@ class Route53:
 
     def change(self, changes: list[dict], comment: str) -> None:
         self.pacer.wait()
-        self.client.change_resource_record_sets(HostedZoneId=self.zone.id,
-                                                ChangeBatch={"Comment": comment, "Changes": changes})
+        self.client.change_resource_record_sets(
+            HostedZoneId=self.zone.id, ChangeBatch={"Comment": comment, "Changes": changes}
+        )
 
 
 def _next_page(page: dict, max_items: int) -> dict:
-    start = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"],
-             "MaxItems": str(max_items)}
+    start = {
+        "StartRecordName": page["NextRecordName"],
+        "StartRecordType": page["NextRecordType"],
+        "MaxItems": str(max_items),
+    }
     if page.get("NextRecordIdentifier"):
         start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
     return start
@@ -325,10 +361,15 @@ def _submit_each(route53: Route53, request: list[dict], comment: str, outcome: O
 
 def _log_changes(changes: list[dict]) -> None:
     if changes:
-        log.info("dns.changed", count=len(changes), changes=[
-            f"{c['Action']} {c['ResourceRecordSet']['Type']} {c['ResourceRecordSet']['Name']}"
-            f"{' ' + c['ResourceRecordSet']['SetIdentifier'] if 'SetIdentifier' in c['ResourceRecordSet'] else ''}"
-            for c in changes[:50]])
+        log.info(
+            "dns.changed",
+            count=len(changes),
+            changes=[
+                f"{c['Action']} {c['ResourceRecordSet']['Type']} {c['ResourceRecordSet']['Name']}"
+                f"{' ' + c['ResourceRecordSet']['SetIdentifier'] if 'SetIdentifier' in c['ResourceRecordSet'] else ''}"
+                for c in changes[:50]
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -347,8 +388,12 @@ def converge_instances(route53: Route53, stack: str, targets: list[Target]) -> O
     outcome, pending = Outcome(), list(targets)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         view = _view_of(route53, stack, pending)
-        wanted = {r.key: r for t in pending if t.ip
-                  for r in instance_records(route53.zone, stack, t.fleet, t.instance_id, t.ip)}
+        wanted = {
+            r.key: r
+            for t in pending
+            if t.ip
+            for r in instance_records(route53.zone, stack, t.fleet, t.instance_id, t.ip)
+        }
         scope = set().union(*(instance_keys(route53.zone, t.fleet, t.instance_id) for t in pending))
         changes = plan(view, wanted, scope)
         _log_changes(changes)
@@ -385,8 +430,10 @@ def _fleet_name_records(zone: Zone, stack: str, target: Target, own: list[Record
     if not a or not txt or _owner_of(txt, stack) != target.fleet:
         return []
     shared = zone.fqdn(target.fleet)
-    return [RecordSet(shared, "A", a.ttl, a.values, target.instance_id, True),
-            RecordSet(shared, "TXT", txt.ttl, txt.values, target.instance_id, True)]
+    return [
+        RecordSet(shared, "A", a.ttl, a.values, target.instance_id, True),
+        RecordSet(shared, "TXT", txt.ttl, txt.values, target.instance_id, True),
+    ]
 
 
 def fleets_naming(route53: Route53, stack: str, fleets: Iterable[str], instance_id: str) -> set[str]:
@@ -399,8 +446,9 @@ def fleets_naming(route53: Route53, stack: str, fleets: Iterable[str], instance_
     return named
 
 
-def converge_zone(route53: Route53, stack: str, fleets: set[str],
-                  instances_of: Callable[[str], list[Instance]]) -> Outcome:
+def converge_zone(
+    route53: Route53, stack: str, fleets: set[str], instances_of: Callable[[str], list[Instance]]
+) -> Outcome:
     """The reconcile: make every record set this stack owns (of `fleets` and of any fleet
     owning one in the zone) match `instances_of(fleet)`. Reads the whole zone, page by page."""
     outcome = Outcome()

@@ -17,27 +17,38 @@ def image_name(stack: str, fleet: str, instance_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9()\[\]./\-'@_]", "-", f"spotyard-{stack}-{fleet}-{instance_id}")
 
 
-def start_image(ec2, instance: Instance, stack: str, role_tag: str,
-                extra_tags: dict[str, str] | None = None) -> tuple[str, bool]:
+def start_image(
+    ec2, instance: Instance, stack: str, role_tag: str, extra_tags: dict[str, str] | None = None
+) -> tuple[str, bool]:
     """The AMI of this instance: (image id, whether this call started it). `extra_tags` are
     set on it either way."""
-    existing = ec2.describe_images(Owners=["self"], Filters=[
-        {"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": [instance.id]}])["Images"]
+    existing = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": [instance.id]}]
+    )["Images"]
     if existing:
         if extra_tags:
             ec2.create_tags(Resources=[existing[0]["ImageId"]], Tags=_tags(extra_tags))
         return existing[0]["ImageId"], False
     name = image_name(stack, instance.fleet or "", instance.id)
-    owned = {"Name": name, "Role": role_tag, STACK_TAG: stack, FLEET_TAG: instance.fleet or "",
-             SOURCE_INSTANCE_TAG: instance.id}
+    owned = {
+        "Name": name,
+        "Role": role_tag,
+        STACK_TAG: stack,
+        FLEET_TAG: instance.fleet or "",
+        SOURCE_INSTANCE_TAG: instance.id,
+    }
     try:
         # CreateImage tags the AMI and every snapshot it creates in the same request:
         # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html (TagSpecifications)
         image_id = ec2.create_image(
-            InstanceId=instance.id, Name=name, NoReboot=True,
+            InstanceId=instance.id,
+            Name=name,
+            NoReboot=True,
             Description=f"spotyard: {instance.fleet} instance {instance.id} as it left the fleet",
-            TagSpecifications=[{"ResourceType": "image", "Tags": _tags({**owned, **(extra_tags or {})})},
-                               {"ResourceType": "snapshot", "Tags": _tags(owned)}],
+            TagSpecifications=[
+                {"ResourceType": "image", "Tags": _tags({**owned, **(extra_tags or {})})},
+                {"ResourceType": "snapshot", "Tags": _tags(owned)},
+            ],
         )["ImageId"]
     except ec2.exceptions.ClientError as error:
         if aws.error_code(error) != "InvalidAMIName.Duplicate":

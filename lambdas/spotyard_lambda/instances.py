@@ -62,11 +62,14 @@ def describe(ec2, instance_id: str) -> Instance | None:
     return found[0] if found else None
 
 
-def stack_instances(ec2, stack: str, *, fleet: str | None = None, states: tuple[str, ...] = ("running",)) -> list[
-        Instance]:
+def stack_instances(
+    ec2, stack: str, *, fleet: str | None = None, states: tuple[str, ...] = ("running",)
+) -> list[Instance]:
     """Instances of the stack (of one fleet, when given) in the given states."""
-    filters = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]},
-               {"Name": f"tag:{FLEET_TAG}", "Values": [fleet] if fleet else ["*"]},
-               {"Name": "instance-state-name", "Values": list(states)}]
+    filters = [
+        {"Name": f"tag:{STACK_TAG}", "Values": [stack]},
+        {"Name": f"tag:{FLEET_TAG}", "Values": [fleet] if fleet else ["*"]},
+        {"Name": "instance-state-name", "Values": list(states)},
+    ]
     pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
     return [Instance.from_api(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]

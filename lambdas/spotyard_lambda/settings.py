@@ -41,8 +41,14 @@ class LambdaSettings:
 
     def encode(self) -> str:
         """SPOTYARD_SETTINGS, as the component writes it."""
-        return json.dumps({f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)  # type: ignore[arg-type]
-                           if f.name != "stack"}, sort_keys=True)
+        return json.dumps(
+            {
+                f.name: _plain(getattr(self, f.name))
+                for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if f.name != "stack"
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -77,11 +83,17 @@ def _build(kind: Any, data: Any, where: str) -> Any:
         hints = typing.get_type_hints(kind, globalns=globals())
         fields = [f for f in dataclasses.fields(kind) if f.init]
         unknown = set(data) - {f.name for f in fields}
-        missing = {f.name for f in fields if f.name not in data and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING}
+        missing = {
+            f.name
+            for f in fields
+            if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         if unknown or missing:
-            raise InvalidSettings(f"{where}: {kind.__name__} has no {sorted(unknown)}" if unknown
-                                  else f"{where}: {kind.__name__} misses {sorted(missing)}")
+            raise InvalidSettings(
+                f"{where}: {kind.__name__} has no {sorted(unknown)}"
+                if unknown
+                else f"{where}: {kind.__name__} misses {sorted(missing)}"
+            )
         return kind(**{name: _build(hints[name], value, f"{where}.{name}") for name, value in data.items()})
     if origin in (typing.Union, types.UnionType):
         if data is None and type(None) in arguments:

@@ -79,10 +79,17 @@ class MotoCloud(pulumi.runtime.Mocks):
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
-                "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/moto", "userId": "moto", "id": ACCOUNT},
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/moto",
+                "userId": "moto",
+                "id": ACCOUNT,
+            },
             "aws:index/getRegion:getRegion": lambda a: {"name": self.region, "region": self.region, "id": self.region},
             "aws:index/getPartition:getPartition": lambda a: {
-                "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
             "aws:ec2/getVpc:getVpc": self._get_vpc,
             "aws:ec2/getSubnets:getSubnets": self._get_subnets,
             "aws:ec2/getSubnet:getSubnet": self._get_subnet,
@@ -122,8 +129,12 @@ class MotoCloud(pulumi.runtime.Mocks):
 
     def _get_subnet(self, a: dict) -> dict:
         subnet = self.client("ec2").describe_subnets(SubnetIds=[a["id"]])["Subnets"][0]
-        return {"id": subnet["SubnetId"], "vpcId": subnet["VpcId"], "cidrBlock": subnet["CidrBlock"],
-                "availabilityZone": subnet["AvailabilityZone"]}
+        return {
+            "id": subnet["SubnetId"],
+            "vpcId": subnet["VpcId"],
+            "cidrBlock": subnet["CidrBlock"],
+            "availabilityZone": subnet["AvailabilityZone"],
+        }
 
     def _images(self, a: dict) -> list[dict]:
         filters = [{"Name": f["name"], "Values": f["values"]} for f in a.get("filters", [])]
@@ -138,34 +149,54 @@ class MotoCloud(pulumi.runtime.Mocks):
         if not images:
             raise Exception("Your query returned no results. Please change your search criteria and try again.")
         image = images[0]
-        return {"id": image["ImageId"], "imageId": image["ImageId"], "architecture": image["Architecture"],
-                "rootDeviceName": image["RootDeviceName"], "name": image["Name"],
-                "tags": {t["Key"]: t["Value"] for t in image.get("Tags", [])}}
+        return {
+            "id": image["ImageId"],
+            "imageId": image["ImageId"],
+            "architecture": image["Architecture"],
+            "rootDeviceName": image["RootDeviceName"],
+            "name": image["Name"],
+            "tags": {t["Key"]: t["Value"] for t in image.get("Tags", [])},
+        }
 
     def _get_parameter(self, a: dict) -> dict:
         parameter = self.client("ssm").get_parameter(Name=a["name"])["Parameter"]
-        return {"id": parameter["Name"], "name": parameter["Name"], "value": parameter["Value"],
-                "type": parameter["Type"], "arn": parameter["ARN"]}
+        return {
+            "id": parameter["Name"],
+            "name": parameter["Name"],
+            "value": parameter["Value"],
+            "type": parameter["Type"],
+            "arn": parameter["ARN"],
+        }
 
     def _get_parameters_by_path(self, a: dict) -> dict:
         found = self.client("ssm").get_parameters_by_path(Path=a["path"])["Parameters"]
-        return {"id": a["path"], "path": a["path"], "names": [p["Name"] for p in found],
-                "values": [p["Value"] for p in found], "types": [p["Type"] for p in found],
-                "arns": [p["ARN"] for p in found]}
+        return {
+            "id": a["path"],
+            "path": a["path"],
+            "names": [p["Name"] for p in found],
+            "values": [p["Value"] for p in found],
+            "types": [p["Type"] for p in found],
+            "arns": [p["ARN"] for p in found],
+        }
 
     def _get_target_group(self, a: dict) -> dict:
         elb = self.client("elbv2")
         group = elb.describe_target_groups(TargetGroupArns=[a["arn"]])["TargetGroups"][0]
-        attributes = {x["Key"]: x["Value"]
-                      for x in elb.describe_target_group_attributes(TargetGroupArn=a["arn"])["Attributes"]}
-        return {"id": group["TargetGroupArn"], "arn": group["TargetGroupArn"], "name": group["TargetGroupName"],
-                "targetType": group["TargetType"], "vpcId": group["VpcId"],
-                "deregistrationDelay": attributes["deregistration_delay.timeout_seconds"]}
+        attributes = {
+            x["Key"]: x["Value"] for x in elb.describe_target_group_attributes(TargetGroupArn=a["arn"])["Attributes"]
+        }
+        return {
+            "id": group["TargetGroupArn"],
+            "arn": group["TargetGroupArn"],
+            "name": group["TargetGroupName"],
+            "targetType": group["TargetType"],
+            "vpcId": group["VpcId"],
+            "deregistrationDelay": attributes["deregistration_delay.timeout_seconds"],
+        }
 
     def _get_roles(self, a: dict) -> dict:
         pages = self.client("iam").get_paginator("list_roles").paginate(PathPrefix=a.get("pathPrefix") or "/")
-        roles = [r for page in pages for r in page["Roles"]
-                 if re.search(a.get("nameRegex") or "", r["RoleName"])]
+        roles = [r for page in pages for r in page["Roles"] if re.search(a.get("nameRegex") or "", r["RoleName"])]
         return {"id": self.region, "names": [r["RoleName"] for r in roles], "arns": [r["Arn"] for r in roles]}
 
     def _get_zone(self, a: dict) -> dict:
@@ -183,8 +214,9 @@ class MotoCloud(pulumi.runtime.Mocks):
             return "", {}
         inputs = _reveal(args.inputs)
         provision = self._provisioners.get(args.typ)
-        resource_id, outputs = (provision(args.name, inputs) if provision
-                                else self._synthesized(args.typ, args.name, inputs))
+        resource_id, outputs = (
+            provision(args.name, inputs) if provision else self._synthesized(args.typ, args.name, inputs)
+        )
         if (before := self._previous.get((args.typ, args.name))) is not None:
             self.renames.learn(identities(before), identities(_Created(resource_id, outputs)))
         return resource_id, outputs
@@ -213,37 +245,51 @@ class MotoCloud(pulumi.runtime.Mocks):
         digest = hashlib.sha1(self.autoname(name).encode()).hexdigest()
         resource_id = physical if kind in self._NAMED else f"{self._ID_PREFIX.get(kind, kind.lower())}-{digest[:17]}"
         arn = self._ARN.get(kind, f"arn:aws:{service}:{{region}}:{{account}}:{kind.lower()}/{{id}}").format(
-            account=ACCOUNT, region=self.region, name=physical, id=resource_id)
+            account=ACCOUNT, region=self.region, name=physical, id=resource_id
+        )
         return resource_id, {**inputs, "name": physical, "arn": arn, "tagsAll": self._all_tags(inputs)}
 
     def _security_group(self, name: str, inputs: dict) -> tuple[str, dict]:
         physical = self.autoname(name)
         group_id = self.client("ec2").create_security_group(
-            GroupName=physical, Description=inputs.get("description", "x"), VpcId=inputs["vpcId"],
+            GroupName=physical,
+            Description=inputs.get("description", "x"),
+            VpcId=inputs["vpcId"],
             TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(self._all_tags(inputs))}],
         )["GroupId"]
-        return group_id, {**inputs, "name": physical,
-                          "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:security-group/{group_id}"}
+        return group_id, {
+            **inputs,
+            "name": physical,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:security-group/{group_id}",
+        }
 
     def _launch_template(self, name: str, inputs: dict) -> tuple[str, dict]:
         physical = self.autoname(name)
         data: dict[str, Any] = {
             "ImageId": inputs["imageId"],
             "SecurityGroupIds": inputs.get("vpcSecurityGroupIds", []),
-            "TagSpecifications": [{"ResourceType": spec["resourceType"], "Tags": _tags(spec["tags"])}
-                                  for spec in inputs.get("tagSpecifications", [])],
+            "TagSpecifications": [
+                {"ResourceType": spec["resourceType"], "Tags": _tags(spec["tags"])}
+                for spec in inputs.get("tagSpecifications", [])
+            ],
             "MetadataOptions": {"HttpTokens": inputs["metadataOptions"]["httpTokens"]},
         }
         if inputs.get("userData"):
             data["UserData"] = inputs["userData"]
-        template = self.client("ec2").create_launch_template(
-            LaunchTemplateName=physical, LaunchTemplateData=data)["LaunchTemplate"]
+        template = self.client("ec2").create_launch_template(LaunchTemplateName=physical, LaunchTemplateData=data)[
+            "LaunchTemplate"
+        ]
         template_id = template["LaunchTemplateId"]
         version = self._template_version(name, inputs)
         for _ in range(1, version):  # the versions the updates before this one made
             self.client("ec2").create_launch_template_version(LaunchTemplateId=template_id, LaunchTemplateData=data)
-        return template_id, {**inputs, "name": physical, "latestVersion": version, "defaultVersion": version,
-                             "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:launch-template/{template_id}"}
+        return template_id, {
+            **inputs,
+            "name": physical,
+            "latestVersion": version,
+            "defaultVersion": version,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT}:launch-template/{template_id}",
+        }
 
     def _template_version(self, name: str, inputs: dict) -> int:
         """1 at creation; on an update, the provider adds a version when the template's data changed
@@ -263,35 +309,51 @@ class MotoCloud(pulumi.runtime.Mocks):
         client = self.client("autoscaling")
         client.create_auto_scaling_group(
             AutoScalingGroupName=physical,
-            MinSize=int(inputs["minSize"]), MaxSize=int(inputs["maxSize"]),
+            MinSize=int(inputs["minSize"]),
+            MaxSize=int(inputs["maxSize"]),
             DesiredCapacity=int(inputs["desiredCapacity"]),
             VPCZoneIdentifier=",".join(inputs["vpcZoneIdentifiers"]),
             TargetGroupARNs=inputs.get("targetGroupArns", []),
             CapacityRebalance=inputs.get("capacityRebalance", False),
             MixedInstancesPolicy={
                 "LaunchTemplate": {
-                    "LaunchTemplateSpecification": {"LaunchTemplateId": spec["launchTemplateId"],
-                                                    "Version": str(spec["version"])},
-                    "Overrides": [{"InstanceType": o["instanceType"]}
-                                  for o in policy["launchTemplate"]["overrides"]]},
+                    "LaunchTemplateSpecification": {
+                        "LaunchTemplateId": spec["launchTemplateId"],
+                        "Version": str(spec["version"]),
+                    },
+                    "Overrides": [{"InstanceType": o["instanceType"]} for o in policy["launchTemplate"]["overrides"]],
+                },
                 "InstancesDistribution": {
                     "OnDemandBaseCapacity": int(distribution["onDemandBaseCapacity"]),
-                    "OnDemandPercentageAboveBaseCapacity":
-                        int(distribution["onDemandPercentageAboveBaseCapacity"]),
-                    "SpotAllocationStrategy": distribution["spotAllocationStrategy"]}},
-            Tags=[{"Key": t["key"], "Value": t["value"], "PropagateAtLaunch": t["propagateAtLaunch"],
-                   "ResourceId": physical, "ResourceType": "auto-scaling-group"} for t in inputs.get("tags", [])],
+                    "OnDemandPercentageAboveBaseCapacity": int(distribution["onDemandPercentageAboveBaseCapacity"]),
+                    "SpotAllocationStrategy": distribution["spotAllocationStrategy"],
+                },
+            },
+            Tags=[
+                {
+                    "Key": t["key"],
+                    "Value": t["value"],
+                    "PropagateAtLaunch": t["propagateAtLaunch"],
+                    "ResourceId": physical,
+                    "ResourceType": "auto-scaling-group",
+                }
+                for t in inputs.get("tags", [])
+            ],
         )
         group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[physical])["AutoScalingGroups"][0]
         return physical, {**inputs, "name": physical, "arn": group["AutoScalingGroupARN"]}
 
     def _spot_fleet_request(self, name: str, inputs: dict) -> tuple[str, dict]:
-        configs = [{
-            "LaunchTemplateSpecification": {
-                "LaunchTemplateId": c["launchTemplateSpecification"]["id"],
-                "Version": str(c["launchTemplateSpecification"]["version"])},
-            "Overrides": [{"InstanceType": o["instanceType"], "SubnetId": o["subnetId"]} for o in c["overrides"]],
-        } for c in inputs["launchTemplateConfigs"]]
+        configs = [
+            {
+                "LaunchTemplateSpecification": {
+                    "LaunchTemplateId": c["launchTemplateSpecification"]["id"],
+                    "Version": str(c["launchTemplateSpecification"]["version"]),
+                },
+                "Overrides": [{"InstanceType": o["instanceType"], "SubnetId": o["subnetId"]} for o in c["overrides"]],
+            }
+            for c in inputs["launchTemplateConfigs"]
+        ]
         request: dict[str, Any] = {
             "IamFleetRole": inputs["iamFleetRole"],
             "TargetCapacity": int(inputs["targetCapacity"]),
@@ -303,15 +365,17 @@ class MotoCloud(pulumi.runtime.Mocks):
             "TagSpecifications": [{"ResourceType": "spot-fleet-request", "Tags": _tags(self._all_tags(inputs))}],
         }
         if inputs.get("targetGroupArns"):
-            request["LoadBalancersConfig"] = {"TargetGroupsConfig": {
-                "TargetGroups": [{"Arn": arn} for arn in inputs["targetGroupArns"]]}}
+            request["LoadBalancersConfig"] = {
+                "TargetGroupsConfig": {"TargetGroups": [{"Arn": arn} for arn in inputs["targetGroupArns"]]}
+            }
         request_id = self.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
         return request_id, {**inputs, "tagsAll": self._all_tags(inputs)}
 
     def _hosted_zone(self, name: str, inputs: dict) -> tuple[str, dict]:
         vpc = inputs["vpcs"][0]
         zone = self.client("route53").create_hosted_zone(
-            Name=inputs["name"], CallerReference=self.autoname(name),
+            Name=inputs["name"],
+            CallerReference=self.autoname(name),
             HostedZoneConfig={"PrivateZone": True, "Comment": inputs.get("comment", "")},
             VPC={"VPCRegion": vpc.get("vpcRegion", self.region), "VPCId": vpc["vpcId"]},
         )["HostedZone"]
@@ -336,12 +400,18 @@ class MotoCloud(pulumi.runtime.Mocks):
     def _topic(self, name: str, inputs: dict) -> tuple[str, dict]:
         physical = inputs.get("name") or self.autoname(name)
         attributes = {"KmsMasterKeyId": inputs["kmsMasterKeyId"]} if inputs.get("kmsMasterKeyId") else {}
-        arn = self.client("sns").create_topic(Name=physical, Attributes=attributes,
-                                              Tags=_tags(self._all_tags(inputs)))["TopicArn"]
+        arn = self.client("sns").create_topic(Name=physical, Attributes=attributes, Tags=_tags(self._all_tags(inputs)))[
+            "TopicArn"
+        ]
         return arn, {**inputs, "name": physical, "arn": arn}
 
     def _parameter(self, name: str, inputs: dict) -> tuple[str, dict]:
-        self.client("ssm").put_parameter(Name=inputs["name"], Value=inputs["value"], Type=inputs.get("type", "String"),
-                                         DataType=inputs.get("dataType", "text"), Overwrite=True)
+        self.client("ssm").put_parameter(
+            Name=inputs["name"],
+            Value=inputs["value"],
+            Type=inputs.get("type", "String"),
+            DataType=inputs.get("dataType", "text"),
+            Overwrite=True,
+        )
         arn = f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{inputs['name']}"
         return inputs["name"], {**inputs, "arn": arn}

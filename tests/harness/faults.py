@@ -35,8 +35,10 @@ from tests.harness.program import StackRun, run_program
 from tests.harness.world import World
 
 KINDS = ("refused", "applied-but-failed")
-_REFUSALS = ((500, "InternalError", "We encountered an internal error. Please try again."),  # even calls
-             (400, "ThrottlingException", "Rate exceeded"))  # odd calls
+_REFUSALS = (
+    (500, "InternalError", "We encountered an internal error. Please try again."),  # even calls
+    (400, "ThrottlingException", "Rate exceeded"),
+)  # odd calls
 _LOST = (500, "InternalError", "injected: the call was applied, its response lost")
 
 
@@ -96,8 +98,10 @@ class Trial:
     state: Any = None
 
     def __str__(self) -> str:
-        return (f"{self.fault.kind} at call {self.fault.at} ({self.fault.hit}), run {self.failed_run or 'succeeded'}"
-                f" -> {self.state!r}")
+        return (
+            f"{self.fault.kind} at call {self.fault.at} ({self.fault.hit}), run {self.failed_run or 'succeeded'}"
+            f" -> {self.state!r}"
+        )
 
 
 def fresh_account(region: str) -> World:
@@ -114,8 +118,9 @@ def deployed(config: dict[str, Any], function: str, region: str, workdir: Path) 
     return run, deployed_lambda(run, function, workdir, IamAudit())
 
 
-def prove_exactly_once(build: Callable[[World], Scenario], region: str,
-                       kinds: tuple[str, ...] = KINDS) -> tuple[Any, list[Trial]]:
+def prove_exactly_once(
+    build: Callable[[World], Scenario], region: str, kinds: tuple[str, ...] = KINDS
+) -> tuple[Any, list[Trial]]:
     """(the clean run's state, the trials that ended in another state)."""
     clean, counter = build(fresh_account(region)), Fault(KINDS[0], at=0)
     clean.function.invoke(clean.event, hooks=counter.hooks())

@@ -82,27 +82,34 @@ def _shared_loader():
 
 # -- which resources a call acts on ------------------------------------------------------
 
+
 def _lookup(region: str, service: str):
     return boto3.session.Session(region_name=region).client(service)
 
 
 def _tag_context(prefix: str, tags: list[dict[str, str]]) -> dict[str, str]:
-    return {f"{prefix}:ResourceTag/{t['Key']}": t["Value"] for t in tags} | \
-           {f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags}
+    return {f"{prefix}:ResourceTag/{t['Key']}": t["Value"] for t in tags} | {
+        f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags
+    }
 
 
 def _instances(call: Call, ids: list[str]) -> list[Target]:
     if not ids:
         return []
     found = _lookup(call.region, "ec2").describe_instances(InstanceIds=ids)["Reservations"]
-    return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{i['InstanceId']}",
-                   _tag_context("ec2", i.get("Tags", [])))
-            for r in found for i in r["Instances"]]
+    return [
+        Target(
+            f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{i['InstanceId']}", _tag_context("ec2", i.get("Tags", []))
+        )
+        for r in found
+        for i in r["Instances"]
+    ]
 
 
 def _group(call: Call, name: str) -> list[Target]:
-    groups = _lookup(call.region, "autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    groups = _lookup(call.region, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
     if not groups:
         return [Target(f"arn:aws:autoscaling:{call.region}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{name}")]
     tags = [{"Key": t["Key"], "Value": t["Value"]} for t in groups[0].get("Tags", [])]
@@ -110,8 +117,9 @@ def _group(call: Call, name: str) -> list[Target]:
 
 
 def _group_of_instance(call: Call, instance_id: str) -> list[Target]:
-    found = _lookup(call.region, "autoscaling").describe_auto_scaling_instances(
-        InstanceIds=[instance_id])["AutoScalingInstances"]
+    found = _lookup(call.region, "autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])[
+        "AutoScalingInstances"
+    ]
     return _group(call, found[0]["AutoScalingGroupName"]) if found else []
 
 
@@ -146,31 +154,36 @@ def _tagged(call: Call) -> list[Target]:
     resource-creating action, so ec2:CreateAction is absent from its request."""
     resources = call.params["Resources"]
     targets = _instances(call, [r for r in resources if r.startswith("i-")]) + [
-        target for r in resources if r.startswith("ami-") for target in _image(call, r)]
+        target for r in resources if r.startswith("ami-") for target in _image(call, r)
+    ]
     return [Target(t.arn, {**t.context, "ec2:CreateAction": None}) for t in targets]
 
 
 def _spot_fleet(call: Call) -> list[Target]:
     request_id = call.params["SpotFleetRequestId"]
-    configs = _lookup(call.region, "ec2").describe_spot_fleet_requests(
-        SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
+    configs = _lookup(call.region, "ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])[
+        "SpotFleetRequestConfigs"
+    ]
     tags = configs[0].get("Tags", []) if configs else []
-    return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:spot-fleet-request/{request_id}",
-                   _tag_context("ec2", tags))]
+    return [Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:spot-fleet-request/{request_id}", _tag_context("ec2", tags))]
 
 
 def _key_push(call: Call) -> list[Target]:
     """SendSSHPublicKey: the instance, with the Linux user as ec2:osuser."""
-    return [Target(t.arn, {**t.context, "ec2:osuser": call.params["InstanceOSUser"]})
-            for t in _instances(call, [call.params["InstanceId"]])]
+    return [
+        Target(t.arn, {**t.context, "ec2:osuser": call.params["InstanceOSUser"]})
+        for t in _instances(call, [call.params["InstanceId"]])
+    ]
 
 
 def _session(call: Call) -> list[Target]:
     """StartSession: the instance (its tags as ssm:resourceTag/...) and the session document."""
     found = _lookup(call.region, "ec2").describe_instances(InstanceIds=[call.params["Target"]])["Reservations"]
     tags = [t for r in found for i in r["Instances"] for t in i.get("Tags", [])]
-    instance = Target(f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{call.params['Target']}",
-                      {f"ssm:resourceTag/{t['Key']}": t["Value"] for t in tags})
+    instance = Target(
+        f"arn:aws:ec2:{call.region}:{ACCOUNT}:instance/{call.params['Target']}",
+        {f"ssm:resourceTag/{t['Key']}": t["Value"] for t in tags},
+    )
     return [instance, Target(f"arn:aws:ssm:{call.region}::document/{call.params['DocumentName']}")]
 
 
@@ -178,12 +191,16 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateTags": _tagged,
     "ec2:DeleteTags": _tagged,
     "ec2:TerminateInstances": lambda c: _instances(c, c.params["InstanceIds"]),
-    "ec2:CreateImage": lambda c: _instances(c, [c.params["InstanceId"]]) + [
-        Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")],
+    "ec2:CreateImage": lambda c: (
+        _instances(c, [c.params["InstanceId"]])
+        + [Target(f"arn:aws:ec2:{c.region}::image/*"), Target(f"arn:aws:ec2:{c.region}::snapshot/*")]
+    ),
     "ec2:DeregisterImage": lambda c: _image(c, c.params["ImageId"]),
     "ec2:DeleteSnapshot": lambda c: _snapshot(c, c.params["SnapshotId"]),
-    "ec2:AssociateAddress": lambda c: _instances(c, [c.params["InstanceId"]]) + [
-        Target(f"arn:aws:ec2:{c.region}:{ACCOUNT}:elastic-ip/{c.params['AllocationId']}")],
+    "ec2:AssociateAddress": lambda c: (
+        _instances(c, [c.params["InstanceId"]])
+        + [Target(f"arn:aws:ec2:{c.region}:{ACCOUNT}:elastic-ip/{c.params['AllocationId']}")]
+    ),
     "ec2:ModifySpotFleetRequest": _spot_fleet,
     "ec2:DescribeSpotFleetInstances": _spot_fleet,
     "ec2:DescribeSpotFleetRequestHistory": _spot_fleet,
@@ -217,11 +234,21 @@ def tagged_on_create(call: Call) -> list[Call]:
     specifications = call.params.get("TagSpecifications") or []
     if not call.action.startswith("ec2:") or not specifications:
         return []
+
     def arn(kind: str) -> str:  # AMIs and snapshots have no account in their ARN
         return f"arn:aws:ec2:{call.region}:{'' if kind in ('image', 'snapshot') else ACCOUNT}:{kind}/*"
-    return [Call("ec2:CreateTags", {"TagSpecifications": specifications}, call.region, tuple(
-        Target(arn(spec["ResourceType"]), _NewResource({"ec2:CreateAction": call.action.split(":")[1]}))
-        for spec in specifications))]
+
+    return [
+        Call(
+            "ec2:CreateTags",
+            {"TagSpecifications": specifications},
+            call.region,
+            tuple(
+                Target(arn(spec["ResourceType"]), _NewResource({"ec2:CreateAction": call.action.split(":")[1]}))
+                for spec in specifications
+            ),
+        )
+    ]
 
 
 class _NewResource(dict):
@@ -242,6 +269,7 @@ def targets(call: Call) -> list[Target]:
 
 
 # -- policy evaluation -------------------------------------------------------------------
+
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
@@ -318,8 +346,12 @@ def supports_resources(action: str) -> bool:
 
 def role_policy(resources, role_name: str) -> Policy:
     """Every inline policy the stack attached to the role named `role_name`, as one policy."""
-    statements = [statement for r in resources if r.type == "aws:iam/rolePolicy:RolePolicy"
-                  and r.inputs["role"] == role_name for statement in json.loads(r.inputs["policy"])["Statement"]]
+    statements = [
+        statement
+        for r in resources
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.inputs["role"] == role_name
+        for statement in json.loads(r.inputs["policy"])["Statement"]
+    ]
     return Policy({"Statement": statements})
 
 
@@ -329,6 +361,7 @@ def role_policy(resources, role_name: str) -> Policy:
 # and the Auto Scaling user guide adds the launch-template checks. Each pair the code meets is
 # named here with when AWS checks it: a role must then grant it, and a request that does not
 # trigger the check is exempt for the reason given. A pair missing here fails the check.
+
 
 @dataclass(frozen=True)
 class Dependency:
@@ -351,8 +384,11 @@ class _Untagged(dict):
 
 def _names_launch_template(call: Call) -> bool:
     params = call.params
-    return bool(params.get("LaunchTemplate") or params.get("LaunchConfigurationName")
-                or params.get("MixedInstancesPolicy", {}).get("LaunchTemplate"))
+    return bool(
+        params.get("LaunchTemplate")
+        or params.get("LaunchConfigurationName")
+        or params.get("MixedInstancesPolicy", {}).get("LaunchTemplate")
+    )
 
 
 def _unresolved(what: str) -> Callable[[Call], list[Target]]:
@@ -362,32 +398,43 @@ def _unresolved(what: str) -> Callable[[Call], list[Target]]:
 
 
 def _tagged_at_creation(action: str) -> Callable[[Call], list[Target]]:
-    return lambda call: [Target(f"arn:aws:ec2:{call.region}::{spec['ResourceType']}/*",
-                                _Untagged({"ec2:CreateAction": action}))
-                         for spec in call.params["TagSpecifications"]]
+    return lambda call: [
+        Target(f"arn:aws:ec2:{call.region}::{spec['ResourceType']}/*", _Untagged({"ec2:CreateAction": action}))
+        for spec in call.params["TagSpecifications"]
+    ]
 
 
 # https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html
-LAUNCH_TEMPLATE_CHECK = ("Auto Scaling authorizes a request that names a launch template as the caller's "
-                         "ec2:RunInstances, iam:PassRole of its instance profile's role and ssm:GetParameters "
-                         "of a resolve:ssm: image (user guide, 'Control Amazon EC2 launch template usage in "
-                         "Auto Scaling groups'); a request without one is not checked")
+LAUNCH_TEMPLATE_CHECK = (
+    "Auto Scaling authorizes a request that names a launch template as the caller's "
+    "ec2:RunInstances, iam:PassRole of its instance profile's role and ssm:GetParameters "
+    "of a resolve:ssm: image (user guide, 'Control Amazon EC2 launch template usage in "
+    "Auto Scaling groups'); a request without one is not checked"
+)
 DEPENDENCIES: dict[tuple[str, str], Dependency] = {
     ("ec2:CreateImage", "ec2:CreateTags"): Dependency(
-        lambda call: bool(call.params.get("TagSpecifications")), _tagged_at_creation("CreateImage"),
+        lambda call: bool(call.params.get("TagSpecifications")),
+        _tagged_at_creation("CreateImage"),
         "tags given at creation are authorized as ec2:CreateTags with ec2:CreateAction=CreateImage (EC2 user "
-        "guide, 'Grant permission to tag Amazon EC2 resources during creation'); without tags nothing is checked"),
+        "guide, 'Grant permission to tag Amazon EC2 resources during creation'); without tags nothing is checked",
+    ),
     ("ec2:DescribeLaunchTemplateVersions", "ssm:GetParameters"): Dependency(
-        lambda call: bool(call.params.get("ResolveAlias")), _unresolved("the image parameter of the launch template"),
+        lambda call: bool(call.params.get("ResolveAlias")),
+        _unresolved("the image parameter of the launch template"),
         "only ResolveAlias=true resolves a resolve:ssm: image (EC2 API reference, DescribeLaunchTemplateVersions); "
-        "without it the parameter's name is returned and nothing is read"),
+        "without it the parameter's name is returned and nothing is read",
+    ),
     ("autoscaling:UpdateAutoScalingGroup", "iam:PassRole"): Dependency(
         lambda call: _names_launch_template(call) or "ServiceLinkedRoleARN" in call.params,
-        _unresolved("the role a launch template or ServiceLinkedRoleARN passes"), LAUNCH_TEMPLATE_CHECK),
+        _unresolved("the role a launch template or ServiceLinkedRoleARN passes"),
+        LAUNCH_TEMPLATE_CHECK,
+    ),
     ("autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances"): Dependency(
-        _names_launch_template, _unresolved("the launch template named"), LAUNCH_TEMPLATE_CHECK),
+        _names_launch_template, _unresolved("the launch template named"), LAUNCH_TEMPLATE_CHECK
+    ),
     ("autoscaling:UpdateAutoScalingGroup", "ssm:GetParameters"): Dependency(
-        _names_launch_template, _unresolved("the image parameter of the launch template"), LAUNCH_TEMPLATE_CHECK),
+        _names_launch_template, _unresolved("the image parameter of the launch template"), LAUNCH_TEMPLATE_CHECK
+    ),
 }
 # Documented in the Auto Scaling user guide, not in the reference's dependent-actions column.
 GUIDE_DEPENDENTS = {"autoscaling:UpdateAutoScalingGroup": ("ec2:RunInstances", "ssm:GetParameters")}
@@ -408,19 +455,27 @@ def _dependents_refused(policy: Policy, call: Call) -> list[str]:
     for dependent in dependent_actions(call.action):
         rule = DEPENDENCIES.get((call.action, dependent))
         if rule is None:
-            raise AssertionError(f"AWS authorizes {call.action} with {dependent} too (Service Authorization "
-                                 "Reference, dependent actions): say in DEPENDENCIES when it is checked")
+            raise AssertionError(
+                f"AWS authorizes {call.action} with {dependent} too (Service Authorization "
+                "Reference, dependent actions): say in DEPENDENCIES when it is checked"
+            )
         if rule.checked_when(call):
-            refused += [f"{dependent} (checked with {call.action}) on {target.arn}"
-                        for target in rule.targets(call) if not policy.allows(dependent, target)]
+            refused += [
+                f"{dependent} (checked with {call.action}) on {target.arn}"
+                for target in rule.targets(call)
+                if not policy.allows(dependent, target)
+            ]
     return refused
 
 
 def denied(policy: Policy, calls: list[Call]) -> list[str]:
     """The calls, and the dependent actions AWS checks with them, that `policy` refuses."""
-    return [f"{call.action} on {target.arn}" for call in calls for target in call.targets
-            if not policy.allows(call.action, target)] + [
-        refusal for call in calls for refusal in _dependents_refused(policy, call)]
+    return [
+        f"{call.action} on {target.arn}"
+        for call in calls
+        for target in call.targets
+        if not policy.allows(call.action, target)
+    ] + [refusal for call in calls for refusal in _dependents_refused(policy, call)]
 
 
 class IamAudit:
@@ -439,6 +494,11 @@ class IamAudit:
         self.exercised.setdefault(function, set()).update(call.action for call in calls)
 
     def unexercised(self) -> dict[str, set[str]]:
-        return {function: {a for a in policy.granted_actions()
-                           if not any(_matches(a, done, case=False) for done in self.exercised.get(function, ()))}
-                for function, policy in self.policies.items()}
+        return {
+            function: {
+                a
+                for a in policy.granted_actions()
+                if not any(_matches(a, done, case=False) for done in self.exercised.get(function, ()))
+            }
+            for function, policy in self.policies.items()
+        }

@@ -76,13 +76,21 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
-            self.recorded.append(Resource(
-                type=request.type, name=request.name, urn=response.urn, id=registration.id,
-                inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
-                outputs=dict(registration.state), parent=request.parent,
-                provider=request.provider.split("::")[-2] if request.provider else "",
-                ignore_changes=list(request.ignoreChanges), retain_on_delete=request.retainOnDelete,
-                depends_on=list(request.dependencies)))
+            self.recorded.append(
+                Resource(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    id=registration.id,
+                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    outputs=dict(registration.state),
+                    parent=request.parent,
+                    provider=request.provider.split("::")[-2] if request.provider else "",
+                    ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=request.retainOnDelete,
+                    depends_on=list(request.dependencies),
+                )
+            )
         return response
 
 
@@ -99,8 +107,14 @@ def _main_program() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
 
-def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
-                program: Callable[[], None] = _main_program, previous: StackRun | None = None) -> StackRun:
+def run_program(
+    config: dict[str, Any],
+    *,
+    region: str,
+    stack: str = "dev",
+    program: Callable[[], None] = _main_program,
+    previous: StackRun | None = None,
+) -> StackRun:
     """Run the spotyard program (or `program`) with `config` ({"spotyard:fleets": {...}}) against moto;
     with `previous`, as an update of that deployment (see MotoCloud)."""
     loop = asyncio.new_event_loop()
@@ -111,12 +125,15 @@ def run_program(config: dict[str, Any], *, region: str, stack: str = "dev",
     logger.setLevel(logging.INFO)
     logger.propagate = False
     try:
-        pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value)
-                                       for key, value in {"aws:region": region, **config}.items()})
+        pulumi.runtime.set_all_config(
+            {
+                key: value if isinstance(value, str) else json.dumps(value)
+                for key, value in {"aws:region": region, **config}.items()
+            }
+        )
         cloud = MotoCloud(region, previous=previous.resources if previous else None)
         monitor = RecordingMonitor(cloud)
-        pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor,
-                                 logger=logger)
+        pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
         # A cycle between outputs (say, user data naming the group built from it) never resolves.
         _sync_await(asyncio.wait_for(run_pulumi_func(program), timeout=PROGRAM_TIMEOUT_SECONDS))
         root = pulumi.runtime.get_root_resource()

@@ -29,12 +29,17 @@ class World:
         for arch in ("x86_64", "arm64"):
             image_id = ssm.get_parameter(Name=AMAZON_LINUX.format(arch=arch))["Parameter"]["Value"]
             self._backend.amis[image_id] = Ami(
-                self._backend, image_id, name=f"al2023-ami-2023.9-kernel-6.1-{arch}", architecture=arch,
-                root_device_name="/dev/xvda", owner_id=AMAZON_OWNER, public=True)
+                self._backend,
+                image_id,
+                name=f"al2023-ami-2023.9-kernel-6.1-{arch}",
+                architecture=arch,
+                root_device_name="/dev/xvda",
+                owner_id=AMAZON_OWNER,
+                public=True,
+            )
         return self
 
-    def own_ami(self, name: str, *, arch: str = "x86_64", tags: dict[str, str] | None = None,
-                age_days: int = 0) -> str:
+    def own_ami(self, name: str, *, arch: str = "x86_64", tags: dict[str, str] | None = None, age_days: int = 0) -> str:
         """An AMI this account owns, created `age_days` ago (each one newer than the last at equal age)."""
         (instance,) = self.ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"]
         instance_id = instance["InstanceId"]
@@ -52,10 +57,13 @@ class World:
         the launch template's tag specifications to Spot Fleet instances (AWS does): done here."""
         self.ec2.modify_spot_fleet_request(SpotFleetRequestId=request_id, TargetCapacity=capacity)
         data = self.ec2.describe_launch_template_versions(LaunchTemplateId=launch_template_id)[
-            "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+            "LaunchTemplateVersions"
+        ][0]["LaunchTemplateData"]
         tags = [t for s in data.get("TagSpecifications", []) if s["ResourceType"] == "instance" for t in s["Tags"]]
-        ids = [i["InstanceId"] for i in self.ec2.describe_spot_fleet_instances(
-            SpotFleetRequestId=request_id)["ActiveInstances"]]
+        ids = [
+            i["InstanceId"]
+            for i in self.ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id)["ActiveInstances"]
+        ]
         if ids and tags:
             self.ec2.create_tags(Resources=ids, Tags=tags)
         return ids
@@ -68,6 +76,7 @@ class World:
             image = original(*args, **kwargs)
             image.state = "pending"
             return image
+
         self._backend.create_image = pending
 
     def make_available(self, image_id: str) -> None:
@@ -81,17 +90,27 @@ class World:
     def fleet_instances(self, fleet: str, count: int, *, stack: str = "spotyard/dev") -> dict[str, str]:
         """`count` running instances of a fleet (id -> private IP), launched in one call (as a
         large scale-out would launch them), tagged as the fleet's launch template tags them."""
-        tags = [{"Key": "spotyard:stack", "Value": stack}, {"Key": "spotyard:fleet", "Value": fleet},
-                {"Key": "Name", "Value": fleet}]
-        launched = self.ec2.run_instances(ImageId="ami-12345678", MinCount=count, MaxCount=count,
-                                          TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+        tags = [
+            {"Key": "spotyard:stack", "Value": stack},
+            {"Key": "spotyard:fleet", "Value": fleet},
+            {"Key": "Name", "Value": fleet},
+        ]
+        launched = self.ec2.run_instances(
+            ImageId="ami-12345678",
+            MinCount=count,
+            MaxCount=count,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
         return {i["InstanceId"]: i["PrivateIpAddress"] for i in launched["Instances"]}
 
     def target_group(self, name: str, *, deregistration_delay: int = 300, target_type: str = "instance") -> str:
         elb = boto3.client("elbv2", region_name=self.region)
         vpc_id = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-        arn = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc_id,
-                                      TargetType=target_type)["TargetGroups"][0]["TargetGroupArn"]
-        elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
-            {"Key": "deregistration_delay.timeout_seconds", "Value": str(deregistration_delay)}])
+        arn = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType=target_type)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
+        elb.modify_target_group_attributes(
+            TargetGroupArn=arn,
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(deregistration_delay)}],
+        )
         return arn

@@ -26,8 +26,9 @@ def _within_bounds(group: FakeAutoScalingGroup, desired: int | None, min_size: i
     here yet: tests/test_dns_registrar.py raises capacities above its fleets' maxCapacity."""
     low = group.min_size if min_size is None else min_size
     if desired is not None and desired < low:
-        raise ValidationError(f"New SetDesiredCapacity value {desired} is below min value {low} for the "
-                              "AutoScalingGroup.")
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is below min value {low} for the AutoScalingGroup."
+        )
 
 
 def _bounded_set_desired_capacity(original):
@@ -35,19 +36,29 @@ def _bounded_set_desired_capacity(original):
     def set_desired_capacity(self, group_name, desired_capacity):
         _within_bounds(self.autoscaling_groups[group_name], desired_capacity)
         return original(self, group_name, desired_capacity)
+
     return set_desired_capacity
 
 
 def _bounded_terminate_instance(original):
     @functools.wraps(original)
     def terminate_instance(self, instance_id, should_decrement):
-        group = next((g for g in self.autoscaling_groups.values()
-                      if any(s.instance.id == instance_id for s in g.instance_states)), None)
+        group = next(
+            (
+                g
+                for g in self.autoscaling_groups.values()
+                if any(s.instance.id == instance_id for s in g.instance_states)
+            ),
+            None,
+        )
         if should_decrement and group is not None and group.desired_capacity <= group.min_size:
-            raise ValidationError(f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance "
-                                  "without replacement will violate group's min size constraint. Either set "
-                                  "shouldDecrementDesiredCapacity flag to false or lower group's min size.")
+            raise ValidationError(
+                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance "
+                "without replacement will violate group's min size constraint. Either set "
+                "shouldDecrementDesiredCapacity flag to false or lower group's min size."
+            )
         return original(self, instance_id, should_decrement)
+
     return terminate_instance
 
 
@@ -56,14 +67,25 @@ def _partial_update(original):
     def update(self, *args, **kwargs):
         sent = kwargs.get("mixed_instances_policy") or {}
         current = self.mixed_instances_policy
-        policy = {**current, **sent, "InstancesDistribution": {
-            **current.get("InstancesDistribution", {}), **sent.get("InstancesDistribution", {})}} if current else sent
+        policy = (
+            {
+                **current,
+                **sent,
+                "InstancesDistribution": {
+                    **current.get("InstancesDistribution", {}),
+                    **sent.get("InstancesDistribution", {}),
+                },
+            }
+            if current
+            else sent
+        )
         _within_bounds(self, kwargs.get("desired_capacity"), kwargs.get("min_size"))
         # moto re-reads the launch template from any policy it is given: only from a sent one.
         kwargs["mixed_instances_policy"] = policy if "LaunchTemplate" in sent else None
         result = original(self, *args, **kwargs)
         self.mixed_instances_policy = policy or None
         return result
+
     return update
 
 

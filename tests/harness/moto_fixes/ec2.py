@@ -35,6 +35,7 @@ def _user_data_parsed(original):
         if isinstance(data.get("UserData"), str):
             data = {**data, "UserData": parse_user_data(data["UserData"])}
         return original(self, data, description)
+
     return create_version
 
 
@@ -48,21 +49,29 @@ def _sticky_termination_policy(self):
             raise InvalidParameterValueError(sent)
         request.excess_capacity_termination_policy = sent
     policy = getattr(request, "excess_capacity_termination_policy", "default")
-    self.ec2_backend.modify_spot_fleet_request(request_id, self._get_int_param("TargetCapacity"),
-                                               "Default" if policy == "default" else policy)
+    self.ec2_backend.modify_spot_fleet_request(
+        request_id, self._get_int_param("TargetCapacity"), "Default" if policy == "default" else policy
+    )
     return ActionResult({"Return": True})
 
 
 def _snapshots_tagged_on_create(original):
     @functools.wraps(original)
     def create_image(self, instance_id, name, description, tag_specifications):
-        snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot"
-                         for tag in spec["Tags"]]
-        image = original(self, instance_id, name, description,
-                         [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"])
+        snapshot_tags = [
+            tag for spec in tag_specifications if spec["ResourceType"] == "snapshot" for tag in spec["Tags"]
+        ]
+        image = original(
+            self,
+            instance_id,
+            name,
+            description,
+            [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"],
+        )
         for tag in snapshot_tags:
             image.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
         return image
+
     return create_image
 
 

@@ -75,23 +75,29 @@ def _checked_and_applied_as_a_transaction(original):
             if action == "DELETE":
                 current = working.get(key)
                 if current is None:
-                    raise InvalidChangeBatch(f"Tried to delete resource record set {_described(record)} "
-                                             f"but it was not found")
+                    raise InvalidChangeBatch(
+                        f"Tried to delete resource record set {_described(record)} but it was not found"
+                    )
                 if current.ttl != record.get("TTL") or _values(current) != _values(record):
-                    raise InvalidChangeBatch(f"Tried to delete resource record set {_described(record)} "
-                                             f"but the values provided do not match the current values")
+                    raise InvalidChangeBatch(
+                        f"Tried to delete resource record set {_described(record)} "
+                        f"but the values provided do not match the current values"
+                    )
                 del working[key]
             elif action == "CREATE":
                 if key in working:
                     raise ResourceRecordAlreadyExists(name=f"{key[0]}.", _type=key[1])
                 multivalue = bool(record.get("MultiValueAnswer"))
                 if any(k[:2] == key[:2] and bool(r.multi_value_answer) != multivalue for k, r in working.items()):
-                    raise InvalidChangeBatch(f"RRSet {_described(record)} cannot be created: a record set of this "
-                                             f"name and type with another routing policy exists")
+                    raise InvalidChangeBatch(
+                        f"RRSet {_described(record)} cannot be created: a record set of this "
+                        f"name and type with another routing policy exists"
+                    )
                 working[key] = RecordSet({**record, "Name": f"{key[0]}.", "ResourceRecords": _values(record)})
             else:
                 return original(self, zoneid, change_list)
         zone.rrsets = list(working.values())
+
     return change_resource_record_sets
 
 
@@ -114,23 +120,29 @@ def list_resource_record_sets(self) -> ActionResult:
     ordered = _ordered(zone)
     start_name = self._get_param("StartRecordName")
     if start_name:
-        start = (reverse_domain_name(start_name), self._get_param("StartRecordType") or "",
-                 self._get_param("StartRecordIdentifier") or "")
-        ordered = ordered[bisect.bisect_left(ordered, start, key=_order):]
+        start = (
+            reverse_domain_name(start_name),
+            self._get_param("StartRecordType") or "",
+            self._get_param("StartRecordIdentifier") or "",
+        )
+        ordered = ordered[bisect.bisect_left(ordered, start, key=_order) :]
     page, rest = ordered[:max_items], ordered[max_items:]
     following = rest[0] if rest else None
-    return ActionResult({
-        "ResourceRecordSets": page,
-        "IsTruncated": following is not None,
-        "NextRecordName": following.name if following else None,
-        "NextRecordType": following.type if following else None,
-        "NextRecordIdentifier": following.set_identifier if following else None,
-        "MaxItems": max_items,
-    })
+    return ActionResult(
+        {
+            "ResourceRecordSets": page,
+            "IsTruncated": following is not None,
+            "NextRecordName": following.name if following else None,
+            "NextRecordType": following.type if following else None,
+            "NextRecordIdentifier": following.set_identifier if following else None,
+            "MaxItems": max_items,
+        }
+    )
 
 
 def apply() -> None:
     if not hasattr(Route53Backend.change_resource_record_sets, "__wrapped__"):
         Route53Backend.change_resource_record_sets = _checked_and_applied_as_a_transaction(
-            Route53Backend.change_resource_record_sets)
+            Route53Backend.change_resource_record_sets
+        )
         Route53.list_resource_record_sets = list_resource_record_sets
