@@ -31,6 +31,7 @@ test: dev
 	$(PYTHON) -m pytest -n auto --dist loadfile -q
 
 lint: dev
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
 bench: dev
