@@ -20,6 +20,11 @@ TOKEN_2 = "22222222-2222-4222-8222-222222222222"
 
 @pytest.fixture
 def config(aws):
+    return saving_workbench_config(aws)
+
+
+def saving_workbench_config(aws) -> dict:
+    """The sample config with a workbench that saves its instances as AMIs (keeping 2)."""
     aws.own_ami("base", tags={"Role": "base"}, age_days=100)
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["image"] = {

@@ -13,7 +13,7 @@ from spotyard_lambda import settings
 from spotyard_lambda.dns import Zone
 from spotyard_lambda.names import DEFAULT_TTL_SECONDS
 
-from tests.conftest import dev_config
+from tests.test_image_keeper import saving_workbench_config
 
 FUNCTIONS = {
     "workers-jobs-autoscaler": settings.QueueAutoscalerSettings,
@@ -25,15 +25,8 @@ FUNCTIONS = {
 
 @pytest.fixture
 def config(aws):
-    aws.own_ami("base", tags={"Role": "base"}, age_days=100)
-    config = dev_config()
-    config["spotyard:fleets"]["workbench"]["image"] = {
-        "roleTag": "workbench",
-        "fallbackRoleTag": "base",
-        "snapshotOnTerminate": True,
-        "keep": 2,
-    }
-    return config
+    """The image keeper tests' config: every Lambda of the sample config, and the image keeper."""
+    return saving_workbench_config(aws)
 
 
 @pytest.fixture

@@ -327,42 +327,34 @@ def _answer(operation: str, body: dict):
     return hook
 
 
+def spot_starved(group: str, minute: int) -> tuple:
+    """Hooks answering DescribeScalingActivities with the failed launch Auto Scaling reports
+    when Spot is short (moto never simulates a shortage and always answers with nothing)."""
+    activity = {
+        "ActivityId": f"a-{minute}",
+        "AutoScalingGroupName": group,
+        "Cause": "scale-out",
+        "StartTime": START + timedelta(minutes=minute),
+        "StatusCode": "Failed",
+        "Progress": 100,
+        "StatusMessage": (
+            "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no "
+            "Spot capacity available that matches your request. Launching EC2 instance failed."
+        ),
+    }
+    return (("before-call.autoscaling.DescribeScalingActivities", _answer("autoscaling", {"Activities": [activity]})),)
+
+
 def test_asg_falls_back_to_on_demand_after_three_starved_runs_and_hands_back(stack, scaler):
     """moto does not simulate Spot shortage and always answers DescribeScalingActivities with
     nothing: that call alone is answered here with what Auto Scaling reports when Spot is short."""
     autoscaler = scaler("batch")
     group = stack.one("aws:autoscaling/group:Group", "batch-group").id
 
-    def starved(minute):
-        return (
-            (
-                "before-call.autoscaling.DescribeScalingActivities",
-                _answer(
-                    "autoscaling",
-                    {
-                        "Activities": [
-                            {
-                                "ActivityId": f"a-{minute}",
-                                "AutoScalingGroupName": group,
-                                "Cause": "scale-out",
-                                "StartTime": START + timedelta(minutes=minute),
-                                "StatusCode": "Failed",
-                                "Progress": 100,
-                                "StatusMessage": (
-                                    "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no "
-                                    "Spot capacity available that matches your request. Launching EC2 instance failed."
-                                ),
-                            }
-                        ]
-                    },
-                ),
-            ),
-        )
-
     send(stack, "batch", 20)
     for minute in (0, 1):
-        assert autoscaler.invoke(at(minute), hooks=starved(minute))["onDemand"] == 0
-    assert autoscaler.invoke(at(2), hooks=starved(2))["onDemand"] == 2
+        assert autoscaler.invoke(at(minute), hooks=spot_starved(group, minute))["onDemand"] == 0
+    assert autoscaler.invoke(at(2), hooks=spot_starved(group, 2))["onDemand"] == 2
     distribution = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
         "AutoScalingGroups"
     ][0]["MixedInstancesPolicy"]["InstancesDistribution"]
@@ -543,30 +535,7 @@ def test_the_asg_fallback_sends_only_the_distribution_and_keeps_the_launch_templ
     before = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     send(stack, "batch", 20)
     for minute in (0, 1, 2):
-        autoscaler.invoke(
-            at(minute),
-            hooks=(
-                (
-                    "before-call.autoscaling.DescribeScalingActivities",
-                    _answer(
-                        "autoscaling",
-                        {
-                            "Activities": [
-                                {
-                                    "ActivityId": f"a-{minute}",
-                                    "AutoScalingGroupName": group,
-                                    "Cause": "scale-out",
-                                    "StartTime": START + timedelta(minutes=minute),
-                                    "StatusCode": "Failed",
-                                    "Progress": 100,
-                                    "StatusMessage": "InsufficientInstanceCapacity",
-                                }
-                            ]
-                        },
-                    ),
-                ),
-            ),
-        )
+        autoscaler.invoke(at(minute), hooks=spot_starved(group, minute))
     (update,) = [c for c in autoscaler.last_calls if c.action == "autoscaling:UpdateAutoScalingGroup"]
     assert update.params == {
         "AutoScalingGroupName": group,
