@@ -286,19 +286,37 @@ class LambdaFunction(pulumi.ComponentResource):
             function_response_types=["ReportBatchItemFailures"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
         )
-        aws.cloudwatch.MetricAlarm(
+        dead_letter_alarm(
             f"{name}-{trigger.role}-dead-letters",
-            alarm_description=f"spotyard {name}: {trigger.role} events failed {delivery.max_receive_count} times "
+            queue_name=self.failures.name,
+            description=f"spotyard {name}: {trigger.role} events failed {delivery.max_receive_count} times "
             f"are in its failures queue",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            statistic="Maximum",
-            dimensions={"QueueName": self.failures.name},
-            period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[alarm_topic_arn] if alarm_topic_arn else [],
+            topic_arn=alarm_topic_arn,
             opts=child,
         )
+
+
+def dead_letter_alarm(
+    name: str,
+    *,
+    queue_name: pulumi.Input[str],
+    description: str,
+    topic_arn: pulumi.Input[str] | None,
+    opts: pulumi.ResourceOptions,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm, to `topic_arn`, as soon as a message lands in the dead-letter queue `queue_name`."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        dimensions={"QueueName": queue_name},
+        period=300,
+        evaluation_periods=1,
+        threshold=1,
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn] if topic_arn else [],
+        opts=opts,
+    )

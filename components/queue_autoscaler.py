@@ -18,7 +18,7 @@ from spotyard_lambda.settings import TOPIC_VARIABLE, QueueAutoscalerSettings
 
 from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, dead_letter_alarm
 from spotyard.config import FleetConfig
 
 EVERY_MINUTE = "rate(1 minute)"
@@ -71,19 +71,11 @@ class QueueAutoscaler(pulumi.ComponentResource):
             opts=child,
         )
         self.queue_url, self.queue_arn = jobs.url, jobs.arn
-        aws.cloudwatch.MetricAlarm(
+        dead_letter_alarm(
             f"{name}-dlq-depth",
-            alarm_description=f"spotyard {fleet.name}: jobs failed {MAX_RECEIVES} times are in the dead-letter queue",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            statistic="Maximum",
-            dimensions={"QueueName": dead_letters.name},
-            period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[args.topic_arn] if args.topic_arn else [],
+            queue_name=dead_letters.name,
+            description=f"spotyard {fleet.name}: jobs failed {MAX_RECEIVES} times are in the dead-letter queue",
+            topic_arn=args.topic_arn,
             opts=child,
         )
         aws.iam.RolePolicy(
