@@ -21,6 +21,7 @@ from spotyard_lambda.settings import DnsRegistrarSettings
 from tests import events
 from tests.conftest import dev_config
 from tests.harness import sqs_events
+from tests.harness.route53 import record_change
 
 ZONE = "spotyard.internal"
 OWNER = '"heritage=spotyard,spotyard/owner=spotyard/dev,spotyard/fleet={fleet}"'
@@ -127,19 +128,7 @@ def calls(registrar, action: str) -> list:
 
 def put(run, *records: tuple[str, str, str, str]) -> None:
     """Records written by hand: (name, type, set identifier or '', value)."""
-    changes = [
-        {
-            "Action": "CREATE",
-            "ResourceRecordSet": {
-                "Name": name,
-                "Type": kind,
-                "TTL": 60,
-                "ResourceRecords": [{"Value": value}],
-                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
-            },
-        }
-        for name, kind, set_id, value in records
-    ]
+    changes = [record_change("CREATE", name, kind, [value], set_id) for name, kind, set_id, value in records]
     boto3.client("route53").change_resource_record_sets(HostedZoneId=zone_id(run), ChangeBatch={"Changes": changes})
 
 
@@ -378,16 +367,7 @@ def test_a_concurrent_change_is_met_by_reading_the_names_again(stack, registrar)
                 HostedZoneId=zone_id(stack),
                 ChangeBatch={
                     "Changes": [
-                        {
-                            "Action": "DELETE",
-                            "ResourceRecordSet": {
-                                "Name": name,
-                                "Type": kind,
-                                "TTL": 60,
-                                "ResourceRecords": [{"Value": v} for v in values],
-                                **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
-                            },
-                        }
+                        record_change("DELETE", name, kind, values, set_id)
                         for (name, kind, set_id), values in sorted(mine.items(), key=lambda i: i[0][1])
                     ]
                 },

@@ -14,6 +14,7 @@ from botocore.awsrequest import AWSResponse
 from tests import events
 from tests.conftest import dev_config, subscribe
 from tests.harness import sqs_events
+from tests.harness.route53 import record_change
 
 ZONE = "spotyard.internal"
 
@@ -372,16 +373,7 @@ def test_the_interruption_costs_the_same_in_a_fleet_of_a_thousand(stack, handler
             HostedZoneId=zone(stack),
             ChangeBatch={
                 "Changes": [
-                    {
-                        "Action": "CREATE",
-                        "ResourceRecordSet": {
-                            "Name": name,
-                            "Type": kind,
-                            "TTL": 60,
-                            "ResourceRecords": [{"Value": value}],
-                            **({"SetIdentifier": set_id, "MultiValueAnswer": True} if set_id else {}),
-                        },
-                    }
+                    record_change("CREATE", name, kind, [value], set_id)
                     for name, kind, set_id, value in records[start : start + 500]
                 ]
             },
