@@ -55,23 +55,84 @@ def test_a_dip_as_long_as_a_relaunch_scales_in_to_the_highest_demand_of_the_dip(
     assert capacities == [3, 3, 3, 2, 2] and reasons[3] == "scale-in"
 
 
-def test_a_trickle_of_one_job_every_few_minutes_does_not_flap_between_zero_and_one():
-    trickle = [1 if minute % 4 == 0 else 0 for minute in range(40)]  # one job every 4 minutes
-    capacities, reasons = replay(trickle + [0] * 6)
-    assert capacities[:42] == [1] * 42  # launched once, kept through the gaps
+def no_cooldown(backlogs):
+    """The backlog rule applied at once both ways, on the same backlogs."""
+    return [decide.wanted(backlog, POLICY) for backlog in backlogs]
+
+
+def test_a_trickle_denser_than_a_relaunch_does_not_flap_between_zero_and_one():
+    """One job every 2 minutes: the queue stays empty 60 s between jobs. Keeping the instance
+    costs 60 idle seconds a gap, releasing it a relaunch (120 s of boot) a gap: it is kept."""
+    trickle = [1 if minute % 2 == 0 else 0 for minute in range(40)]
+    capacities, reasons = replay(trickle + [0] * 3)
+    assert capacities[:40] == [1] * 40  # launched once, kept through every gap
     assert reasons[1] == "last instance kept"
-    # the last job at minute 36, the queue empty from minute 37: zero 300 s later
-    assert capacities[42:] == [0] * 4 and reasons[42] == "scale-in"
-    # without the hold (cooldown 0), the same trickle would relaunch for every job
-    flapping, _ = replay(trickle, policy=decide.Policy(10, 0, 5, 0, 120))
-    assert sum(a == 0 and b == 1 for a, b in zip(flapping, flapping[1:], strict=False)) == 9
+    # the last job at minute 38, the queue empty from 39: kept for the learned hold (60 s), no longer
+    assert capacities[40:] == [0] * 3 and reasons[40] == "scale-in"
+
+
+def test_a_trickle_sparser_than_a_relaunch_is_served_like_the_rule_without_cooldown():
+    """One job every 4 minutes: the queue stays empty 180 s between jobs. Keeping the instance
+    would cost 180 idle seconds a gap, releasing it a relaunch (120 s of boot) a gap: once one
+    gap is seen, the fleet releases at once, as the backlog rule without any cooldown does (same
+    waits, same cost)."""
+    trickle = [1 if minute % 4 == 0 else 0 for minute in range(40)]
+    capacities, reasons = replay(trickle)
+    assert capacities[:4] == [1, 1, 1, 0]  # no history yet: kept for bootSeconds
+    assert capacities[4:] == no_cooldown(trickle)[4:]  # then a relaunch per job, as it is cheaper
+    assert reasons[5] == "scale-in"
 
 
 def test_a_burst_does_not_leave_idle_surplus_for_the_cooldown():
     capacities, reasons = replay([50, 50, 40, 0, 0, 0, 0, 0, 0, 0], capacity=0)
     assert capacities[0] == 5
     assert capacities[3] == 1 and reasons[3] == "surplus released"  # the queue is empty: one is left
-    assert capacities[3:8] == [1] * 5 and capacities[8] == 0  # the last one 300 s after the queue emptied
+    assert capacities[3:] == [1, 1, 0, 0, 0, 0, 0]  # no history: the last one for bootSeconds, not 300 s
+    # after an empty queue that lasted longer than a relaunch, nothing is kept at all
+    capacities, _ = replay([0, 0, 0, 50, 50, 40, 0, 0])
+    assert capacities[6:] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("gaps", "hold"),
+    [
+        ((), 120),  # no history: the ski-rental break-even, bootSeconds
+        ((60, 60, 60), 60),  # gaps shorter than a relaunch: covered
+        ((60, 240, 60), 60),  # 60 + 180 + 60 idle seconds beat three relaunches (360)
+        ((300, 300, 300), 0),  # not needed again within the cooldown: release at once
+        ((60, 300, 300), 0),  # 60 + 180 + 180 idle seconds cost more than three relaunches
+        ((180, 180), 0),  # longer than a relaunch: a relaunch is cheaper than the idle time
+    ],
+)
+def test_the_hold_is_the_one_that_would_have_cost_least_on_the_recent_gaps(gaps, hold):
+    assert decide.hold_seconds(gaps, POLICY) == hold
+
+
+def test_the_hold_is_shorter_than_the_cooldown():
+    short = decide.Policy(10, 0, 5, 60, 120)
+    assert decide.hold_seconds((), short) == 60  # no history: bootSeconds, at most the cooldown
+    assert decide.hold_seconds((30, 60, 60), short) == 30  # a gap of the cooldown is never covered
+    assert decide.hold_seconds((), decide.Policy(10, 0, 5, 0, 120)) == 0
+
+
+def test_learning_follows_the_trickle_when_it_becomes_denser():
+    sparse = [1 if minute % 6 == 0 else 0 for minute in range(60)]  # gaps of 300 s: released at once
+    dense = [1 if minute % 2 == 0 else 0 for minute in range(60)]  # gaps of 60 s
+    capacities, _ = replay(sparse + dense)
+    relaunches = [m for m in range(1, 120) if capacities[m - 1] == 0 and capacities[m] == 1]
+    assert relaunches[-1] < 60 + 2 * decide.GAPS_KEPT  # within GAPS_KEPT dense gaps it stops flapping
+    assert capacities[-2 * decide.GAPS_KEPT :] == [1] * 2 * decide.GAPS_KEPT
+
+
+def test_a_dip_learns_from_what_its_release_cost():
+    # a release that had to be relaunched a minute later: dips are then held through a minute
+    capacities, reasons = replay([30, 10, 10, 10, 30, 10, 30, 30], capacity=3)
+    assert capacities[3] == 1 and capacities[4] == 3  # no history: released after 120 s, relaunched
+    assert reasons[5] == "dip" and capacities[5:] == [3, 3, 3]  # the same dip, now learned, keeps them
+    # a release not needed again within the cooldown: the next dip releases at once
+    steps = [30, 10, 10, 10] + [10] * 5 + [30, 10]
+    capacities, _ = replay(steps, capacity=3)
+    assert capacities[-2:] == [3, 1]
 
 
 def test_capacity_on_its_way_is_counted_against_the_backlog_it_will_work():

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from spotyard_lambda.settings import QueueAutoscalerSettings
 
 from tests import events
 from tests.agent import OnInstance, agent
@@ -208,7 +209,7 @@ def test_minimum_capacity_is_kept_with_an_empty_queue(deploy, config, lambda_of)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_cooldown(stack, scaler, engine, aws):
+def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_hold(stack, scaler, engine, aws):
     fleet = ENGINES[engine]
     autoscaler = scaler(fleet)
     send(stack, fleet, 30)
@@ -227,11 +228,42 @@ def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_
         "onDemand": 0,
     }
     assert capacity(stack, fleet) == 1
-    for minute in (2, 3, 4, 5):  # every run is a fresh import: the memory is kept in SSM
-        assert autoscaler.invoke(at(minute))["reason"] == "last instance kept"
-        assert capacity(stack, fleet) == 1
-    assert autoscaler.invoke(at(6))["to"] == 0  # 300 s after the queue emptied
+    # every run is a fresh import: the memory is kept in SSM
+    assert autoscaler.invoke(at(2))["reason"] == "last instance kept"
+    assert capacity(stack, fleet) == 1
+    assert autoscaler.invoke(at(3))["to"] == 0  # no history of gaps: bootSeconds (120 s) after the queue emptied
     assert capacity(stack, fleet) == 0
+    send(stack, fleet, 5)
+    autoscaler.invoke(at(9))  # the queue stayed empty 480 s: the gap is learned (at most the cooldown)
+    parameter = QueueAutoscalerSettings.from_environment(autoscaler.environment).state_parameter
+    state = json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
+    assert state["memory"]["gaps"] == [300]
+
+
+def test_a_memory_record_written_before_the_learned_hold_still_loads(stack, scaler, aws):
+    """A record of the previous format (no gaps, no dip release): the run reads it, keeps its
+    fields and adds the new ones."""
+    autoscaler = scaler("batch")
+    parameter = QueueAutoscalerSettings.from_environment(autoscaler.environment).state_parameter
+    old = {
+        "memory": {
+            "lower_since": None,
+            "peak": 0,
+            "empty_since": START.timestamp(),
+            "ordered_for": 30,
+            "warm_capacity": 0,
+            "warm_until": None,
+        },
+        "fallback": {},
+        "lastRun": START.timestamp(),
+        "unpublished": None,
+    }
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name=parameter, Value=json.dumps(old), Type="String", Overwrite=True)
+    send(stack, "batch", 5)
+    assert autoscaler.invoke(at(4))["to"] == 1
+    memory = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])["memory"]
+    assert memory["gaps"] == [240] and memory["ordered_for"] == 5  # the old empty_since ended a gap
 
 
 def test_a_dip_is_held_for_the_boot_time_then_scales_in_to_its_peak(stack, scaler, aws):
@@ -473,7 +505,7 @@ def test_a_warm_up_schedule_holds_the_fleet_warm_then_lets_it_go(deploy, config,
     assert autoscaler.invoke(warm_up_event(run, "batch", 0))["to"] == 3  # a duplicate changes nothing
     for minute in (1, 5, 9):  # the queue stays empty: the warm-up holds, across cold starts
         assert autoscaler.invoke(at(minute))["to"] == 3
-    assert autoscaler.invoke(at(10))["to"] == 0  # over: empty for longer than the cooldown, so zero
+    assert autoscaler.invoke(at(10))["to"] == 0  # over: empty for longer than the hold, so zero
     with pytest.raises(Exception, match="positive capacity and minutes"):
         autoscaler.invoke({**warm_up_event(run, "batch", 11), "detail": {"capacity": "3"}})
 

@@ -7,15 +7,24 @@ working): messages that arrived since the last scale-out are counted against it,
 messagesPerInstance per instance on its way, so the fleet does not chase the backlog that
 piles up only because its new instances are still booting.
 
-Scale-in is designed from what a release costs: an instance released and needed again
-costs a relaunch (bootSeconds of paid boot, and as long a wait for the job that needed it),
-while keeping it costs one instance-minute per idle minute. So:
-- while work remains and demand is lower, capacity waits until demand has stayed lower for
-  the boot time, then goes to the highest demand of that window (a dip shorter than a
-  relaunch never removes a worker);
-- once the queue is empty (nothing visible, nothing in flight) the surplus goes at once:
-  the backlog it was launched for is gone. The last instance stays until the queue has
-  been empty for the cooldown, so a trickle does not flap the fleet between zero and one.
+Scale-in is a ski rental. Idle capacity costs one instance-second a second; releasing it
+costs a relaunch (bootSeconds of paid boot, and as long a wait) if it is needed again, and
+nothing if it is not. So idle capacity is kept for a hold, then released:
+- while work remains and demand is lower (a dip), capacity waits until demand has stayed
+  lower for the hold, then goes to the highest demand of that window;
+- once the queue is empty (nothing visible, nothing in flight) the surplus goes at once (the
+  backlog it was launched for is gone) and the last instance stays for the hold.
+The hold is learned. The memory keeps the last GAPS_KEPT gaps: how long the queue stayed
+empty before the next message, and how long after a dip's release capacity was needed again
+(a scale-out above what was kept), each at most scaleInCooldownSeconds. The hold is the one
+that would have cost least over those gaps (a gap g costs g held idle if the hold covers it,
+else the hold plus a relaunch): 0 when releasing at once is cheapest (gaps longer than a
+relaunch: the fleet then pays what a rule without any cooldown pays), up to the longest gap
+worth covering when most gaps are shorter than a relaunch (a dense trickle keeps its
+instance instead of flapping). Always shorter than scaleInCooldownSeconds. With no history
+it is bootSeconds (at most scaleInCooldownSeconds): never more than twice what the best hold
+in hindsight costs. A warm instance finishes jobs shorter than a run unseen: gaps are then
+over-estimated, which errs towards releasing.
 
 A warm-up (`queue.warmUp`, started by its schedule through `warmed`) raises the minimum to
 its capacity until it ends.
@@ -25,6 +34,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+
+GAPS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,8 @@ class FleetCapacity:
 
 @dataclass(frozen=True)
 class Memory:
-    """What the decision carries from run to run (kept in SSM by the caller)."""
+    """What the decision carries from run to run (kept in SSM by the caller, as JSON: a record
+    written before a field existed loads with that field's default)."""
 
     lower_since: float | None = None  # demand below capacity, with work left, since then
     peak: int = 0  # the highest demand since `lower_since`
@@ -55,6 +67,12 @@ class Memory:
     ordered_for: int | None = None  # the backlog the last scale-out was made for
     warm_capacity: int = 0  # the minimum while a warm-up lasts ...
     warm_until: float | None = None  # ... until then
+    gaps: tuple[int, ...] = ()  # the last GAPS_KEPT gaps (seconds, at most the cooldown)
+    released_at: float | None = None  # a dip released capacity then, down to ...
+    released_to: int = 0  # ... this: a scale-out above it within the cooldown ends a gap
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gaps", tuple(self.gaps))  # JSON gives a list
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,33 @@ class Decision:
 def wanted(backlog: int, policy: Policy) -> int:
     raw = math.ceil(max(backlog, 0) / policy.messages_per_instance)
     return max(policy.min_capacity, min(policy.max_capacity, raw))
+
+
+def hold_seconds(gaps: tuple[int, ...], policy: Policy) -> int:
+    """How long idle capacity is kept: the hold that would have cost least over `gaps` (the
+    shortest of equals), shorter than the cooldown; with no gaps, bootSeconds."""
+    if not gaps:
+        return min(policy.boot_seconds, policy.cooldown_seconds)
+
+    def cost(hold: int) -> int:
+        return sum(gap if gap <= hold else hold + policy.boot_seconds for gap in gaps)
+
+    return min((0, *(gap for gap in gaps if gap < policy.cooldown_seconds)), key=lambda hold: (cost(hold), hold))
+
+
+def _learned(gaps: tuple[int, ...], seconds: float, policy: Policy) -> tuple[int, ...]:
+    return (*gaps, int(min(seconds, policy.cooldown_seconds)))[-GAPS_KEPT:]
+
+
+def _history(backlog: int, now: float, memory: Memory, policy: Policy) -> Memory:
+    """The gaps this run ends: the queue's, when a message comes after it was empty; a dip
+    release's, once the cooldown has passed without a scale-out."""
+    history = Memory(gaps=memory.gaps, released_at=memory.released_at, released_to=memory.released_to)
+    if backlog > 0 and memory.empty_since is not None:
+        history = replace(history, gaps=_learned(history.gaps, now - memory.empty_since, policy))
+    if memory.released_at is not None and now - memory.released_at >= policy.cooldown_seconds:
+        history = replace(history, gaps=_learned(history.gaps, policy.cooldown_seconds, policy), released_at=None)
+    return history
 
 
 def _covered_by_capacity_on_its_way(fleet: FleetCapacity, backlog: int, memory: Memory, policy: Policy) -> int:
@@ -82,28 +127,33 @@ def warmed(memory: Memory, capacity: int, now: float, seconds: int) -> Memory:
 
 
 def decide(fleet: FleetCapacity, backlog: int, now: float, memory: Memory, policy: Policy) -> Decision:
-    warm = Memory()
+    carried = _history(backlog, now, memory, policy)
     if memory.warm_until is not None and now < memory.warm_until:
-        warm = Memory(warm_capacity=memory.warm_capacity, warm_until=memory.warm_until)
-        policy = replace(policy, min_capacity=max(policy.min_capacity, min(warm.warm_capacity, policy.max_capacity)))
+        carried = replace(carried, warm_capacity=memory.warm_capacity, warm_until=memory.warm_until)
+        policy = replace(policy, min_capacity=max(policy.min_capacity, min(memory.warm_capacity, policy.max_capacity)))
+    hold = hold_seconds(carried.gaps, policy)
     current = fleet.desired
     demand = wanted(backlog, policy)
     empty_since = (now if memory.empty_since is None else memory.empty_since) if backlog <= 0 else None
-    kept = replace(warm, empty_since=empty_since, ordered_for=memory.ordered_for)
+    kept = replace(carried, empty_since=empty_since, ordered_for=memory.ordered_for)
     scale_out = wanted(backlog - _covered_by_capacity_on_its_way(fleet, backlog, memory, policy), policy)
     if scale_out > current:
-        return Decision(scale_out, replace(warm, ordered_for=backlog), "scale-out")
+        if carried.released_at is not None and scale_out > carried.released_to:  # the release was a relaunch
+            carried = replace(carried, gaps=_learned(carried.gaps, now - carried.released_at, policy), released_at=None)
+        return Decision(scale_out, replace(carried, ordered_for=backlog), "scale-out")
     if demand > current:
         return Decision(current, kept, "capacity on its way")
     if demand == current:
         return Decision(current, kept, "steady")
     if backlog <= 0:
         last = max(policy.min_capacity, min(current, 1))
-        if now - empty_since < policy.cooldown_seconds:
+        if now - empty_since < hold:
             return Decision(last, kept, "surplus released" if last < current else "last instance kept")
         return Decision(policy.min_capacity, kept, "scale-in")
     since = now if memory.lower_since is None else memory.lower_since
     peak = max(memory.peak if memory.lower_since is not None else 0, demand)
-    if now - since >= policy.boot_seconds:
-        return Decision(peak, replace(warm, ordered_for=memory.ordered_for), "scale-in")
-    return Decision(current, replace(warm, lower_since=since, peak=peak, ordered_for=memory.ordered_for), "dip")
+    if now - since >= hold:
+        if carried.released_at is None:
+            carried = replace(carried, released_at=now, released_to=peak)
+        return Decision(peak, replace(carried, ordered_for=memory.ordered_for), "scale-in")
+    return Decision(current, replace(carried, lower_since=since, peak=peak, ordered_for=memory.ordered_for), "dip")
