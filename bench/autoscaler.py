@@ -270,6 +270,12 @@ def main() -> None:
         f"{warm.percentile(0.5):.1f}, p95 {warm.percentile(0.95):.1f} min, "
         f"{warm.instance_minutes:,.0f} instance-minutes\n"
     )
+    floor = simulate(random_spikes(), spotyard_policy(replace(DEFAULTS, min_capacity=1)))
+    print(
+        f"random spikes over a trickle with minCapacity 1 (one instance always warm): p50 "
+        f"{floor.percentile(0.5):.1f}, p95 {floor.percentile(0.95):.1f} min, "
+        f"{floor.instance_minutes:,.0f} instance-minutes\n"
+    )
     print("| trace | spotyard scaleInCooldownSeconds | p50 wait (min) | p95 wait (min) | instance-minutes |")
     print("| --- | ---: | ---: | ---: | ---: |")
     arrivals = random_spikes()

@@ -21,8 +21,8 @@ that would have cost least over those gaps (a gap g costs g held idle if the hol
 else the hold plus a relaunch): 0 when releasing at once is cheapest (gaps longer than a
 relaunch: the fleet then pays what a rule without any cooldown pays), up to the longest gap
 worth covering when most gaps are shorter than a relaunch (a dense trickle keeps its
-instance instead of flapping). Always shorter than scaleInCooldownSeconds. With no history
-it is bootSeconds (at most scaleInCooldownSeconds): never more than twice what the best hold
+instance instead of flapping), shorter than scaleInCooldownSeconds. With no history it
+is bootSeconds (at most scaleInCooldownSeconds): never more than twice what the best hold
 in hindsight costs. A warm instance finishes jobs shorter than a run unseen: gaps are then
 over-estimated, which errs towards releasing.
 
