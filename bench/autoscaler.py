@@ -18,6 +18,9 @@ Prints, per trace and policy, the p50 and p95 wait of a job (minutes from arriva
 and the instance-minutes paid (from launch to removal, boot included), until the fleet has
 scaled in after the last job (at most 30 minutes after it).
 
+Also: the nightly burst with a `queue.warmUp`, the spikes with `minCapacity: 1` (an instance
+always warm), and the spikes under other `scaleInCooldownSeconds`.
+
 Then the delay a Spot interruption adds to the jobs the interrupted worker holds: without the
 requeue hook a held message comes back after the visibility timeout; with it
 (`spotyard-busy --receipt-handle`) it is visible again at the two-minute notice.
@@ -255,7 +258,7 @@ def main() -> None:
             outcome = simulate(arrivals, make())
             assert len(outcome.waits) == len(arrivals), f"{label} left jobs undone on {name}"
             print(
-                f"| {name} | {label} | {outcome.percentile(0.5):.1f} | {outcome.percentile(0.95):.1f} | "
+                f"| {name} | {label} | {outcome.percentile(0.5):.2f} | {outcome.percentile(0.95):.2f} | "
                 f"{outcome.instance_minutes:,.0f} |"
             )
     print(

@@ -24,11 +24,11 @@ def test_minimum_capacity_holds_with_an_empty_queue():
     assert decide.decide(decide.FleetCapacity(2), 0, 900, decide.Memory(empty_since=0), policy).capacity == 2
 
 
-def replay(backlogs, capacity=0, on_its_way=(), policy=POLICY):
+def replay(backlogs, capacity=0, on_its_way=(), policy=POLICY, memory=None):
     """Run the decision once a minute over `backlogs` (one per minute), with the capacity it
-    sets and, per minute, how much of it is on its way (0 when not given); returns the
-    capacities and the reasons."""
-    memory, capacities, reasons = decide.Memory(), [], []
+    sets and, per minute, how much of it is on its way (0 when not given), from `memory` (none
+    by default); returns the capacities and the reasons."""
+    memory, capacities, reasons = memory or decide.Memory(), [], []
     for minute, backlog in enumerate(backlogs):
         fleet = decide.FleetCapacity(capacity, on_its_way[minute] if minute < len(on_its_way) else 0)
         decision = decide.decide(fleet, backlog, minute * 60, memory, policy)
@@ -41,7 +41,8 @@ def replay(backlogs, capacity=0, on_its_way=(), policy=POLICY):
 def test_scale_out_is_immediate_and_cancels_a_dip():
     window = decide.Memory(lower_since=0, peak=1)
     decision = decide.decide(decide.FleetCapacity(2), 40, 100, window, POLICY)
-    assert (decision.capacity, decision.reason, decision.memory) == (4, "scale-out", decide.Memory(ordered_for=40))
+    assert (decision.capacity, decision.reason) == (4, "scale-out")
+    assert decision.memory == decide.Memory(ordered_for=40, gaps=(100,))  # the dip's gap: needed again after 100 s
 
 
 def test_a_one_minute_dip_never_removes_a_needed_worker():
@@ -124,15 +125,27 @@ def test_learning_follows_the_trickle_when_it_becomes_denser():
     assert capacities[-2 * decide.GAPS_KEPT :] == [1] * 2 * decide.GAPS_KEPT
 
 
-def test_a_dip_learns_from_what_its_release_cost():
-    # a release that had to be relaunched a minute later: dips are then held through a minute
-    capacities, reasons = replay([30, 10, 10, 10, 30, 10, 30, 30], capacity=3)
-    assert capacities[3] == 1 and capacities[4] == 3  # no history: released after 120 s, relaunched
-    assert reasons[5] == "dip" and capacities[5:] == [3, 3, 3]  # the same dip, now learned, keeps them
-    # a release not needed again within the cooldown: the next dip releases at once
-    steps = [30, 10, 10, 10] + [10] * 5 + [30, 10]
-    capacities, _ = replay(steps, capacity=3)
-    assert capacities[-2:] == [3, 1]
+def test_one_minute_dips_teach_a_fleet_that_released_at_once_to_hold_them():
+    """A history of gaps longer than the cooldown says: release at once. Then one-minute dips
+    come: each release is relaunched a minute later (a gap of 60 s, worth holding: 60 idle
+    seconds against a 120-s relaunch). Once those gaps weigh more than the old ones, the dips
+    are held and the fleet stops flapping."""
+    history = decide.Memory(gaps=(300,) * decide.GAPS_KEPT)
+    capacities, _ = replay([30, 10] * 20, capacity=3, memory=history)
+    releases = [m for m in range(1, 40) if capacities[m] < capacities[m - 1]]
+    # 60 + 180 idle seconds per short and per old gap beat 120 s of relaunch each after 9 short ones
+    assert len(releases) == 9 and releases == list(range(1, 18, 2))
+    assert capacities[18:] == [3] * 22
+
+
+def test_a_dip_longer_than_a_relaunch_teaches_the_fleet_to_release_at_once():
+    """No history: the dip is held bootSeconds, then released; the workers are needed again
+    240 s after the dip began, which a relaunch (120 s) serves cheaper than holding: the next
+    dip is released at once."""
+    dip = [30, 10, 10, 10, 10]
+    capacities, reasons = replay(dip + dip, capacity=3)
+    assert capacities[:5] == [3, 3, 3, 1, 1]  # held 120 s with no history
+    assert capacities[5:7] == [3, 1] and reasons[6] == "scale-in"  # then released at once
 
 
 def test_capacity_on_its_way_is_counted_against_the_backlog_it_will_work():
@@ -162,7 +175,7 @@ def test_a_warm_up_holds_its_capacity_until_it_ends_then_the_usual_rules_apply()
 
 def test_steady_demand_clears_the_dip():
     decision = decide.decide(decide.FleetCapacity(3), 30, 50, decide.Memory(lower_since=0, peak=1), POLICY)
-    assert decision == decide.Decision(3, decide.Memory(), "steady")
+    assert decision == decide.Decision(3, decide.Memory(gaps=(50,)), "steady")  # and learns its gap
 
 
 def observe(desired, spot, failures):

@@ -14,17 +14,18 @@ nothing if it is not. So idle capacity is kept for a hold, then released:
   lower for the hold, then goes to the highest demand of that window;
 - once the queue is empty (nothing visible, nothing in flight) the surplus goes at once (the
   backlog it was launched for is gone) and the last instance stays for the hold.
-The hold is learned. The memory keeps the last GAPS_KEPT gaps: how long the queue stayed
-empty before the next message, and how long after a dip's release capacity was needed again
-(a scale-out above what was kept), each at most scaleInCooldownSeconds. The hold is the one
-that would have cost least over those gaps (a gap g costs g held idle if the hold covers it,
-else the hold plus a relaunch): 0 when releasing at once is cheapest (gaps longer than a
-relaunch: the fleet then pays what a rule without any cooldown pays), up to the longest gap
-worth covering when most gaps are shorter than a relaunch (a dense trickle keeps its
-instance instead of flapping), shorter than scaleInCooldownSeconds. With no history it
-is bootSeconds (at most scaleInCooldownSeconds): never more than twice what the best hold
-in hindsight costs. A warm instance finishes jobs shorter than a run unseen: gaps are then
-over-estimated, which errs towards releasing.
+The hold is learned. The memory keeps the last GAPS_KEPT gaps, each from the start of a
+surplus until capacity was needed again, at most scaleInCooldownSeconds: from the queue
+emptying to the next message; from the start of a dip to demand back at the capacity (held)
+or to a scale-out above what its release kept (released). The hold is the one that would
+have cost least over those gaps (a gap g costs g held idle if the hold covers it, else the
+hold plus a relaunch): 0 when releasing at once is cheapest (gaps longer than a relaunch:
+the fleet then pays what a rule without any cooldown pays), up to the longest gap worth
+covering when most gaps are shorter than a relaunch (a dense trickle keeps its instance
+instead of flapping), shorter than scaleInCooldownSeconds. With no history it is
+bootSeconds (at most scaleInCooldownSeconds): never more than twice what the best hold in
+hindsight costs, and a one-minute dip never removes a worker. A warm instance finishes jobs
+shorter than a run unseen: gaps are then over-estimated, which errs towards releasing.
 
 A warm-up (`queue.warmUp`, started by its schedule through `warmed`) raises the minimum to
 its capacity until it ends.
@@ -99,18 +100,25 @@ def hold_seconds(gaps: tuple[int, ...], policy: Policy) -> int:
     return min((0, *(gap for gap in gaps if gap < policy.cooldown_seconds)), key=lambda hold: (cost(hold), hold))
 
 
-def _learned(gaps: tuple[int, ...], seconds: float, policy: Policy) -> tuple[int, ...]:
-    return (*gaps, int(min(seconds, policy.cooldown_seconds)))[-GAPS_KEPT:]
-
-
-def _history(backlog: int, now: float, memory: Memory, policy: Policy) -> Memory:
-    """The gaps this run ends: the queue's, when a message comes after it was empty; a dip
-    release's, once the cooldown has passed without a scale-out."""
+def _history(
+    backlog: int, demand: int, scale_out: int, fleet: FleetCapacity, now: float, memory: Memory, policy: Policy
+) -> Memory:
+    """The memory's gaps with those this run ends, each from the start of the surplus: the
+    queue's, when a message comes after it was empty; a dip's, when demand is back to the
+    capacity; a released dip's, at a scale-out above what it kept, or after the cooldown."""
     history = Memory(gaps=memory.gaps, released_at=memory.released_at, released_to=memory.released_to)
+    ended = []
     if backlog > 0 and memory.empty_since is not None:
-        history = replace(history, gaps=_learned(history.gaps, now - memory.empty_since, policy))
-    if memory.released_at is not None and now - memory.released_at >= policy.cooldown_seconds:
-        history = replace(history, gaps=_learned(history.gaps, policy.cooldown_seconds, policy), released_at=None)
+        ended.append(now - memory.empty_since)
+    if memory.lower_since is not None and max(demand, scale_out) >= fleet.desired:
+        ended.append(now - memory.lower_since)
+    if memory.released_at is not None and (
+        scale_out > max(fleet.desired, memory.released_to) or now - memory.released_at >= policy.cooldown_seconds
+    ):
+        ended.append(now - memory.released_at)
+        history = replace(history, released_at=None, released_to=0)
+    for gap in ended:
+        history = replace(history, gaps=(*history.gaps, int(min(gap, policy.cooldown_seconds)))[-GAPS_KEPT:])
     return history
 
 
@@ -127,19 +135,18 @@ def warmed(memory: Memory, capacity: int, now: float, seconds: int) -> Memory:
 
 
 def decide(fleet: FleetCapacity, backlog: int, now: float, memory: Memory, policy: Policy) -> Decision:
-    carried = _history(backlog, now, memory, policy)
+    warm = {}
     if memory.warm_until is not None and now < memory.warm_until:
-        carried = replace(carried, warm_capacity=memory.warm_capacity, warm_until=memory.warm_until)
+        warm = {"warm_capacity": memory.warm_capacity, "warm_until": memory.warm_until}
         policy = replace(policy, min_capacity=max(policy.min_capacity, min(memory.warm_capacity, policy.max_capacity)))
-    hold = hold_seconds(carried.gaps, policy)
     current = fleet.desired
     demand = wanted(backlog, policy)
+    scale_out = wanted(backlog - _covered_by_capacity_on_its_way(fleet, backlog, memory, policy), policy)
+    carried = replace(_history(backlog, demand, scale_out, fleet, now, memory, policy), **warm)
+    hold = hold_seconds(carried.gaps, policy)
     empty_since = (now if memory.empty_since is None else memory.empty_since) if backlog <= 0 else None
     kept = replace(carried, empty_since=empty_since, ordered_for=memory.ordered_for)
-    scale_out = wanted(backlog - _covered_by_capacity_on_its_way(fleet, backlog, memory, policy), policy)
     if scale_out > current:
-        if carried.released_at is not None and scale_out > carried.released_to:  # the release was a relaunch
-            carried = replace(carried, gaps=_learned(carried.gaps, now - carried.released_at, policy), released_at=None)
         return Decision(scale_out, replace(carried, ordered_for=backlog), "scale-out")
     if demand > current:
         return Decision(current, kept, "capacity on its way")
@@ -153,7 +160,7 @@ def decide(fleet: FleetCapacity, backlog: int, now: float, memory: Memory, polic
     since = now if memory.lower_since is None else memory.lower_since
     peak = max(memory.peak if memory.lower_since is not None else 0, demand)
     if now - since >= hold:
-        if carried.released_at is None:
-            carried = replace(carried, released_at=now, released_to=peak)
+        if carried.released_at is None:  # its gap runs from the start of the dip
+            carried = replace(carried, released_at=since, released_to=peak)
         return Decision(peak, replace(carried, ordered_for=memory.ordered_for), "scale-in")
     return Decision(current, replace(carried, lower_since=since, peak=peak, ordered_for=memory.ordered_for), "dip")
