@@ -110,7 +110,7 @@ def _history(
     ended = []
     if backlog > 0 and memory.empty_since is not None:
         ended.append(now - memory.empty_since)
-    if memory.lower_since is not None and max(demand, scale_out) >= fleet.desired:
+    if memory.lower_since is not None and demand >= fleet.desired:
         ended.append(now - memory.lower_since)
     if memory.released_at is not None and (
         scale_out > max(fleet.desired, memory.released_to) or now - memory.released_at >= policy.cooldown_seconds
