@@ -5,24 +5,25 @@ from pathlib import Path
 import pulumi
 from spotyard_lambda.names import DEFAULT_TTL_SECONDS, DNS_ZONE_TAG, IMAGE_ROLE_TAG
 
-from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
-from components.environment import resolve_environment
 from components.home_volume import HomeVolume, HomeVolumeArgs
-from components.image import resolve_images
 from components.image_keeper import ImageKeeper, ImageKeeperArgs, KeptFleet
 from components.interruption_handler import InterruptedFleet, InterruptionHandler, InterruptionHandlerArgs
-from components.load_balancing import read_target_groups
 from components.notifications import Notifications, NotificationsArgs
-from components.provider import fleet_tags, stack_provider
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
-from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
-from components.stack_config import load_stack_config
+from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs
 from spotyard.config import FleetConfig
 from spotyard.ssh_config import SshHost, render, ssh_tags
+from stack.bootstrap import bootstrap_script, instance_environment, user_data
+from stack.environment import resolve_environment
+from stack.images import resolve_images
+from stack.provider import fleet_tags, stack_provider
+from stack.service_roles import missing_spot_service_roles
+from stack.stack_config import load_stack_config
+from stack.target_groups import read_target_groups
 
 config = load_stack_config(Path(__file__).resolve().parent)
 provider = stack_provider(config)

@@ -19,10 +19,10 @@ from spotyard_lambda.dns import Zone
 from spotyard_lambda.names import STACK_TAG, hosted_zone_arn, tag_condition
 from spotyard_lambda.settings import DnsRegistrarSettings, NamedFleet
 
-from components.environment import Environment
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger
 from spotyard.config import DnsConfig
+from stack.environment import Environment
 
 STATE_CHANGES = {
     "source": ["aws.ec2"],

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.environment import Subnet
 from components.iam import policy_document
+from stack.environment import Subnet
 
 
 @dataclass

@@ -17,10 +17,10 @@ from spotyard_lambda import settings
 from spotyard_lambda.names import STACK_TAG, tag_condition
 from spotyard_lambda.settings import TOPIC_VARIABLE, ImageKeeperSettings
 
-from components.environment import Environment
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
 from spotyard.config import FleetConfig
+from stack.environment import Environment
 
 HOLD_SECONDS = 3600
 AMI_STATES = {

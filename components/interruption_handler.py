@@ -13,11 +13,11 @@ from spotyard_lambda.dns import Zone
 from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
 from spotyard_lambda.settings import TOPIC_VARIABLE, InterruptionHandlerSettings
 
-from components.environment import Environment
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
-from components.load_balancing import TargetGroup
 from spotyard.config import FleetConfig
+from stack.environment import Environment
+from stack.target_groups import TargetGroup
 
 NOTICES = {
     "source": ["aws.ec2"],

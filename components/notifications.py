@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import stack_tag_value
 
-from components.environment import Environment
 from components.iam import policy_document
+from stack.environment import Environment
 
 
 @dataclass

@@ -16,10 +16,10 @@ import pulumi_aws as aws
 from spotyard_lambda.names import AUTOSCALER_PARAMETER, FLEET_TAG, STACK_TAG, fleet_parameter, tag_condition
 from spotyard_lambda.settings import TOPIC_VARIABLE, QueueAutoscalerSettings
 
-from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger, dead_letter_alarm
 from spotyard.config import FleetConfig
+from stack.environment import Environment
 
 EVERY_MINUTE = "rate(1 minute)"
 # The warm-up schedule's event, as the queue_autoscaler handler parses it; EventBridge Scheduler

@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
 from spotyard.config import FleetConfig
+from stack.environment import Environment
 
 
 def capacity_api(fleet: FleetConfig) -> tuple[str, str]:

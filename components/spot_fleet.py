@@ -17,10 +17,10 @@ import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import FLEET_TAG, STACK_TAG, tag_condition
 
-from components.environment import Environment
 from components.iam import allow, policy_document, stack_role
-from components.image import Image, ami_parameter_name
 from spotyard.config import FleetConfig
+from stack.environment import Environment
+from stack.images import Image, ami_parameter_name
 
 # Spot Fleet spells allocation strategies in camelCase.
 SPOT_FLEET_STRATEGIES = {

@@ -17,20 +17,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.provider import invoke_options
-
 # Role name -> the service it is linked to (`aws iam create-service-linked-role --aws-service-name`).
 SPOT_SERVICE_ROLES = {
     "AWSServiceRoleForEC2SpotFleet": "spotfleet.amazonaws.com",
     "AWSServiceRoleForEC2Spot": "spot.amazonaws.com",
 }
 SERVICE_ROLE_PATH = "/aws-service-role/"
-
-
-def missing_spot_service_roles(provider: aws.Provider) -> tuple[str, ...]:
-    """The Spot service-linked roles this account does not have yet."""
-    present = set(aws.iam.get_roles(path_prefix=SERVICE_ROLE_PATH, opts=invoke_options(provider)).names)
-    return tuple(role for role in SPOT_SERVICE_ROLES if role not in present)
 
 
 @dataclass

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.provider import invoke_options
 from spotyard.config import IamConfig, NetworkConfig
+from stack.provider import invoke_options
 
 
 @dataclass(frozen=True)

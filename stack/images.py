@@ -10,8 +10,8 @@ import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import AMI_PARAMETER, fleet_parameter
 
-from components.provider import invoke_options
 from spotyard.config import FleetConfig
+from stack.provider import invoke_options
 
 AMAZON_LINUX_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 
