@@ -10,8 +10,6 @@ read at preview, declared only while missing, and declared `retain_on_delete`, s
 from the state and never deletes a role other stacks rely on.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi
@@ -27,7 +25,7 @@ SERVICE_ROLE_PATH = "/aws-service-role/"
 
 @dataclass
 class SpotServiceRolesArgs:
-    missing: tuple[str, ...]
+    missing: list[str]  # role names, keys of SPOT_SERVICE_ROLES
 
 
 class SpotServiceRoles(pulumi.ComponentResource):

@@ -3,7 +3,7 @@ and returns the stack outputs (spec.md). No module-level state: each call builds
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -12,12 +12,17 @@ from spotyard_lambda.names import DEFAULT_TTL_SECONDS, DNS_ZONE_TAG, IMAGE_ROLE_
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image_keeper import ImageKeeper, ImageKeeperArgs, KeptFleet
-from components.interruption_handler import InterruptedFleet, InterruptionHandler, InterruptionHandlerArgs
+from components.interruption_handler import (
+    InterruptedFleet,
+    InterruptionHandler,
+    InterruptionHandlerArgs,
+    TargetGroupArgs,
+)
 from components.notifications import Notifications, NotificationsArgs
-from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
+from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs, WarmUpArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.schedules import FleetSchedule, FleetScheduleArgs
-from components.spot_fleet import SpotFleet, SpotFleetArgs
+from components.spot_fleet import IngressRuleArgs, RootVolumeArgs, SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs
 from spotyard.config import FleetConfig, StackConfig
 from spotyard.ssh_config import SshHost, render, ssh_tags
@@ -37,7 +42,7 @@ class Shared:
     provider: aws.Provider
     environment: Environment
     images: dict[str, Image]
-    service_roles: list[pulumi.Resource]
+    service_roles: list[aws.iam.ServiceLinkedRole]
     topic_arn: pulumi.Output[str] | None
     zone_name: pulumi.Output[str] | None
 
@@ -66,7 +71,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
     )
     service_roles = (
         SpotServiceRoles(
-            "spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles), opts=with_provider
+            "spot-service-roles", SpotServiceRolesArgs(missing=list(missing_service_roles)), opts=with_provider
         ).roles
         if missing_service_roles
         else []
@@ -74,7 +79,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
     notifications = (
         Notifications(
             "notifications",
-            NotificationsArgs(environment=environment, email=config.notifications.email),
+            NotificationsArgs(account=environment.account, email=config.notifications.email),
             opts=with_provider,
         )
         if config.notifications
@@ -86,12 +91,16 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         DnsRegistrar(
             "dns",
             DnsRegistrarArgs(
-                dns=config.dns,
-                environment=environment,
                 stack_tag=config.stack_tag,
+                account=environment.account,
+                vpc_id=environment.vpc_id,
+                zone_name=config.dns.zone_name if config.dns else None,
+                zone_id=config.dns.zone_id if config.dns else None,
+                ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS,
                 elastic_ips=elastic_ips,
                 fleets=[fleet.name for fleet in config.fleets],
                 alarm_topic_arn=topic_arn,
+                iam=environment.iam,
             ),
             opts=with_provider,
         )
@@ -111,13 +120,14 @@ def build_stack(config: StackConfig) -> dict[str, object]:
     InterruptionHandler(
         "interruptions",
         InterruptionHandlerArgs(
-            environment=environment,
             stack_tag=config.stack_tag,
+            account=environment.account,
             fleets=[built.interrupted for built in fleets.values()],
             zone_id=registrar.zone_id if registrar else None,
             zone_name=shared.zone_name,
             ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS,
             topic_arn=topic_arn,
+            iam=environment.iam,
         ),
         opts=with_provider,
     )
@@ -126,7 +136,11 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         ImageKeeper(
             "images",
             ImageKeeperArgs(
-                environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets, topic_arn=topic_arn
+                stack_tag=config.stack_tag,
+                account=environment.account,
+                fleets=kept_fleets,
+                topic_arn=topic_arn,
+                iam=environment.iam,
             ),
             opts=with_provider,
         )
@@ -172,19 +186,7 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
     target_groups = read_target_groups(fleet, shared.provider)
     # The user data names resources that need the fleet's security group and role first.
     fleet_user_data, resolve_user_data = pulumi.deferred_output()
-    spot_fleet = SpotFleet(
-        fleet.name,
-        SpotFleetArgs(
-            fleet=fleet,
-            environment=environment,
-            image=shared.images[fleet.name],
-            instance_tags=fleet_tags(config, fleet.name),
-            user_data=fleet_user_data,
-            fleet_tags=cli_tags(shared, fleet),
-            request_depends_on=shared.service_roles,
-        ),
-        opts=with_provider,
-    )
+    spot_fleet = SpotFleet(fleet.name, spot_fleet_args(shared, fleet, fleet_user_data), opts=with_provider)
     target, target_arn = spot_fleet.capacity_target, spot_fleet.capacity_target_arn
     outputs: dict[str, pulumi.Input[str]] = {
         "engine": fleet.engine,
@@ -195,19 +197,30 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+    saved_image_role = fleet.image.role_tag if fleet.image.snapshot_on_terminate else None
     interrupted = InterruptedFleet(
-        config=fleet, capacity_target=target, capacity_target_arn=target_arn, target_groups=target_groups
+        name=fleet.name,
+        engine=fleet.engine,
+        capacity_target=target,
+        capacity_target_arn=target_arn,
+        decrement_capacity=fleet.interruption.decrement_capacity,
+        on_rebalance=fleet.interruption.on_rebalance,
+        target_groups=[TargetGroupArgs(arn=group.arn, target_type=group.target_type) for group in target_groups],
+        image_role_tag=saved_image_role,
     )
     kept = (
         KeptFleet(
-            config=fleet,
+            name=fleet.name,
+            engine=fleet.engine,
             capacity_target=target,
             capacity_target_arn=target_arn,
             parameter_name=spot_fleet.image_parameter.name,
             parameter_arn=spot_fleet.image_parameter.arn,
             launch_template_id=spot_fleet.launch_template.id,
+            image_role_tag=saved_image_role,
+            keep=fleet.image.keep,
         )
-        if fleet.image.snapshot_on_terminate
+        if saved_image_role
         else None
     )
     if shared.zone_name:
@@ -218,7 +231,7 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
             HomeVolumeArgs(
                 fleet=fleet.name,
                 vpc_id=environment.vpc_id,
-                subnets=environment.subnets,
+                subnets=list(environment.subnets),
                 fleet_security_group_id=spot_fleet.security_group_id,
                 instance_role_arn=spot_fleet.instance_role.arn,
                 uid=fleet.home.uid,
@@ -234,7 +247,7 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
             f"{fleet.name}-results",
             ResultsBucketArgs(
                 bucket=fleet.results.bucket,
-                partition=environment.partition,
+                partition=environment.account.partition,
                 instance_role_name=spot_fleet.instance_role.name,
                 retain_on_destroy=fleet.results.retain_on_destroy,
             ),
@@ -245,13 +258,23 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         jobs = QueueAutoscaler(
             f"{fleet.name}-jobs",
             QueueAutoscalerArgs(
-                fleet=fleet,
-                environment=environment,
-                stack_tag=config.stack_tag,
+                fleet=fleet.name,
+                engine=fleet.engine,
                 capacity_target=target,
                 capacity_target_arn=target_arn,
                 instance_role_name=spot_fleet.instance_role.name,
+                stack_tag=config.stack_tag,
+                account=environment.account,
+                min_capacity=fleet.min_capacity,
+                max_capacity=fleet.max_capacity,
+                messages_per_instance=fleet.queue.messages_per_instance,
+                scale_in_cooldown_seconds=fleet.queue.scale_in_cooldown_seconds,
+                visibility_timeout_seconds=fleet.queue.visibility_timeout_seconds,
+                boot_seconds=fleet.queue.boot_seconds,
+                on_demand_fallback=fleet.on_demand_fallback,
+                warm_up=WarmUpArgs(**asdict(fleet.queue.warm_up)) if fleet.queue.warm_up else None,
                 topic_arn=shared.topic_arn,
+                iam=environment.iam,
             ),
             opts=with_provider,
         )
@@ -260,7 +283,17 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         FleetSchedule(
             f"{fleet.name}-schedule",
             FleetScheduleArgs(
-                fleet=fleet, environment=environment, capacity_target=target, capacity_target_arn=target_arn
+                fleet=fleet.name,
+                engine=fleet.engine,
+                capacity_target=target,
+                capacity_target_arn=target_arn,
+                account_id=environment.account.account_id,
+                timezone=fleet.schedule.timezone,
+                capacity=fleet.capacity,
+                min_capacity=fleet.min_capacity,
+                start=fleet.schedule.start,
+                stop=fleet.schedule.stop,
+                iam=environment.iam,
             ),
             opts=with_provider,
         )
@@ -269,3 +302,46 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         pulumi.Output.all(**instance_env).apply(lambda values: user_data(bootstrap_script(values), fleet.user_data))
     )
     return BuiltFleet(outputs=outputs, interrupted=interrupted, kept=kept)
+
+
+def spot_fleet_args(shared: Shared, fleet: FleetConfig, fleet_user_data: pulumi.Input[str]) -> SpotFleetArgs:
+    image = shared.images[fleet.name]
+    return SpotFleetArgs(
+        fleet=fleet.name,
+        engine=fleet.engine,
+        account=shared.environment.account,
+        vpc_id=shared.environment.vpc_id,
+        subnet_ids=shared.environment.subnet_ids,
+        image_id=image.id,
+        root_device_name=image.root_device_name,
+        instance_types=list(fleet.instance_types),
+        allocation_strategy=fleet.allocation_strategy,
+        capacity=fleet.capacity,
+        min_capacity=fleet.min_capacity,
+        max_capacity=fleet.max_capacity,
+        instance_tags=fleet_tags(shared.config, fleet.name),
+        root_volume=RootVolumeArgs(**asdict(fleet.root_volume)),
+        user_data=fleet_user_data,
+        fleet_tags=cli_tags(shared, fleet),
+        spot_service_roles=shared.service_roles,
+        ssh_key_name=fleet.ssh.key_name if fleet.ssh else None,
+        ssh_allow_from=list(fleet.ssh.allow_from) if fleet.ssh else [],
+        ingress=[
+            IngressRuleArgs(port=rule.port, to_port=rule.to_port, protocol=rule.protocol, sources=list(rule.sources))
+            for rule in fleet.ingress
+        ],
+        security_group_ids=list(fleet.security_group_ids),
+        managed_policy_arns=list(fleet.instance_role.managed_policy_arns),
+        role_statements=[dict(statement) for statement in fleet.instance_role.statements],
+        keeps_images=fleet.image.snapshot_on_terminate,
+        works_a_queue=fleet.queue is not None,
+        stops_when_idle=bool(fleet.idle_stop_minutes),
+        capacity_rebalance=fleet.interruption.on_rebalance == "drain",
+        on_demand_base_capacity=fleet.on_demand_base_capacity,
+        spot_max_price=fleet.spot_max_price,
+        spot_instance_pools=fleet.spot_instance_pools,
+        instance_weights=dict(fleet.instance_weights),
+        credit_specification=fleet.credit_specification,
+        target_group_arns=list(fleet.target_group_arns),
+        iam=shared.environment.iam,
+    )
