@@ -1,1 +1,2 @@
-"""Pulumi components of spotyard; `__main__.py` wires them from the stack configuration."""
+"""Pulumi components of spotyard; `stack/program.py` wires them from the stack configuration,
+and a program of your own can use them on their own (README, "Components in your own program")."""

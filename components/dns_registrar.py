@@ -9,20 +9,17 @@ Route 53's per-account rate. It also keeps each fleet's `elasticIp` on its newes
 instance, so the component exists when `dns` is set or any fleet has an Elastic IP.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.dns import Zone
-from spotyard_lambda.names import STACK_TAG, hosted_zone_arn, tag_condition
+from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
 from spotyard_lambda.settings import DnsRegistrarSettings, NamedFleet
 
-from components.environment import Environment
+from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, QueueDelivery, Trigger
-from spotyard.config import DnsConfig
 
 STATE_CHANGES = {
     "source": ["aws.ec2"],
@@ -43,12 +40,16 @@ TIMEOUT_SECONDS = 300
 
 @dataclass
 class DnsRegistrarArgs:
-    dns: DnsConfig | None
-    environment: Environment
-    stack_tag: str
-    elastic_ips: dict[str, str] = field(default_factory=dict)  # fleet -> allocation id
-    fleets: list[str] = field(default_factory=list)
+    stack_tag: str  # the spotyard:stack tag value of the instances it names
+    account: AccountArgs
+    vpc_id: pulumi.Input[str]  # a created private zone is associated with this VPC
+    zone_name: str | None = None  # a private hosted zone of this name is created, unless zone_id is given
+    zone_id: str | None = None  # an existing hosted zone; none of both: Elastic IPs only
+    ttl: int | None = DEFAULT_TTL_SECONDS
+    elastic_ips: dict[str, str] | None = field(default_factory=dict)  # fleet -> allocation id
+    fleets: list[str] | None = field(default_factory=list)  # the fleets whose instances get names
     alarm_topic_arn: pulumi.Input[str] | None = None
+    iam: RoleArgs | None = RoleArgs()
 
 
 class DnsRegistrar(pulumi.ComponentResource):
@@ -57,22 +58,23 @@ class DnsRegistrar(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DnsRegistrarArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:DnsRegistrar", name, None, opts)
-        env = args.environment
-        if args.dns and args.dns.zone_id:
-            existing = aws.route53.get_zone(zone_id=args.dns.zone_id, opts=pulumi.InvokeOptions(parent=self))
-            self.zone_id = pulumi.Output.from_input(args.dns.zone_id)
-            self.zone_name = (args.dns.zone_name or existing.name).rstrip(".").lower()
-        elif args.dns:
+        args = as_args(DnsRegistrarArgs, args)
+        env = args.account
+        if args.zone_id:
+            existing = aws.route53.get_zone(zone_id=args.zone_id, opts=pulumi.InvokeOptions(parent=self))
+            self.zone_id = pulumi.Output.from_input(args.zone_id)
+            self.zone_name = (args.zone_name or existing.name).rstrip(".").lower()
+        elif args.zone_name:
             zone = aws.route53.Zone(
                 f"{name}-zone",
-                name=args.dns.zone_name,
+                name=args.zone_name,
                 comment=f"spotyard {args.stack_tag}",
-                vpcs=[aws.route53.ZoneVpcArgs(vpc_id=env.vpc_id, vpc_region=env.region)],
+                vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=env.region)],
                 force_destroy=True,  # the records in it are the registrar's, written at run time
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.zone_id = zone.zone_id
-            self.zone_name = args.dns.zone_name
+            self.zone_name = args.zone_name
 
         statements = [allow("FindInstances", ["ec2:DescribeInstances"], "*")]
         if self.zone_id is not None:
@@ -122,7 +124,7 @@ class DnsRegistrar(pulumi.ComponentResource):
                 ],
                 alarm_topic_arn=args.alarm_topic_arn,
                 timeout_seconds=TIMEOUT_SECONDS,
-                iam=env.iam,
+                iam=args.iam,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -132,10 +134,8 @@ class DnsRegistrar(pulumi.ComponentResource):
         self, args: DnsRegistrarArgs, zone_id: str | None, elastic_ips: dict[str, str]
     ) -> DnsRegistrarSettings:
         zone = (
-            Zone(
-                id=zone_id, name=self.zone_name or "", ttl=args.dns.ttl, requests_per_second=ROUTE53_REQUESTS_PER_SECOND
-            )
-            if zone_id and args.dns
+            Zone(id=zone_id, name=self.zone_name or "", ttl=args.ttl, requests_per_second=ROUTE53_REQUESTS_PER_SECOND)
+            if zone_id
             else None
         )
         return DnsRegistrarSettings(

@@ -8,27 +8,25 @@ that refuses clients without TLS or without the access point, and lets only the 
 instance role mount and write. `pulumi destroy` keeps it unless `retainOnDestroy: false`.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.environment import Subnet
+from components.args import SubnetArgs, as_args
 from components.iam import policy_document
 
 
 @dataclass
 class HomeVolumeArgs:
-    fleet: str
-    vpc_id: str
-    subnets: tuple[Subnet, ...]
-    fleet_security_group_id: pulumi.Input[str]
-    instance_role_arn: pulumi.Input[str]
-    uid: int
+    fleet: str  # the fleet whose instances mount it: names the access point's root /<fleet>
+    vpc_id: pulumi.Input[str]
+    subnets: list[SubnetArgs]  # the fleet's subnets: one mount target per availability zone
+    fleet_security_group_id: pulumi.Input[str]  # NFS is admitted from this group only
+    instance_role_arn: pulumi.Input[str]  # the only principal that may mount and write
+    uid: int  # owner of the files (the ssh user's)
     gid: int
-    retain_on_destroy: bool = True
+    retain_on_destroy: bool | None = True  # `pulumi destroy` keeps the file system, its data and access point
 
 
 class HomeVolume(pulumi.ComponentResource):
@@ -37,6 +35,7 @@ class HomeVolume(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HomeVolumeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:HomeVolume", name, None, opts)
+        args = as_args(HomeVolumeArgs, args)
         child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
 
@@ -139,9 +138,9 @@ class HomeVolume(pulumi.ComponentResource):
         self.register_outputs({"fileSystemId": self.file_system_id, "accessPointId": self.access_point_id})
 
 
-def _one_per_zone(subnets: tuple[Subnet, ...]) -> list[Subnet]:
+def _one_per_zone(subnets: list[SubnetArgs]) -> list[SubnetArgs]:
     """EFS allows one mount target per availability zone; instances in any subnet of a zone use it."""
-    chosen: dict[str, Subnet] = {}
+    chosen: dict[str, SubnetArgs] = {}
     for subnet in subnets:
         chosen.setdefault(subnet.availability_zone, subnet)
     return list(chosen.values())

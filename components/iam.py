@@ -1,14 +1,12 @@
 """IAM policy documents built from statements whose values may be Pulumi outputs."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from spotyard.config import IamConfig
+from components.args import RoleArgs
 
 
 def assume_role_policy(service: str, conditions: dict[str, Any] | None = None) -> str:
@@ -35,7 +33,7 @@ def stack_role(
     *,
     service: str,
     description: str,
-    iam: IamConfig,
+    iam: RoleArgs,
     conditions: dict[str, Any] | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.iam.Role:

@@ -7,8 +7,6 @@ registered (at most an hour, then it goes anyway); the interruption handler and
 moves the fleet's AMI parameter, and keeps `image.keep` AMIs per fleet.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi
@@ -17,10 +15,9 @@ from spotyard_lambda import settings
 from spotyard_lambda.names import STACK_TAG, tag_condition
 from spotyard_lambda.settings import TOPIC_VARIABLE, ImageKeeperSettings
 
-from components.environment import Environment
+from components.args import AccountArgs, RoleArgs
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
-from spotyard.config import FleetConfig
 
 HOLD_SECONDS = 3600
 AMI_STATES = {
@@ -32,30 +29,34 @@ AMI_STATES = {
 
 @dataclass
 class KeptFleet:
-    config: FleetConfig
-    capacity_target: pulumi.Input[str]
+    name: str
+    engine: str  # asg | spot-fleet
+    capacity_target: pulumi.Input[str]  # group name or Spot Fleet request id
     capacity_target_arn: pulumi.Input[str]
-    parameter_name: pulumi.Input[str]
+    parameter_name: pulumi.Input[str]  # the SSM parameter naming the fleet's AMI, moved to the newest saved
     parameter_arn: pulumi.Input[str]
     launch_template_id: pulumi.Input[str]
+    image_role_tag: str  # saved AMIs are tagged Role=<this>
+    keep: int  # saved AMIs kept per fleet
 
 
 @dataclass
 class ImageKeeperArgs:
-    environment: Environment
-    stack_tag: str
+    stack_tag: str  # the spotyard:stack tag value of the fleets' instances and AMIs
+    account: AccountArgs
     fleets: list[KeptFleet]
-    topic_arn: pulumi.Input[str] | None = None
+    topic_arn: pulumi.Input[str] | None = None  # notifications and alarms
+    iam: RoleArgs = RoleArgs()
 
 
 class ImageKeeper(pulumi.ComponentResource):
     def __init__(self, name: str, args: ImageKeeperArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:ImageKeeper", name, None, opts)
-        env = args.environment
-        groups = [f for f in args.fleets if f.config.engine == "asg"]
+        env = args.account
+        groups = [f for f in args.fleets if f.engine == "asg"]
         for fleet in groups:
             aws.autoscaling.LifecycleHook(
-                f"{name}-{fleet.config.name}-leaving",
+                f"{name}-{fleet.name}-leaving",
                 autoscaling_group_name=fleet.capacity_target,
                 lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
                 default_result="CONTINUE",
@@ -130,7 +131,7 @@ class ImageKeeper(pulumi.ComponentResource):
                 variables={TOPIC_VARIABLE: args.topic_arn if args.topic_arn is not None else ""},
                 triggers=triggers,
                 alarm_topic_arn=args.topic_arn,
-                iam=env.iam,
+                iam=args.iam,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -138,12 +139,11 @@ class ImageKeeper(pulumi.ComponentResource):
 
 
 def _fleet_settings(fleet: KeptFleet) -> pulumi.Output[tuple[str, settings.KeptFleet]]:
-    image = fleet.config.image
     return pulumi.Output.all(fleet.parameter_name, fleet.launch_template_id).apply(
         lambda ids: (
-            fleet.config.name,
+            fleet.name,
             settings.KeptFleet(
-                parameter=ids[0], launch_template_id=ids[1], image_role_tag=image.role_tag, keep=image.keep
+                parameter=ids[0], launch_template_id=ids[1], image_role_tag=fleet.image_role_tag, keep=fleet.keep
             ),
         )
     )

@@ -3,8 +3,6 @@ rebalance recommendation) the `interruption_handler` Lambda takes the instance o
 fleet, its target groups and DNS, saves an AMI when configured, and says so on the
 notification topic. Its role can act only on this stack's fleets."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 
 import pulumi
@@ -13,11 +11,9 @@ from spotyard_lambda.dns import Zone
 from spotyard_lambda.names import DEFAULT_TTL_SECONDS, STACK_TAG, hosted_zone_arn, tag_condition
 from spotyard_lambda.settings import TOPIC_VARIABLE, InterruptionHandlerSettings
 
-from components.environment import Environment
+from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
-from components.load_balancing import TargetGroup
-from spotyard.config import FleetConfig
 
 NOTICES = {
     "source": ["aws.ec2"],
@@ -26,34 +22,48 @@ NOTICES = {
 
 
 @dataclass
+class TargetGroupArgs:
+    """A target group the fleet's instances are in: they leave it when Spot takes them back."""
+
+    arn: str
+    target_type: str  # instance | ip: how an instance is named to the group
+
+
+@dataclass
 class InterruptedFleet:
-    config: FleetConfig
+    name: str
+    engine: str  # asg | spot-fleet
     capacity_target: pulumi.Input[str]  # group name or Spot Fleet request id
     capacity_target_arn: pulumi.Input[str]
-    target_groups: list[TargetGroup] = field(default_factory=list)
+    decrement_capacity: bool  # false: a replacement starts for an interrupted instance
+    on_rebalance: str  # notify | drain, on a rebalance recommendation
+    target_groups: list[TargetGroupArgs] | None = field(default_factory=list)
+    image_role_tag: str | None = None  # set: save the instance as an AMI tagged Role=<this>
 
 
 @dataclass
 class InterruptionHandlerArgs:
-    environment: Environment
-    stack_tag: str
+    stack_tag: str  # the spotyard:stack tag value of the fleets' instances: the only ones it acts on
+    account: AccountArgs
     fleets: list[InterruptedFleet]
-    zone_id: pulumi.Input[str] | None = None
+    zone_id: pulumi.Input[str] | None = None  # the hosted zone whose names of the instances it removes
     zone_name: str | None = None
-    ttl: int = DEFAULT_TTL_SECONDS
-    topic_arn: pulumi.Input[str] | None = None
+    ttl: int | None = DEFAULT_TTL_SECONDS
+    topic_arn: pulumi.Input[str] | None = None  # notifications and alarms
+    iam: RoleArgs | None = RoleArgs()
 
 
 class InterruptionHandler(pulumi.ComponentResource):
     def __init__(self, name: str, args: InterruptionHandlerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:InterruptionHandler", name, None, opts)
-        env = args.environment
+        args = as_args(InterruptionHandlerArgs, args)
+        env = args.account
         ours = tag_condition({STACK_TAG: args.stack_tag})
         statements = [
             allow("FindInstances", ["ec2:DescribeInstances"], "*"),
             allow("MarkInstances", ["ec2:CreateTags"], env.arn("ec2", "instance/*"), ours),
         ]
-        groups = [f.capacity_target_arn for f in args.fleets if f.config.engine == "asg"]
+        groups = [f.capacity_target_arn for f in args.fleets if f.engine == "asg"]
         if groups:
             statements += [
                 allow("FindGroupMembership", ["autoscaling:DescribeAutoScalingInstances"], "*"),
@@ -70,7 +80,7 @@ class InterruptionHandler(pulumi.ComponentResource):
                     pulumi.Output.from_input(args.zone_id).apply(lambda zone: hosted_zone_arn(env.partition, zone)),
                 )
             )
-        if any(f.config.image.snapshot_on_terminate for f in args.fleets):
+        if any(f.image_role_tag for f in args.fleets):
             statements += [
                 allow("FindSavedImages", ["ec2:DescribeImages"], "*"),
                 allow("SaveImagesOfStackInstances", ["ec2:CreateImage"], env.arn("ec2", "instance/*"), ours),
@@ -113,7 +123,7 @@ class InterruptionHandler(pulumi.ComponentResource):
                 ],
                 alarm_topic_arn=args.topic_arn,
                 timeout_seconds=60,
-                iam=env.iam,
+                iam=args.iam,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -121,19 +131,18 @@ class InterruptionHandler(pulumi.ComponentResource):
 
 
 def _fleet_settings(fleet: InterruptedFleet) -> pulumi.Output[tuple[str, settings.InterruptedFleet]]:
-    config = fleet.config
     return pulumi.Output.from_input(fleet.capacity_target).apply(
         lambda target: (
-            config.name,
+            fleet.name,
             settings.InterruptedFleet(
-                engine=config.engine,
+                engine=fleet.engine,
                 capacity_target=target,
-                decrement_capacity=config.interruption.decrement_capacity,
-                on_rebalance=config.interruption.on_rebalance,
+                decrement_capacity=fleet.decrement_capacity,
+                on_rebalance=fleet.on_rebalance,
                 target_groups=tuple(
                     settings.TargetGroup(arn=g.arn, target_type=g.target_type) for g in fleet.target_groups
                 ),
-                image_role_tag=config.image.role_tag if config.image.snapshot_on_terminate else None,
+                image_role_tag=fleet.image_role_tag,
             ),
         )
     )

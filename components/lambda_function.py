@@ -8,8 +8,6 @@ rule invokes the function directly, or (`Trigger.queue`) sends its events to an 
 SQS queue that the function reads in batches.
 """
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +18,8 @@ import pulumi_aws as aws
 from spotyard_lambda.names import stack_tag_value
 from spotyard_lambda.settings import SETTINGS_VARIABLE, STACK_VARIABLE, LambdaSettings
 
+from components.args import RoleArgs
 from components.iam import allow, policy_document, stack_role
-from spotyard.config import IamConfig
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SHARED_PACKAGE = "spotyard_lambda"
@@ -74,7 +72,7 @@ class LambdaFunctionArgs:
     timeout_seconds: int = 60
     memory_mb: int = 256
     log_retention_days: int = 30
-    iam: IamConfig = IamConfig()  # the role's path and permissions boundary (spotyard:iam)
+    iam: RoleArgs = RoleArgs()  # the role's path and permissions boundary (spotyard:iam)
 
 
 def _encode(settings: LambdaSettings, stack: str) -> str:

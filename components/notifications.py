@@ -6,21 +6,19 @@ encrypted with the AWS-managed SNS key. Publishers need no KMS rights of their o
 key lets this account's principals use it through SNS only.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import stack_tag_value
 
-from components.environment import Environment
+from components.args import AccountArgs
 from components.iam import policy_document
 
 
 @dataclass
 class NotificationsArgs:
-    environment: Environment
+    account: AccountArgs  # the key lets this account's principals publish through SNS
     email: str | None = None
 
 
@@ -29,7 +27,7 @@ class Notifications(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:Notifications", name, None, opts)
-        env = args.environment
+        env = args.account
         child = pulumi.ResourceOptions(parent=self)
         use = ["kms:Decrypt", "kms:GenerateDataKey*"]
         key = aws.kms.Key(

@@ -6,8 +6,6 @@ Results are data: `pulumi destroy` keeps a created bucket, its objects and its s
 (retained) unless `retainOnDestroy: false`, which empties and deletes it instead.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi

@@ -3,8 +3,6 @@
 `capacity` at start, 0 at stop (an `asg` fleet with a minCapacity also moves MinSize: 0 at
 stop, minCapacity at start). Their role may call only that action on that fleet."""
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +10,26 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.environment import Environment
+from components.args import RoleArgs
 from components.iam import allow, policy_document, stack_role
-from spotyard.config import FleetConfig
 
 
-def capacity_api(fleet: FleetConfig) -> tuple[str, str]:
+@dataclass
+class FleetScheduleArgs:
+    fleet: str
+    engine: str  # asg | spot-fleet
+    capacity_target: pulumi.Input[str]  # group name or Spot Fleet request id
+    capacity_target_arn: pulumi.Input[str]
+    account_id: str  # the only account whose Scheduler may assume the schedules' role
+    timezone: str  # IANA name the expressions are read in
+    capacity: int  # set at start
+    min_capacity: int  # an asg group's MinSize at start (0 at stop)
+    start: str | None = None  # cron()/rate()/at() expression
+    stop: str | None = None
+    iam: RoleArgs = RoleArgs()
+
+
+def capacity_api(fleet: FleetScheduleArgs) -> tuple[str, str]:
     """(universal target ARN, IAM action) of the call that sets the fleet's capacity."""
     if fleet.engine == "spot-fleet":
         service, action = "ec2", "ModifySpotFleetRequest"
@@ -29,7 +41,7 @@ def capacity_api(fleet: FleetConfig) -> tuple[str, str]:
     return f"arn:aws:scheduler:::aws-sdk:{service}:{action[0].lower()}{action[1:]}", f"{service}:{action}"
 
 
-def capacity_input(fleet: FleetConfig, target: str, capacity: int, minimum: int) -> dict[str, Any]:
+def capacity_input(fleet: FleetScheduleArgs, target: str, capacity: int, minimum: int) -> dict[str, Any]:
     """The API input that sets `fleet` to `capacity` (and its group's MinSize to `minimum`)."""
     if fleet.engine == "spot-fleet":
         # A request keeps the ExcessCapacityTerminationPolicy it was last sent: the autoscaler's and
@@ -44,28 +56,17 @@ def capacity_input(fleet: FleetConfig, target: str, capacity: int, minimum: int)
     return {"AutoScalingGroupName": target, "MinSize": minimum, "DesiredCapacity": capacity}
 
 
-@dataclass
-class FleetScheduleArgs:
-    fleet: FleetConfig
-    environment: Environment
-    capacity_target: pulumi.Input[str]
-    capacity_target_arn: pulumi.Input[str]
-
-
 class FleetSchedule(pulumi.ComponentResource):
     def __init__(self, name: str, args: FleetScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:FleetSchedule", name, None, opts)
-        fleet, schedule, env = args.fleet, args.fleet.schedule, args.environment
-        if schedule is None:
-            raise ValueError(f"fleet {fleet.name} has no schedule")
         child = pulumi.ResourceOptions(parent=self)
-        target_arn, action = capacity_api(fleet)
+        target_arn, action = capacity_api(args)
         role = stack_role(
             f"{name}-role",
-            description=f"spotyard: schedules of fleet {fleet.name}",
+            description=f"spotyard: schedules of fleet {args.fleet}",
             service="scheduler.amazonaws.com",
-            conditions={"StringEquals": {"aws:SourceAccount": env.account_id}},
-            iam=env.iam,
+            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
+            iam=args.iam,
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -75,23 +76,23 @@ class FleetSchedule(pulumi.ComponentResource):
             opts=child,
         )
         for moment, expression, capacity, minimum in (
-            ("start", schedule.start, fleet.capacity, fleet.min_capacity),
-            ("stop", schedule.stop, 0, 0),
+            ("start", args.start, args.capacity, args.min_capacity),
+            ("stop", args.stop, 0, 0),
         ):
             if not expression:
                 continue
             aws.scheduler.Schedule(
                 f"{name}-{moment}",
-                description=f"spotyard: {moment} fleet {fleet.name} (capacity {capacity})",
+                description=f"spotyard: {moment} fleet {args.fleet} (capacity {capacity})",
                 schedule_expression=expression,
-                schedule_expression_timezone=schedule.timezone,
+                schedule_expression_timezone=args.timezone,
                 flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
                 target=aws.scheduler.ScheduleTargetArgs(
                     arn=target_arn,
                     role_arn=role.arn,
                     input=pulumi.Output.from_input(args.capacity_target).apply(
                         lambda target, capacity=capacity, minimum=minimum: json.dumps(
-                            capacity_input(fleet, target, capacity, minimum)
+                            capacity_input(args, target, capacity, minimum)
                         )
                     ),
                     retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(

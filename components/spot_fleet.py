@@ -6,21 +6,18 @@ at creation; afterwards it belongs to the autoscaler, the schedules and the CLI
 (`ignore_changes`). So does the AMI parameter of a fleet that saves its instances as AMIs.
 """
 
-from __future__ import annotations
-
 import base64
 import gzip
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import FLEET_TAG, STACK_TAG, tag_condition
+from spotyard_lambda.names import AMI_PARAMETER, FLEET_TAG, STACK_TAG, fleet_parameter, tag_condition
 
-from components.environment import Environment
+from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow, policy_document, stack_role
-from components.image import Image, ami_parameter_name
-from spotyard.config import FleetConfig
 
 # Spot Fleet spells allocation strategies in camelCase.
 SPOT_FLEET_STRATEGIES = {
@@ -45,16 +42,67 @@ LATEST_VERSION = "$Latest"
 
 
 @dataclass
+class IngressRuleArgs:
+    """`port` (to `to_port`) over `protocol` from each of `sources` (CIDRs or security group ids)."""
+
+    port: int
+    to_port: int
+    protocol: str
+    sources: list[str]
+
+
+@dataclass
+class RootVolumeArgs:
+    """The root EBS volume of every instance (always encrypted, deleted with the instance)."""
+
+    type: str  # gp3 | gp2 | io1 | io2 | standard
+    size: int | None = None  # GiB; None: the AMI's snapshot size
+    iops: int | None = None
+    throughput: int | None = None  # MiB/s, gp3 only
+
+
+@dataclass
 class SpotFleetArgs:
-    fleet: FleetConfig
-    environment: Environment
-    image: Image
-    instance_tags: dict[str, str]
+    fleet: str  # the fleet's name: its instances' spotyard:fleet tag
+    engine: str  # asg (Auto Scaling group) | spot-fleet (Spot Fleet request)
+    account: AccountArgs
+    vpc_id: pulumi.Input[str]
+    subnet_ids: list[str]
+    image_id: str  # the AMI at preview: the AMI parameter's first value
+    root_device_name: str  # the AMI's root device
+    instance_types: list[str]
+    allocation_strategy: str  # price-capacity-optimized | capacity-optimized | lowest-price
+    capacity: int  # desired/target capacity at creation; afterwards not Pulumi's
+    min_capacity: int
+    max_capacity: int
+    instance_tags: dict[str, str]  # the instances' and volumes' tags, spotyard:stack among them
+    root_volume: RootVolumeArgs
     user_data: pulumi.Input[str] | None = None
     # On the group or request only: what the CLI reads back (ssh user, zone, saved-image role).
-    fleet_tags: dict[str, str] = field(default_factory=dict)
+    fleet_tags: dict[str, str] | None = field(default_factory=dict)
     # What a Spot Fleet request needs to exist first (the account's Spot service-linked roles).
-    request_depends_on: list[pulumi.Resource] = field(default_factory=list)
+    spot_service_roles: list[aws.iam.ServiceLinkedRole] | None = field(default_factory=list)
+    ssh_key_name: str | None = None
+    ssh_allow_from: list[str] | None = field(default_factory=list)  # ssh (22/tcp) admitted from these
+    ingress: list[IngressRuleArgs] | None = field(default_factory=list)
+    security_group_ids: list[str] | None = field(default_factory=list)  # more groups for the instances
+    managed_policy_arns: list[str] | None = field(default_factory=list)  # more for the instance role
+    role_statements: list[dict[str, Any]] | None = field(default_factory=list)  # an inline policy of the instance role
+    keeps_images: bool | None = False  # the AMI parameter follows the newest saved AMI (ImageKeeper owns it)
+    works_a_queue: bool | None = False  # the agent marks busy workers (protection, busy tag)
+    stops_when_idle: bool | None = False  # the agent may take its own instance out of the fleet
+    capacity_rebalance: bool | None = False  # asg: replace an instance on a rebalance recommendation
+    on_demand_base_capacity: int | None = None  # None: the queue autoscaler's fallback owns it
+    spot_max_price: str | None = None
+    spot_instance_pools: int | None = None
+    instance_weights: dict[str, int] | None = field(default_factory=dict)  # units of capacity per type
+    credit_specification: str | None = None  # standard | unlimited, burstable (T) types only
+    target_group_arns: list[str] | None = field(default_factory=list)
+    iam: RoleArgs | None = RoleArgs()
+
+
+def ami_parameter_name(fleet: str) -> str:
+    return fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet, AMI_PARAMETER)
 
 
 class SpotFleet(pulumi.ComponentResource):
@@ -66,14 +114,15 @@ class SpotFleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SpotFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:SpotFleet", name, None, opts)
-        fleet, env = args.fleet, args.environment
+        args = as_args(SpotFleetArgs, args)
+        fleet, account = args.fleet, args.account
         child = pulumi.ResourceOptions(parent=self)
 
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            vpc_id=env.vpc_id,
-            description=f"spotyard fleet {fleet.name}",
-            tags={"Name": fleet.name},
+            vpc_id=args.vpc_id,
+            description=f"spotyard fleet {fleet}",
+            tags={"Name": fleet},
             opts=child,
         )
         self.security_group_id = security_group.id
@@ -86,7 +135,7 @@ class SpotFleet(pulumi.ComponentResource):
                 **cidr,
                 opts=child,
             )
-        for source in fleet.ssh.allow_from if fleet.ssh else ():
+        for source in args.ssh_allow_from:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-ssh-from-{_slug(source)}",
                 security_group_id=security_group.id,
@@ -97,7 +146,7 @@ class SpotFleet(pulumi.ComponentResource):
                 opts=child,
                 **_ingress_source(source),
             )
-        for rule in fleet.ingress:
+        for rule in args.ingress:
             ports = str(rule.port) if rule.to_port == rule.port else f"{rule.port}-{rule.to_port}"
             for source in rule.sources:
                 aws.vpc.SecurityGroupIngressRule(
@@ -114,17 +163,17 @@ class SpotFleet(pulumi.ComponentResource):
         self.instance_role = stack_role(
             f"{name}-instance-role",
             service="ec2.amazonaws.com",
-            description=f"spotyard fleet {fleet.name} instances",
-            iam=env.iam,
+            description=f"spotyard fleet {fleet} instances",
+            iam=args.iam,
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
             f"{name}-ssm-core",
             role=self.instance_role.name,
-            policy_arn=env.managed_policy("AmazonSSMManagedInstanceCore"),
+            policy_arn=account.managed_policy("AmazonSSMManagedInstanceCore"),
             opts=child,
         )
-        for policy_arn in fleet.instance_role.managed_policy_arns:
+        for policy_arn in args.managed_policy_arns:
             # Named after the policy (path and name), so that adding or removing one leaves the others be.
             aws.iam.RolePolicyAttachment(
                 f"{name}-policy-{_slug(policy_arn.split(':policy/', 1)[1])}",
@@ -132,25 +181,23 @@ class SpotFleet(pulumi.ComponentResource):
                 policy_arn=policy_arn,
                 opts=child,
             )
-        if fleet.instance_role.statements:
+        if args.role_statements:
             aws.iam.RolePolicy(
                 f"{name}-extra",
                 role=self.instance_role.name,
-                policy=policy_document(list(fleet.instance_role.statements)),
+                policy=policy_document(list(args.role_statements)),
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.instance_role.name, opts=child)
 
         self.image_parameter = aws.ssm.Parameter(
             f"{name}-ami",
-            name=ami_parameter_name(fleet.name),
+            name=ami_parameter_name(fleet),
             type="String",
             data_type="aws:ec2:image",
-            value=args.image.id,
-            description=f"spotyard: the AMI fleet {fleet.name} boots from",
-            opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["value"] if fleet.image.snapshot_on_terminate else []
-            ),
+            value=args.image_id,
+            description=f"spotyard: the AMI fleet {fleet} boots from",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if args.keeps_images else []),
         )
         # Auto Scaling resolves the parameter at every launch. Spot Fleet cannot follow one (only
         # instant EC2 Fleets can), so its template names the AMI the parameter held at preview; the
@@ -158,12 +205,12 @@ class SpotFleet(pulumi.ComponentResource):
         # (following `$Latest`) launches from without being replaced.
         image_id = (
             self.image_parameter.name.apply(lambda parameter: f"resolve:ssm:{parameter}")
-            if fleet.engine == "asg"
-            else args.image.id
+            if args.engine == "asg"
+            else args.image_id
         )
-        if fleet.engine == "spot-fleet" and fleet.image.snapshot_on_terminate:
+        if args.engine == "spot-fleet" and args.keeps_images:
             pulumi.log.warn(
-                f"spotyard:fleets.{fleet.name}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
+                f"spotyard:fleets.{fleet}.image.snapshotOnTerminate: a spot-fleet fleet boots from "
                 "its newest saved AMI only after the next `pulumi up` (a new launch template version, "
                 "which the request follows without being replaced), not at its next launch: Spot Fleet "
                 "cannot follow an SSM parameter; use engine: asg for that"
@@ -171,25 +218,25 @@ class SpotFleet(pulumi.ComponentResource):
 
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-template",
-            description=f"spotyard fleet {fleet.name}",
+            description=f"spotyard fleet {fleet}",
             image_id=image_id,
-            key_name=fleet.ssh.key_name if fleet.ssh else None,
-            vpc_security_group_ids=[security_group.id, *fleet.security_group_ids],
+            key_name=args.ssh_key_name,
+            vpc_security_group_ids=[security_group.id, *args.security_group_ids],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(cpu_credits=fleet.credit_specification)
-            if fleet.credit_specification
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(cpu_credits=args.credit_specification)
+            if args.credit_specification
             else None,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
             ),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=args.image.root_device_name,
+                    device_name=args.root_device_name,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_type=fleet.root_volume.type,
-                        volume_size=fleet.root_volume.size,
-                        iops=fleet.root_volume.iops,
-                        throughput=fleet.root_volume.throughput,
+                        volume_type=args.root_volume.type,
+                        volume_size=args.root_volume.size,
+                        iops=args.root_volume.iops,
+                        throughput=args.root_volume.throughput,
                         encrypted="true",
                         delete_on_termination="true",
                     ),
@@ -204,7 +251,7 @@ class SpotFleet(pulumi.ComponentResource):
             opts=child,
         )
 
-        if fleet.engine == "asg":
+        if args.engine == "asg":
             self.group = self._group(name, args)
             self.capacity_target = self.group.name
             self.capacity_target_arn = self.group.arn
@@ -212,7 +259,7 @@ class SpotFleet(pulumi.ComponentResource):
             self.request = self._request(name, args)
             self.capacity_target = self.request.id
             self.capacity_target_arn = self.request.id.apply(
-                lambda request_id: env.arn("ec2", f"spot-fleet-request/{request_id}")
+                lambda request_id: account.arn("ec2", f"spot-fleet-request/{request_id}")
             )
         agent = self._agent_statements(args)
         if agent:
@@ -230,19 +277,18 @@ class SpotFleet(pulumi.ComponentResource):
 
     def _agent_statements(self, args: SpotFleetArgs) -> list[dict]:
         """What spotyard's agent on the instances may do to their own fleet (and nothing else)."""
-        fleet = args.fleet
-        own_fleet = tag_condition({FLEET_TAG: fleet.name, STACK_TAG: args.instance_tags[STACK_TAG]})
-        own_group = tag_condition({FLEET_TAG: fleet.name}, "autoscaling")
-        own_instances = args.environment.arn("ec2", "instance/*")
+        own_fleet = tag_condition({FLEET_TAG: args.fleet, STACK_TAG: args.instance_tags[STACK_TAG]})
+        own_group = tag_condition({FLEET_TAG: args.fleet}, "autoscaling")
+        own_instances = args.account.arn("ec2", "instance/*")
         statements = []
-        if fleet.engine == "asg":
-            if fleet.queue:
+        if args.engine == "asg":
+            if args.works_a_queue:
                 statements.append(
                     allow(
                         "ProtectBusyWorkers", ["autoscaling:SetInstanceProtection"], self.capacity_target_arn, own_group
                     )
                 )
-            if fleet.idle_stop_minutes:
+            if args.stops_when_idle:
                 statements.append(
                     allow(
                         "LeaveWhenIdle",
@@ -254,9 +300,9 @@ class SpotFleet(pulumi.ComponentResource):
             if statements:
                 statements.append(allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"))
             return statements
-        if fleet.queue:
+        if args.works_a_queue:
             statements.append(allow("MarkBusyWorkers", ["ec2:CreateTags", "ec2:DeleteTags"], own_instances, own_fleet))
-        if fleet.idle_stop_minutes:
+        if args.stops_when_idle:
             statements += [
                 allow("ReadOwnFleet", ["ec2:DescribeSpotFleetRequests"], "*"),
                 allow("LowerOwnFleet", ["ec2:ModifySpotFleetRequest"], self.capacity_target_arn, own_fleet),
@@ -265,24 +311,23 @@ class SpotFleet(pulumi.ComponentResource):
         return statements
 
     def _group(self, name: str, args: SpotFleetArgs) -> aws.autoscaling.Group:
-        fleet = args.fleet
         return aws.autoscaling.Group(
             f"{name}-group",
-            min_size=fleet.min_capacity,
-            max_size=fleet.max_capacity,
-            desired_capacity=fleet.capacity,
-            vpc_zone_identifiers=args.environment.subnet_ids,
+            min_size=args.min_capacity,
+            max_size=args.max_capacity,
+            desired_capacity=args.capacity,
+            vpc_zone_identifiers=list(args.subnet_ids),
             # With capacity rebalancing Auto Scaling itself launches a replacement and terminates the
             # instance on a rebalance recommendation (Auto Scaling user guide, "Capacity Rebalancing"),
             # which is what `onRebalance: drain` promises and `notify` (only publish) does not.
-            capacity_rebalance=fleet.interruption.on_rebalance == "drain",
+            capacity_rebalance=args.capacity_rebalance,
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=fleet.on_demand_base_capacity or 0,
+                    on_demand_base_capacity=args.on_demand_base_capacity or 0,
                     on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy=fleet.allocation_strategy,
-                    spot_max_price=fleet.spot_max_price,
-                    spot_instance_pools=fleet.spot_instance_pools,
+                    spot_allocation_strategy=args.allocation_strategy,
+                    spot_max_price=args.spot_max_price,
+                    spot_instance_pools=args.spot_instance_pools,
                 ),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
@@ -290,13 +335,13 @@ class SpotFleet(pulumi.ComponentResource):
                     ),
                     overrides=[
                         aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
-                            instance_type=t, weighted_capacity=_weight(fleet, t, str)
+                            instance_type=t, weighted_capacity=_weight(args, t, str)
                         )
-                        for t in fleet.instance_types
+                        for t in args.instance_types
                     ],
                 ),
             ),
-            target_group_arns=list(fleet.target_group_arns),
+            target_group_arns=list(args.target_group_arns),
             health_check_type="EC2",
             health_check_grace_period=300,
             enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances", "GroupTotalInstances"],
@@ -311,46 +356,45 @@ class SpotFleet(pulumi.ComponentResource):
                 parent=self,
                 ignore_changes=[
                     "desiredCapacity",
-                    *_unless_configured(fleet, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
+                    *_unless_configured(args, "mixedInstancesPolicy.instancesDistribution.onDemandBaseCapacity"),
                 ],
             ),
         )
 
     def _request(self, name: str, args: SpotFleetArgs) -> aws.ec2.SpotFleetRequest:
-        fleet, env = args.fleet, args.environment
         child = pulumi.ResourceOptions(parent=self)
         fleet_role = stack_role(
             f"{name}-fleet-role",
             service="spotfleet.amazonaws.com",
-            description=f"spotyard spot fleet {fleet.name}",
-            iam=env.iam,
+            description=f"spotyard spot fleet {args.fleet}",
+            iam=args.iam,
             opts=child,
         )
         tagging = aws.iam.RolePolicyAttachment(
             f"{name}-fleet-tagging",
             role=fleet_role.name,
-            policy_arn=env.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"),
+            policy_arn=args.account.managed_policy("service-role/AmazonEC2SpotFleetTaggingRole"),
             opts=child,
         )
         overrides = [
             aws.ec2.SpotFleetRequestLaunchTemplateConfigOverrideArgs(
-                instance_type=t, subnet_id=s.id, weighted_capacity=_weight(fleet, t, float)
+                instance_type=t, subnet_id=subnet_id, weighted_capacity=_weight(args, t, float)
             )
-            for t in fleet.instance_types
-            for s in env.subnets
+            for t in args.instance_types
+            for subnet_id in args.subnet_ids
         ]
         return aws.ec2.SpotFleetRequest(
             f"{name}-request",
             iam_fleet_role=fleet_role.arn,
             fleet_type="maintain",
-            target_capacity=fleet.capacity,
+            target_capacity=args.capacity,
             # Of the target capacity, this much on-demand; ModifySpotFleetRequest changes it in place.
-            on_demand_target_capacity=fleet.on_demand_base_capacity or 0,
-            allocation_strategy=SPOT_FLEET_STRATEGIES[fleet.allocation_strategy],
+            on_demand_target_capacity=args.on_demand_base_capacity or 0,
+            allocation_strategy=SPOT_FLEET_STRATEGIES[args.allocation_strategy],
             # Both force a new request (ForceNew in terraform-provider-aws ec2_spot_fleet_request.go): the
             # README says so.
-            spot_price=fleet.spot_max_price,
-            instance_pools_to_use_count=fleet.spot_instance_pools,
+            spot_price=args.spot_max_price,
+            instance_pools_to_use_count=args.spot_instance_pools,
             launch_template_configs=[
                 aws.ec2.SpotFleetRequestLaunchTemplateConfigArgs(
                     launch_template_specification=aws.ec2.SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecificationArgs(
@@ -359,18 +403,18 @@ class SpotFleet(pulumi.ComponentResource):
                     overrides=overrides,
                 )
             ],
-            target_group_arns=list(fleet.target_group_arns),
+            target_group_arns=list(args.target_group_arns),
             excess_capacity_termination_policy="Default",
             instance_interruption_behaviour="terminate",
             replace_unhealthy_instances=True,
             terminate_instances_on_delete="true",
             terminate_instances_with_expiration=True,
             wait_for_fulfillment=False,
-            tags={FLEET_TAG: fleet.name, **args.fleet_tags},
+            tags={FLEET_TAG: args.fleet, **args.fleet_tags},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[tagging, *args.request_depends_on],
-                ignore_changes=["targetCapacity", *_unless_configured(fleet, "onDemandTargetCapacity")],
+                depends_on=[tagging, *args.spot_service_roles],
+                ignore_changes=["targetCapacity", *_unless_configured(args, "onDemandTargetCapacity")],
             ),
         )
 
@@ -387,14 +431,14 @@ def encode_user_data(text: str | None) -> str | None:
     return base64.b64encode(raw).decode()
 
 
-def _unless_configured(fleet: FleetConfig, on_demand_input: str) -> list[str]:
+def _unless_configured(fleet: SpotFleetArgs, on_demand_input: str) -> list[str]:
     """The on-demand part belongs to `onDemandBaseCapacity` where it is set (pulumi up applies it) and
     otherwise to the queue autoscaler's fallback, which changes it at run time (the two are exclusive:
     spotyard/config.py); so pulumi up ignores it unless it is configured."""
     return [] if fleet.on_demand_base_capacity is not None else [on_demand_input]
 
 
-def _weight(fleet: FleetConfig, instance_type: str, spelling: type[str] | type[float]) -> str | float | None:
+def _weight(fleet: SpotFleetArgs, instance_type: str, spelling: type[str] | type[float]) -> str | float | None:
     """The units of capacity `instance_type` counts for, as the engine spells them (Auto Scaling: a
     string; Spot Fleet: a number), or None when the fleet counts instances."""
     return spelling(fleet.instance_weights[instance_type]) if fleet.instance_weights else None

@@ -10,14 +10,10 @@ read at preview, declared only while missing, and declared `retain_on_delete`, s
 from the state and never deletes a role other stacks rely on.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.provider import invoke_options
 
 # Role name -> the service it is linked to (`aws iam create-service-linked-role --aws-service-name`).
 SPOT_SERVICE_ROLES = {
@@ -27,15 +23,9 @@ SPOT_SERVICE_ROLES = {
 SERVICE_ROLE_PATH = "/aws-service-role/"
 
 
-def missing_spot_service_roles(provider: aws.Provider) -> tuple[str, ...]:
-    """The Spot service-linked roles this account does not have yet."""
-    present = set(aws.iam.get_roles(path_prefix=SERVICE_ROLE_PATH, opts=invoke_options(provider)).names)
-    return tuple(role for role in SPOT_SERVICE_ROLES if role not in present)
-
-
 @dataclass
 class SpotServiceRolesArgs:
-    missing: tuple[str, ...]
+    missing: list[str]  # role names, keys of SPOT_SERVICE_ROLES
 
 
 class SpotServiceRoles(pulumi.ComponentResource):

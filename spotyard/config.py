@@ -46,6 +46,24 @@ MAX_POSIX_ID = 4_294_967_295
 MAX_COOLDOWN_SECONDS = 86_400
 MAX_IDLE_STOP_MINUTES = 10_080
 
+# Defaults of optional keys (spec section 1), each written once: the readers return them typed
+# (config_reader.Section) and the dataclasses below default to them.
+DEFAULT_ENGINE = "asg"
+DEFAULT_ALLOCATION_STRATEGY = "price-capacity-optimized"
+DEFAULT_KEPT_IMAGES = 3
+DEFAULT_POSIX_ID = 1000  # ec2-user on Amazon Linux
+DEFAULT_SSH_USER = "ec2-user"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_SCALE_IN_COOLDOWN_SECONDS = 300
+DEFAULT_BOOT_SECONDS = 120
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300
+DEFAULT_WARM_UP_MINUTES = 15
+DEFAULT_ON_REBALANCE = "notify"
+DEFAULT_ROOT_VOLUME_TYPE = "gp3"
+DEFAULT_ROLE_PATH = "/"
+# What a gp3 volume gets without `iops` (EC2 user guide, General Purpose SSD volumes: 3,000 IOPS baseline).
+GP3_BASELINE_IOPS = 3000
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -73,7 +91,7 @@ class ImageConfig:
     role_tag: str | None = None
     fallback_role_tag: str | None = None
     snapshot_on_terminate: bool = False
-    keep: int = 3
+    keep: int = DEFAULT_KEPT_IMAGES
 
 
 @dataclass(frozen=True)
@@ -116,7 +134,7 @@ class QueueConfig:
     messages_per_instance: int
     scale_in_cooldown_seconds: int
     visibility_timeout_seconds: int
-    boot_seconds: int = 120
+    boot_seconds: int = DEFAULT_BOOT_SECONDS
     warm_up: WarmUpConfig | None = None
 
 
@@ -133,7 +151,7 @@ class ResultsConfig:
 @dataclass(frozen=True)
 class InterruptionConfig:
     decrement_capacity: bool = False
-    on_rebalance: str = "notify"
+    on_rebalance: str = DEFAULT_ON_REBALANCE
 
 
 @dataclass(frozen=True)
@@ -141,7 +159,7 @@ class RootVolumeConfig:
     """`rootVolume`: the root EBS volume of every instance (encrypted, deleted with the instance)."""
 
     size: int | None = None  # GiB; None: the AMI's snapshot size
-    type: str = "gp3"
+    type: str = DEFAULT_ROOT_VOLUME_TYPE
     iops: int | None = None
     throughput: int | None = None  # MiB/s, gp3 only
 
@@ -167,9 +185,9 @@ class InstanceRoleConfig:
 @dataclass(frozen=True)
 class FleetConfig:
     name: str
-    engine: str = "asg"
+    engine: str = DEFAULT_ENGINE
     instance_types: tuple[str, ...] = ()
-    allocation_strategy: str = "price-capacity-optimized"
+    allocation_strategy: str = DEFAULT_ALLOCATION_STRATEGY
     capacity: int = 1
     min_capacity: int = 0
     max_capacity: int = 1
@@ -203,14 +221,14 @@ class FleetConfig:
 
     @property
     def ssh_user(self) -> str:
-        return self.ssh.user if self.ssh else "ec2-user"
+        return self.ssh.user if self.ssh else DEFAULT_SSH_USER
 
 
 @dataclass(frozen=True)
 class IamConfig:
     """`spotyard:iam`: the path and permissions boundary of every role the stack creates."""
 
-    path: str = "/"
+    path: str = DEFAULT_ROLE_PATH
     permissions_boundary: str | None = None
 
 
@@ -289,9 +307,7 @@ def _dns(section: Section | None) -> DnsConfig | None:
     section.close()
     if not section.has("zoneName") and not section.has("zoneId"):
         section.problem("zoneName", "is required (or name an existing zone with zoneId)")
-    return DnsConfig(
-        zone_name=zone_name.rstrip(".").lower() if zone_name else None, zone_id=zone_id, ttl=ttl or DEFAULT_TTL_SECONDS
-    )
+    return DnsConfig(zone_name=zone_name.rstrip(".").lower() if zone_name else None, zone_id=zone_id, ttl=ttl)
 
 
 def _notifications(section: Section | None) -> NotificationsConfig | None:
@@ -341,18 +357,17 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
 
 
 def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
-    engine = s.text("engine", "asg", choices=ENGINES) or "asg"
+    engine = s.text("engine", DEFAULT_ENGINE, choices=ENGINES)
     instance_types, instance_weights = _instance_types(s)
-    strategy = s.text("allocationStrategy", "price-capacity-optimized", choices=ALLOCATION_STRATEGIES[engine])
+    strategy = s.text("allocationStrategy", DEFAULT_ALLOCATION_STRATEGY, choices=ALLOCATION_STRATEGIES[engine])
     limit = MAX_CAPACITY[engine]
     min_capacity = s.integer("minCapacity", 0, minimum=0, maximum=limit)
-    capacity = s.integer("capacity", max(1, min_capacity or 0), minimum=0, maximum=limit)
-    max_capacity = s.integer("maxCapacity", max(1, capacity or 0), minimum=1, maximum=limit)
-    if None not in (min_capacity, capacity, max_capacity):
-        if capacity < min_capacity:
-            s.problem("capacity", f"must be at least minCapacity ({min_capacity}), got {capacity}")
-        if max_capacity < capacity:
-            s.problem("maxCapacity", f"must be at least capacity ({capacity}), got {max_capacity}")
+    capacity = s.integer("capacity", max(1, min_capacity), minimum=0, maximum=limit)
+    max_capacity = s.integer("maxCapacity", max(1, capacity), minimum=1, maximum=limit)
+    if capacity < min_capacity:
+        s.problem("capacity", f"must be at least minCapacity ({min_capacity}), got {capacity}")
+    if max_capacity < capacity:
+        s.problem("maxCapacity", f"must be at least capacity ({capacity}), got {max_capacity}")
     architectures = {rules.architecture(t) for t in instance_types}
     if len(architectures) > 1:
         s.problem("instanceTypes", "mixes arm64 (Graviton) and x86_64 types; one AMI cannot boot both")
@@ -362,16 +377,16 @@ def _fleet(name: str, s: Section, project_dir: Path) -> FleetConfig:
         name=name,
         engine=engine,
         instance_types=instance_types,
-        allocation_strategy=strategy or "price-capacity-optimized",
-        capacity=capacity if capacity is not None else 1,
-        min_capacity=min_capacity or 0,
-        max_capacity=max_capacity or 1,
+        allocation_strategy=strategy,
+        capacity=capacity,
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
         on_demand_fallback=s.flag("onDemandFallback"),
         elastic_ip=s.text(
             "elasticIp", pattern=r"eipalloc-[0-9a-z]+", expected="an Elastic IP allocation id (eipalloc-...)"
         ),
         image=_image(s.child("image")),
-        home=_home(s.child("home"), ssh.user if ssh else "ec2-user"),
+        home=_home(s.child("home"), ssh.user if ssh else DEFAULT_SSH_USER),
         ssh=ssh,
         schedule=_schedule(s.child("schedule")),
         idle_stop_minutes=s.integer("idleStopMinutes", minimum=10, maximum=MAX_IDLE_STOP_MINUTES),
@@ -415,7 +430,7 @@ def _image(s: Section | None) -> ImageConfig:
     role_tag = s.text("roleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
     fallback = s.text("fallbackRoleTag", pattern=r"[A-Za-z0-9_.:/=+@ -]{1,256}", expected="a tag value")
     snapshot = s.flag("snapshotOnTerminate")
-    keep = s.integer("keep", 3, minimum=1, maximum=MAX_KEPT_IMAGES)
+    keep = s.integer("keep", DEFAULT_KEPT_IMAGES, minimum=1, maximum=MAX_KEPT_IMAGES)
     s.close()
     if s.has("amiId") == s.has("roleTag"):
         s.problem("amiId", "set exactly one of amiId and roleTag")
@@ -424,7 +439,7 @@ def _image(s: Section | None) -> ImageConfig:
     if snapshot and not s.has("roleTag"):
         s.problem("snapshotOnTerminate", "needs roleTag: saved AMIs are tagged Role=<roleTag>")
     return ImageConfig(
-        ami_id=ami_id, role_tag=role_tag, fallback_role_tag=fallback, snapshot_on_terminate=snapshot, keep=keep or 3
+        ami_id=ami_id, role_tag=role_tag, fallback_role_tag=fallback, snapshot_on_terminate=snapshot, keep=keep
     )
 
 
@@ -433,22 +448,22 @@ def _home(s: Section | None, user: str) -> HomeConfig | None:
         return None
     mount_path = s.text(
         "mountPath",
-        f"/home/{user}/var",
+        f"/home/{user}/var",  # the default, here only
         pattern=r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]",
         expected="an absolute path of letters, digits, . _ - and /",
     )
     retain = s.flag("retainOnDestroy", True)
-    uid = s.integer("uid", 1000, minimum=0, maximum=MAX_POSIX_ID)
-    gid = s.integer("gid", 1000, minimum=0, maximum=MAX_POSIX_ID)
+    uid = s.integer("uid", DEFAULT_POSIX_ID, minimum=0, maximum=MAX_POSIX_ID)
+    gid = s.integer("gid", DEFAULT_POSIX_ID, minimum=0, maximum=MAX_POSIX_ID)
     s.close()
     system = ("/", "/home", "/etc", "/usr", "/var", "/boot", "/tmp", "/root")
-    if mount_path in system or (mount_path or "").startswith(("/proc/", "/sys/", "/dev/")):
+    if mount_path in system or mount_path.startswith(("/proc/", "/sys/", "/dev/")):
         s.problem("mountPath", f"must not be a system directory, got '{mount_path}'")
     return HomeConfig(
-        mount_path=mount_path or f"/home/{user}/var",
+        mount_path=mount_path,
         retain_on_destroy=retain,
-        uid=1000 if uid is None else uid,
-        gid=1000 if gid is None else gid,
+        uid=uid,
+        gid=gid,
     )
 
 
@@ -457,7 +472,7 @@ def _ssh(s: Section | None) -> SshConfig | None:
         return None
     key_name = s.text("keyName", pattern=r"[ -~]{1,255}", expected="a key pair name")
     allow_from = s.texts("allowFrom", item=rules.network_source)
-    user = s.text("user", "ec2-user", pattern=r"[a-z_][a-z0-9_-]{0,31}", expected="a Linux user name")
+    user = s.text("user", DEFAULT_SSH_USER, pattern=r"[a-z_][a-z0-9_-]{0,31}", expected="a Linux user name")
     bastion = s.text(
         "bastion",
         pattern=r"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?",
@@ -475,9 +490,9 @@ def _ssh(s: Section | None) -> SshConfig | None:
     return SshConfig(
         key_name=key_name,
         allow_from=allow_from,
-        user=user or "ec2-user",
+        user=user,
         bastion=bastion,
-        identity_file=identity_file or DEFAULT_IDENTITY_FILE,
+        identity_file=identity_file,
         forward_agent=forward_agent,
     )
 
@@ -487,11 +502,11 @@ def _schedule(s: Section | None) -> ScheduleConfig | None:
         return None
     start = s.text("start", check=rules.schedule_expression)
     stop = s.text("stop", check=rules.schedule_expression)
-    timezone = s.text("timezone", "UTC", check=rules.time_zone)
+    timezone = s.text("timezone", DEFAULT_TIMEZONE, check=rules.time_zone)
     s.close()
     if not s.has("start") and not s.has("stop"):
         s.problem("start", "a schedule needs start, stop or both")
-    return ScheduleConfig(start=start, stop=stop, timezone=timezone or "UTC")
+    return ScheduleConfig(start=start, stop=stop, timezone=timezone)
 
 
 def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
@@ -499,16 +514,23 @@ def _queue(s: Section | None, max_capacity: int | None) -> QueueConfig | None:
         return None
     warm_up = _warm_up(s.child("warmUp"), max_capacity)
     per_instance = s.integer("messagesPerInstance", DEFAULT_MESSAGES_PER_INSTANCE, minimum=1)
-    cooldown = s.integer("scaleInCooldownSeconds", 300, minimum=1, maximum=MAX_COOLDOWN_SECONDS)
-    boot = s.integer("bootSeconds", 120, minimum=1, maximum=3600)
-    visibility = s.integer("visibilityTimeoutSeconds", 300, minimum=1, maximum=MAX_VISIBILITY_TIMEOUT_SECONDS)
+    cooldown = s.integer(
+        "scaleInCooldownSeconds", DEFAULT_SCALE_IN_COOLDOWN_SECONDS, minimum=1, maximum=MAX_COOLDOWN_SECONDS
+    )
+    boot = s.integer("bootSeconds", DEFAULT_BOOT_SECONDS, minimum=1, maximum=3600)
+    visibility = s.integer(
+        "visibilityTimeoutSeconds",
+        DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+        minimum=1,
+        maximum=MAX_VISIBILITY_TIMEOUT_SECONDS,
+    )
     s.close()
     return QueueConfig(
-        messages_per_instance=per_instance or DEFAULT_MESSAGES_PER_INSTANCE,
-        scale_in_cooldown_seconds=cooldown or 300,
-        boot_seconds=boot or 120,
+        messages_per_instance=per_instance,
+        scale_in_cooldown_seconds=cooldown,
+        boot_seconds=boot,
         warm_up=warm_up,
-        visibility_timeout_seconds=visibility or 300,
+        visibility_timeout_seconds=visibility,
     )
 
 
@@ -516,9 +538,9 @@ def _warm_up(s: Section | None, max_capacity: int | None) -> WarmUpConfig | None
     if s is None:
         return None
     schedule = s.text("schedule", required=True, check=rules.schedule_expression)
-    timezone = s.text("timezone", "UTC", check=rules.time_zone)
+    timezone = s.text("timezone", DEFAULT_TIMEZONE, check=rules.time_zone)
     capacity = s.integer("capacity", minimum=1)
-    minutes = s.integer("minutes", 15, minimum=1, maximum=1440)
+    minutes = s.integer("minutes", DEFAULT_WARM_UP_MINUTES, minimum=1, maximum=1440)
     s.close()
     if not s.has("capacity"):
         s.problem("capacity", "is required")
@@ -526,7 +548,7 @@ def _warm_up(s: Section | None, max_capacity: int | None) -> WarmUpConfig | None
         s.problem("capacity", f"must be at most the fleet's maxCapacity ({max_capacity}), got {capacity}")
     if schedule is None or capacity is None:
         return None
-    return WarmUpConfig(schedule=schedule, timezone=timezone or "UTC", capacity=capacity, minutes=minutes or 15)
+    return WarmUpConfig(schedule=schedule, timezone=timezone, capacity=capacity, minutes=minutes)
 
 
 def _results(s: Section | None) -> ResultsConfig | None:
@@ -557,9 +579,9 @@ def _interruption(s: Section | None) -> InterruptionConfig:
     if s is None:
         return InterruptionConfig()
     decrement = s.flag("decrementCapacity")
-    on_rebalance = s.text("onRebalance", "notify", choices=REBALANCE_ACTIONS)
+    on_rebalance = s.text("onRebalance", DEFAULT_ON_REBALANCE, choices=REBALANCE_ACTIONS)
     s.close()
-    return InterruptionConfig(decrement_capacity=decrement, on_rebalance=on_rebalance or "notify")
+    return InterruptionConfig(decrement_capacity=decrement, on_rebalance=on_rebalance)
 
 
 def _user_data(s: Section, project_dir: Path) -> str | None:
@@ -599,7 +621,7 @@ GP3_THROUGHPUT = (125, 1000)
 def _root_volume(s: Section | None) -> RootVolumeConfig:
     if s is None:
         return RootVolumeConfig()
-    kind = s.text("type", "gp3", choices=tuple(ROOT_VOLUME_TYPES)) or "gp3"
+    kind = s.text("type", DEFAULT_ROOT_VOLUME_TYPE, choices=tuple(ROOT_VOLUME_TYPES))
     (size_low, size_high), iops_range, iops_per_gib = ROOT_VOLUME_TYPES[kind]
     size = s.integer("size", minimum=size_low, maximum=size_high)
     iops = s.integer("iops", minimum=iops_range[0], maximum=iops_range[1]) if iops_range else s.integer("iops")
@@ -623,11 +645,12 @@ def _root_volume(s: Section | None) -> RootVolumeConfig:
             f"{kind} allows at most {iops_per_gib} IOPS per GiB: {iops} needs a size of at least "
             f"{-(-iops // iops_per_gib)} GiB, got {size}",
         )
-    if throughput and throughput * 4 > (iops or 3000):
+    effective_iops = iops or GP3_BASELINE_IOPS
+    if throughput and throughput * 4 > effective_iops:
         s.problem(
             "throughput",
             f"gp3 allows at most 0.25 MiB/s per IOPS: {throughput} MiB/s needs iops of at "
-            f"least {throughput * 4}, got {iops or 3000}",
+            f"least {throughput * 4}, got {effective_iops}",
         )
     return RootVolumeConfig(size=size, type=kind, iops=iops, throughput=throughput)
 
@@ -639,13 +662,13 @@ def _iam(s: Section | None) -> IamConfig:
     # PermissionsBoundary: the ARN of a managed policy.
     path = s.text(
         "path",
-        "/",
+        DEFAULT_ROLE_PATH,
         pattern=r"/|/[!-~]{1,510}/",
         expected="a path that starts and ends with / (e.g. /spotyard/), at most 512 printable ASCII characters",
     )
     boundary = s.text("permissionsBoundary", check=rules.managed_policy_arn)
     s.close()
-    return IamConfig(path=path or "/", permissions_boundary=boundary)
+    return IamConfig(path=path, permissions_boundary=boundary)
 
 
 # IAM quotas: "Role policy size ... cannot exceed 10,240 characters" (the sum of a role's inline policies,

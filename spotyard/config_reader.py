@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 _MISSING = object()
 
@@ -69,6 +69,32 @@ class Section:
         value = self._raw.get(name, _MISSING)
         return _MISSING if value is None else value
 
+    @overload
+    def text(
+        self,
+        name: str,
+        default: str,
+        *,
+        required: bool = False,
+        pattern: str | None = None,
+        choices: tuple[str, ...] | None = None,
+        check: Callable[[str], str | None] | None = None,
+        expected: str = "",
+    ) -> str: ...
+
+    @overload
+    def text(
+        self,
+        name: str,
+        default: None = None,
+        *,
+        required: bool = False,
+        pattern: str | None = None,
+        choices: tuple[str, ...] | None = None,
+        check: Callable[[str], str | None] | None = None,
+        expected: str = "",
+    ) -> str | None: ...
+
     def text(
         self,
         name: str,
@@ -102,9 +128,19 @@ class Section:
                 return default
         return value
 
+    @overload
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int: ...
+
+    @overload
+    def integer(
+        self, name: str, default: None = None, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None: ...
+
     def integer(
         self, name: str, default: int | None = None, *, minimum: int | None = None, maximum: int | None = None
     ) -> int | None:
+        """The key as a whole number; `default` when it is absent or wrong (so a reader given a
+        default gets an int, and the default is written only there)."""
         value = self._take(name)
         if value is _MISSING:
             return default

@@ -1,4 +1,4 @@
-"""The on-instance agent (components/instance/spotyard_agent.py), imported for tests, and an
+"""The on-instance agent (instance/spotyard_agent.py), imported for tests, and an
 agent on a given instance whose AWS calls are checked against an instance role."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import boto3
 from tests.conftest import REGION, ROOT
 from tests.harness.iam import CallRecorder, denied, role_policy
 
-_spec = importlib.util.spec_from_file_location("spotyard_agent", ROOT / "components" / "instance" / "spotyard_agent.py")
+_spec = importlib.util.spec_from_file_location("spotyard_agent", ROOT / "instance" / "spotyard_agent.py")
 agent = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = agent
 _spec.loader.exec_module(agent)

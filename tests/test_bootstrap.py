@@ -8,8 +8,8 @@ import gzip
 
 import pytest
 
-from components import bootstrap
 from components.spot_fleet import USER_DATA_LIMIT, encode_user_data
+from stack import bootstrap
 from tests.conftest import dev_config
 from tests.shell import check_shell
 from tests.user_data import parts

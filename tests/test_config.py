@@ -310,7 +310,7 @@ def test_the_program_fails_preview_with_one_run_error_naming_each_key(deploy):
 
 
 def test_loader_reads_structured_values_as_the_engine_passes_them():
-    from components.stack_config import _decode
+    from stack.stack_config import _decode
 
     assert _decode('{"box": {"capacity": 1}}') == {"box": {"capacity": 1}}
     assert _decode("[1, 2]") == [1, 2]

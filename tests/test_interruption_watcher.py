@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from components.bootstrap import INSTANCE_DIR
+from stack.bootstrap import INSTANCE_DIR
 
 WATCHER = INSTANCE_DIR / "interruption-watcher.sh"
 TOKEN = "imds-token-1"

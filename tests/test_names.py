@@ -15,9 +15,9 @@ from tests.agent import agent
 from tests.conftest import ROOT
 
 NAMES_MODULE = ROOT / "lambdas" / "spotyard_lambda" / "names.py"
-AGENT = ROOT / "components" / "instance" / "spotyard_agent.py"
-INSTANCE_DIR = ROOT / "components" / "instance"
-SOURCES = ["__main__.py", "components", "lambdas", "spotyard", "bench", "scripts"]
+INSTANCE_DIR = ROOT / "instance"
+AGENT = INSTANCE_DIR / "spotyard_agent.py"
+SOURCES = ["__main__.py", "components", "stack", "instance", "lambdas", "spotyard", "bench", "scripts"]
 TAGS = sorted({value for key, value in vars(names).items() if key.endswith("_TAG")} | {names.SSH_TAG_PREFIX})
 # The agent's copy: its BUSY_TAG constant and the tag names it spells out (it runs on the
 # instance without the package; a change to it would change every fleet's user data).

@@ -11,7 +11,7 @@ import subprocess
 import boto3
 import pytest
 
-from components.bootstrap import INSTANCE_DIR
+from stack.bootstrap import INSTANCE_DIR
 from tests.agent import OnInstance, agent
 from tests.conftest import dev_config
 from tests.shell import check_shell

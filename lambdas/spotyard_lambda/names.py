@@ -4,7 +4,7 @@ of them restate, and the IAM condition that scopes a statement by tags.
 
 Stdlib only: the Lambdas carry this package in their bundle, the components and the CLI
 import it as `spotyard_lambda.names`. The instance agent keeps a copy of the few it needs
-(components/instance/), which tests/test_names.py proves equal to these.
+(instance/), which tests/test_names.py proves equal to these.
 """
 
 from __future__ import annotations

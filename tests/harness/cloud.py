@@ -100,6 +100,7 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:lb/getTargetGroup:getTargetGroup": self._get_target_group,
             "aws:route53/getZone:getZone": self._get_zone,
             "aws:iam/getRoles:getRoles": self._get_roles,
+            "aws:autoscaling/getGroup:getGroup": self._get_group,
         }
 
     def autoname(self, name: str) -> str:
@@ -134,6 +135,19 @@ class MotoCloud(pulumi.runtime.Mocks):
             "vpcId": subnet["VpcId"],
             "cidrBlock": subnet["CidrBlock"],
             "availabilityZone": subnet["AvailabilityZone"],
+        }
+
+    def _get_group(self, a: dict) -> dict:
+        group = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[a["name"]])
+        found = group["AutoScalingGroups"][0]
+        return {
+            "id": found["AutoScalingGroupName"],
+            "name": found["AutoScalingGroupName"],
+            "arn": found["AutoScalingGroupARN"],
+            "minSize": found["MinSize"],
+            "maxSize": found["MaxSize"],
+            "desiredCapacity": found["DesiredCapacity"],
+            "vpcZoneIdentifier": found["VPCZoneIdentifier"],  # comma-separated, as the provider returns it
         }
 
     def _images(self, a: dict) -> list[dict]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import AMI_PARAMETER, fleet_parameter
 
-from components.provider import invoke_options
+from components.spot_fleet import ami_parameter_name
 from spotyard.config import FleetConfig
+from stack.provider import invoke_options
 
 AMAZON_LINUX_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 
@@ -58,10 +58,6 @@ def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
                 return found
         return None
     return aws.ssm.get_parameter(name=AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture), opts=opts).value
-
-
-def ami_parameter_name(fleet: str) -> str:
-    return fleet_parameter(pulumi.get_project(), pulumi.get_stack(), fleet, AMI_PARAMETER)
 
 
 def _current_parameter(fleet: str, opts: pulumi.InvokeOptions) -> str | None:

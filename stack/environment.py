@@ -11,58 +11,44 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.provider import invoke_options
+from components.args import AccountArgs, RoleArgs, SubnetArgs
 from spotyard.config import IamConfig, NetworkConfig
-
-
-@dataclass(frozen=True)
-class Subnet:
-    id: str
-    availability_zone: str
+from stack.provider import invoke_options
 
 
 @dataclass(frozen=True)
 class Environment:
-    provider: aws.Provider
-    region: str
-    account_id: str
-    partition: str
+    account: AccountArgs  # region, account id and partition
     vpc_id: str
-    subnets: tuple[Subnet, ...]
-    iam: IamConfig = IamConfig()  # the path and permissions boundary of every role (spotyard:iam)
+    subnets: tuple[SubnetArgs, ...]
+    iam: RoleArgs = RoleArgs()  # the path and permissions boundary of every role (spotyard:iam)
+
+    @property
+    def region(self) -> str:
+        return self.account.region
 
     @property
     def subnet_ids(self) -> list[str]:
         return [subnet.id for subnet in self.subnets]
 
-    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return (
-            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-            f"{self.account_id if account else ''}:{resource}"
-        )
 
-    def managed_policy(self, name: str) -> str:
-        return f"arn:{self.partition}:iam::aws:policy/{name}"
-
-
-def resolve_environment(network: NetworkConfig, provider: aws.Provider, iam: IamConfig | None = None) -> Environment:
+def resolve_environment(network: NetworkConfig, provider: aws.Provider, iam: IamConfig) -> Environment:
     opts = invoke_options(provider)
     identity = aws.get_caller_identity(opts=opts)
     region = aws.get_region(opts=opts)
     partition = aws.get_partition(opts=opts)
     vpc_id, subnets = _network(network, opts)
     return Environment(
-        provider=provider,
-        region=region.region or region.name,
-        account_id=identity.account_id,
-        partition=partition.partition,
+        account=AccountArgs(
+            region=region.region or region.name, account_id=identity.account_id, partition=partition.partition
+        ),
         vpc_id=vpc_id,
         subnets=subnets,
-        iam=iam or IamConfig(),
+        iam=RoleArgs(path=iam.path, permissions_boundary=iam.permissions_boundary),
     )
 
 
-def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, tuple[Subnet, ...]]:
+def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, tuple[SubnetArgs, ...]]:
     """The configured VPC and subnets, or the default VPC and its default subnets."""
     if network.vpc_id:
         vpc_id = aws.ec2.get_vpc(id=network.vpc_id, opts=opts).id
@@ -79,7 +65,7 @@ def _network(network: NetworkConfig, opts: pulumi.InvokeOptions) -> tuple[str, t
         subnet = aws.ec2.get_subnet(id=subnet_id, opts=opts)
         if subnet.vpc_id != vpc_id:
             raise pulumi.RunError(f"spotyard:network.subnetIds: {subnet_id} is not in {vpc_id}")
-        subnets.append(Subnet(id=subnet_id, availability_zone=subnet.availability_zone))
+        subnets.append(SubnetArgs(id=subnet_id, availability_zone=subnet.availability_zone))
     if not subnets:
         raise pulumi.RunError(f"spotyard:network: VPC {vpc_id} has no subnets to launch into")
     return vpc_id, tuple(subnets)

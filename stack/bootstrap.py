@@ -13,7 +13,7 @@ from pathlib import Path
 
 from spotyard.config import FleetConfig
 
-INSTANCE_DIR = Path(__file__).resolve().parent / "instance"
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 BOUNDARY = "==spotyard-user-data=="
 # On-instance programs: (source file in instance/, installed path, mode)
 INSTALLED_FILES = (

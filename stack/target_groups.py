@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.provider import invoke_options
 from spotyard.config import FleetConfig
+from stack.provider import invoke_options
 
 SPOT_NOTICE_SECONDS = 120
 # An Auto Scaling group attaches only target groups of target type `instance` (Auto Scaling user
