@@ -11,6 +11,8 @@ import types
 import typing
 from typing import Any, TypeVar, get_args, get_origin
 
+from spotyard_lambda.names import DEFAULT_ROLE_PATH
+
 T = TypeVar("T")
 
 
@@ -36,7 +38,7 @@ class AccountArgs:
 class RoleArgs:
     """The path and permissions boundary of every IAM role the component creates."""
 
-    path: str | None = "/"
+    path: str | None = DEFAULT_ROLE_PATH
     permissions_boundary: str | None = None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_TTL_SECONDS, stack_tag_value
+from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_ROLE_PATH, DEFAULT_TTL_SECONDS, stack_tag_value
 
 from spotyard import config_rules as rules
 from spotyard.config_reader import Problems, Section
@@ -60,7 +60,6 @@ DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300
 DEFAULT_WARM_UP_MINUTES = 15
 DEFAULT_ON_REBALANCE = "notify"
 DEFAULT_ROOT_VOLUME_TYPE = "gp3"
-DEFAULT_ROLE_PATH = "/"
 # What a gp3 volume gets without `iops` (EC2 user guide, General Purpose SSD volumes: 3,000 IOPS baseline).
 GP3_BASELINE_IOPS = 3000
 

@@ -35,6 +35,7 @@ SSH_TAG_PREFIX = "spotyard:ssh-"
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
 DEFAULT_MESSAGES_PER_INSTANCE = 10  # queue.messagesPerInstance
+DEFAULT_ROLE_PATH = "/"  # iam.path: the IAM path of every role the stack creates
 
 
 def stack_tag_value(project: str, stack: str) -> str:
