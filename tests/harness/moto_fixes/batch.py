@@ -10,6 +10,11 @@ AWS names it.
 ComputeResource instanceTypes take Batch's bundles `default_x86_64` and `default_arm64` besides
 `optimal` (API reference, ComputeResource); moto knows only `optimal` and fails on the others
 ("Instance type default_x86_64 does not exist"). Here moto treats them as it treats `optimal`.
+
+SubmitJob takes a job definition as a name, name:revision, or ARN "with or without the revision
+... If the revision is not specified, then the latest active revision is used" (API reference,
+SubmitJob jobDefinition). moto finds an ARN only with its revision ("does not exist"). Here an
+ARN without revision is looked up as its name is.
 """
 
 from __future__ import annotations
@@ -60,12 +65,24 @@ def _bundles_sized_as_optimal(original):
     return staticmethod(find)
 
 
+def _arn_without_revision_as_name(original):
+    @functools.wraps(original)
+    def get(self, identifier):
+        found = original(self, identifier)
+        if found is None and "job-definition/" in identifier:
+            found = original(self, identifier.split("job-definition/", 1)[1])
+        return found
+
+    return get
+
+
 def apply() -> None:
     if hasattr(BatchBackend.create_compute_environment, "__wrapped__"):
         return
     iam_models.SERVICE_NAME_CONVERSION.update({"batch": "Batch"})
     BatchBackend.create_compute_environment = _service_linked_role_by_default(BatchBackend.create_compute_environment)
     BatchBackend._validate_compute_resources = _bundles_validated_as_optimal(BatchBackend._validate_compute_resources)
+    BatchBackend.get_job_definition = _arn_without_revision_as_name(BatchBackend.get_job_definition)
     BatchBackend.find_min_instances_to_meet_vcpus = _bundles_sized_as_optimal(
         BatchBackend.find_min_instances_to_meet_vcpus
     )
