@@ -1,6 +1,6 @@
 """Pulumi mocks backed by moto: the program's invokes read moto, and the resources the
 Lambdas and the CLI act on (launch templates, groups, Spot Fleet requests, zones, queues,
-topics, parameters, Batch compute environments, job queues and job definitions) are created
+topics, parameters, Batch compute environments, job queues and job definitions, schedules) are created
 in moto with the inputs the program gave them, so a Lambda run afterwards finds exactly what
 `pulumi up` would have made. Other resources get deterministic ids and ARNs."""
 
@@ -79,6 +79,8 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:batch/computeEnvironment:ComputeEnvironment": self._compute_environment,
             "aws:batch/jobQueue:JobQueue": self._job_queue,
             "aws:batch/jobDefinition:JobDefinition": self._job_definition,
+            "aws:scheduler/scheduleGroup:ScheduleGroup": self._schedule_group,
+            "aws:scheduler/schedule:Schedule": self._schedule,
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
@@ -228,7 +230,7 @@ class MotoCloud(pulumi.runtime.Mocks):
         return {**self.default_tags, **(inputs.get("tags") or {})}
 
     # Id prefixes and ARN formats of the synthesized resources tests look at.
-    _ID_PREFIX = {"FileSystem": "fs", "AccessPoint": "fsap", "MountTarget": "fsmt", "Schedule": "schedule"}
+    _ID_PREFIX = {"FileSystem": "fs", "AccessPoint": "fsap", "MountTarget": "fsmt"}
     _ARN = {
         "Role": "arn:aws:iam::{account}:role/{name}",
         "InstanceProfile": "arn:aws:iam::{account}:instance-profile/{name}",
@@ -481,6 +483,46 @@ class MotoCloud(pulumi.runtime.Mocks):
             "arnPrefix": arn.rsplit(":", 1)[0],
             "revision": registered["revision"],
         }
+
+    # -- EventBridge Scheduler ---------------------------------------------------------------
+
+    def _schedule_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        arn = self.client("scheduler").create_schedule_group(Name=physical, Tags=_tags(self._all_tags(inputs)))[
+            "ScheduleGroupArn"
+        ]
+        return physical, {**inputs, "name": physical, "arn": arn}
+
+    def _schedule(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        group = inputs.get("groupName") or "default"
+        target = inputs["target"]
+        retry = target.get("retryPolicy") or {}
+        arn = self.client("scheduler").create_schedule(
+            Name=physical,
+            GroupName=group,
+            ScheduleExpression=inputs["scheduleExpression"],
+            ScheduleExpressionTimezone=inputs.get("scheduleExpressionTimezone", "UTC"),
+            FlexibleTimeWindow={"Mode": inputs["flexibleTimeWindow"]["mode"]},
+            State=inputs.get("state", "ENABLED"),
+            Target={
+                "Arn": target["arn"],
+                "RoleArn": target["roleArn"],
+                **({"Input": target["input"]} if "input" in target else {}),
+                **(
+                    {
+                        "RetryPolicy": {
+                            "MaximumEventAgeInSeconds": int(retry["maximumEventAgeInSeconds"]),
+                            "MaximumRetryAttempts": int(retry["maximumRetryAttempts"]),
+                        }
+                    }
+                    if retry
+                    else {}
+                ),
+            },
+        )["ScheduleArn"]
+        # The provider's id: <group>/<name> (terraform-provider-aws internal/service/scheduler/schedule.go).
+        return f"{group}/{physical}", {**inputs, "name": physical, "groupName": group, "arn": arn}
 
 
 def _compute_resources(given: dict) -> dict:
