@@ -29,7 +29,16 @@ from components.iam import allow, policy_document, stack_role
 from components.provider import stack_tags
 from components.results_bucket import ResultsBucket, ResultsBucketArgs, results_access
 from spotyard.config import IamConfig, StackConfig
-from spotyard.config_jobs import STACK_RESULTS, JobConfig
+from spotyard.config_jobs import (
+    DEFAULT_BATCH_INSTANCE_TYPES,
+    DEFAULT_MAX_VCPUS,
+    DEFAULT_MEMORY_MIB,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_VCPUS,
+    STACK_RESULTS,
+    JobConfig,
+)
 
 # Retry after a Spot reclaim, and only then. "If evaluateOnExit is specified, but none of the retry
 # strategies match, then the job is retried. For jobs that don't match to exit, add a final entry
@@ -64,12 +73,12 @@ class BatchJobArgs:
     name: str
     image: str
     command: Sequence[str] = ()
-    vcpus: float = 1
-    memory_mib: int = 2048
+    vcpus: float = DEFAULT_VCPUS
+    memory_mib: int = DEFAULT_MEMORY_MIB
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)  # variable -> SSM parameter (name or ARN) or secret ARN
-    timeout_seconds: int = 3600
-    retries: int = 3  # further attempts after a Spot reclaim
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    retries: int = DEFAULT_RETRIES  # further attempts after a Spot reclaim
     fargate: bool = False
     schedule_expression: str | None = None
     schedule_timezone: str = "UTC"
@@ -84,8 +93,8 @@ class BatchJobsArgs:
     region: str
     account_id: str
     partition: str = "aws"
-    instance_types: Sequence[str] = ("default_x86_64",)
-    max_vcpus: int = 16
+    instance_types: Sequence[str] = DEFAULT_BATCH_INSTANCE_TYPES
+    max_vcpus: int = DEFAULT_MAX_VCPUS
     instance_tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # on the instances Batch starts
     iam: IamConfig = field(default_factory=IamConfig)
     log_retention_days: int = LOG_RETENTION_DAYS
@@ -478,7 +487,7 @@ def batch_jobs_from_config(
 ) -> dict[str, dict[str, pulumi.Output[str]]]:
     """The stack's Batch jobs (and their `results: stack` bucket); their entries of the `jobs` output.
     Nothing when no job has an image."""
-    jobs = [job for job in config.jobs if job.on_batch]
+    jobs = [job for job in config.jobs if job.image is not None]
     if not jobs:
         return {}
     stack_bucket = (
@@ -498,7 +507,7 @@ def batch_jobs_from_config(
     def job_args(job: JobConfig, bucket: tuple[pulumi.Input[str], pulumi.Input[str]] | None) -> BatchJobArgs:
         return BatchJobArgs(
             name=job.name,
-            image=job.image or "",
+            image=job.image,
             command=job.command,
             vcpus=job.vcpus,
             memory_mib=job.memory_mib,

@@ -27,7 +27,6 @@ ALLOCATION_STRATEGIES = {
     "spot-fleet": ("price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"),
 }
 REBALANCE_ACTIONS = ("notify", "drain")
-FLEET_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
 
 # Upper bounds of integer keys: what the AWS API that takes the value accepts.
 # Auto Scaling MinSize/MaxSize/DesiredCapacity are 32-bit `integer`s (botocore's autoscaling model).
@@ -337,12 +336,8 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
     fleets = []
     for name, value in raw.items():
         section = Section(f"{key}.{name}", value, root.problems)
-        if not re.fullmatch(FLEET_NAME, str(name)):
-            root.problems.add(
-                section.key,
-                "fleet names must be 1-24 lowercase letters, digits and "
-                "hyphens, start with a letter and not end with a hyphen",
-            )
+        if error := rules.resource_name("fleet", str(name)):
+            root.problems.add(section.key, error)
         fleets.append(_fleet(str(name), section, project_dir))
     return tuple(fleets)
 

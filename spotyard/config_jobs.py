@@ -16,8 +16,6 @@ from typing import Any
 from spotyard import config_rules as rules
 from spotyard.config_reader import Section
 
-JOB_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"  # the fleet naming rule (config.FLEET_NAME)
-
 # Batch's own instance type bundles: "default_x86_64 ... from the m6i, c6i, r6i, and c7i instance
 # families", "default_arm64 ... m6g, c6g, r6g, and c7g", "optimal ... from the c4, m4, r4, c5, m5,
 # and r5 instance families" until it follows default_x86_64 (Batch API reference, ComputeResource
@@ -32,6 +30,8 @@ INT32_MAX = 2_147_483_647  # Batch's `Integer` (maxvCpus, vcpus, memory, attempt
 # timeout is 60 seconds"; RetryStrategy attempts "from 1 to 10"; MEMORY "at least 4 MiB".
 MIN_TIMEOUT_SECONDS = 60
 DEFAULT_TIMEOUT_SECONDS = 3600
+DEFAULT_VCPUS = 1
+DEFAULT_MEMORY_MIB = 2048
 MAX_RETRIES = 9  # attempts = retries + 1 <= 10
 DEFAULT_RETRIES = 3
 MIN_MEMORY_MIB = 4
@@ -111,8 +111,8 @@ class JobConfig:
     image: str | None = None
     fleet: str | None = None
     command: tuple[str, ...] = ()  # empty: the image's own CMD
-    vcpus: float = 1
-    memory_mib: int = 2048
+    vcpus: float = DEFAULT_VCPUS
+    memory_mib: int = DEFAULT_MEMORY_MIB
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)  # variable -> SSM parameter or secret
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
@@ -148,12 +148,8 @@ def load_jobs(root: Section, fleet_names: tuple[str, ...], batch: BatchConfig | 
     jobs = []
     for name, value in raw.items():
         section = Section(f"{root.key_of('jobs')}.{name}", value, root.problems)
-        if not re.fullmatch(JOB_NAME, str(name)):
-            root.problems.add(
-                section.key,
-                "job names must be 1-24 lowercase letters, digits and "
-                "hyphens, start with a letter and not end with a hyphen",
-            )
+        if error := rules.resource_name("job", str(name)):
+            root.problems.add(section.key, error)
         jobs.append(_job(str(name), section, fleet_names))
     ec2_jobs = [job for job in jobs if job.on_batch and not job.fargate]
     if batch is not None and not ec2_jobs:
@@ -185,7 +181,7 @@ def _job(name: str, s: Section, fleet_names: tuple[str, ...]) -> JobConfig:
     fargate = s.flag("fargate")
     command = s.texts("command")
     vcpus = _vcpus(s, fargate)
-    memory = s.integer("memoryMiB", JobConfig.memory_mib, minimum=MIN_MEMORY_MIB, maximum=INT32_MAX)
+    memory = s.integer("memoryMiB", DEFAULT_MEMORY_MIB, minimum=MIN_MEMORY_MIB, maximum=INT32_MAX)
     environment = _variables(s, "environment", _environment_value)
     secrets = _variables(s, "secrets", _secret_source)
     timeout = s.integer("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS, minimum=MIN_TIMEOUT_SECONDS, maximum=INT32_MAX)
@@ -213,7 +209,7 @@ def _job(name: str, s: Section, fleet_names: tuple[str, ...]) -> JobConfig:
         image=image,
         command=command,
         vcpus=vcpus,
-        memory_mib=memory or JobConfig.memory_mib,
+        memory_mib=memory or DEFAULT_MEMORY_MIB,
         environment=environment,
         secrets=secrets,
         timeout_seconds=timeout or DEFAULT_TIMEOUT_SECONDS,
@@ -228,7 +224,7 @@ def _job(name: str, s: Section, fleet_names: tuple[str, ...]) -> JobConfig:
 def _vcpus(s: Section, fargate: bool) -> float:
     value = s.raw("vcpus")
     if value is None:
-        return JobConfig.vcpus
+        return DEFAULT_VCPUS
     try:
         number = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
@@ -237,11 +233,11 @@ def _vcpus(s: Section, fargate: bool) -> float:
         if number not in FARGATE_MEMORY_MIB:
             choices = ", ".join(f"{v:g}" for v in FARGATE_MEMORY_MIB)
             s.problem("vcpus", f"Fargate takes {choices} vCPUs, got {value!r}")
-            return JobConfig.vcpus
+            return DEFAULT_VCPUS
         return number
     if number is None or not number.is_integer() or not 1 <= number <= INT32_MAX:
         s.problem("vcpus", f"must be a whole number of at least 1 on EC2 (fractions need fargate: true), got {value!r}")
-        return JobConfig.vcpus
+        return DEFAULT_VCPUS
     return int(number)
 
 
