@@ -102,12 +102,6 @@ class BatchJobsArgs:
     compute_depends_on: Sequence[pulumi.Resource] = ()
 
 
-@dataclass
-class _Queue:
-    queue: aws.batch.JobQueue
-    fargate: bool
-
-
 class BatchJobs(pulumi.ComponentResource):
     jobs: dict[str, dict[str, pulumi.Output[str]]]  # job -> its entry of the `jobs` stack output
 
@@ -139,9 +133,9 @@ class BatchJobs(pulumi.ComponentResource):
         )
         queues = {}
         if any(not job.fargate for job in args.jobs):
-            queues[False] = self._queue(f"{name}-queue", self._ec2_environment(), fargate=False)
+            queues[False] = self._queue(f"{name}-queue", self._ec2_environment())
         if any(job.fargate for job in args.jobs):
-            queues[True] = self._queue(f"{name}-fargate-queue", self._fargate_environment(), fargate=True)
+            queues[True] = self._queue(f"{name}-fargate-queue", self._fargate_environment())
         scheduled = [job for job in args.jobs if job.schedule_expression]
         self.schedule_group = aws.scheduler.ScheduleGroup(f"{name}-schedules", opts=self._child) if scheduled else None
         self.jobs = {job.name: self._job(job, queues[job.fargate]) for job in args.jobs}
@@ -238,8 +232,8 @@ class BatchJobs(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _queue(self, name: str, environment: aws.batch.ComputeEnvironment, *, fargate: bool) -> _Queue:
-        queue = aws.batch.JobQueue(
+    def _queue(self, name: str, environment: aws.batch.ComputeEnvironment) -> aws.batch.JobQueue:
+        return aws.batch.JobQueue(
             name,
             priority=1,
             state="ENABLED",
@@ -248,11 +242,10 @@ class BatchJobs(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
-        return _Queue(queue=queue, fargate=fargate)
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def _job(self, job: BatchJobArgs, queue: _Queue) -> dict[str, pulumi.Output[str]]:
+    def _job(self, job: BatchJobArgs, queue: aws.batch.JobQueue) -> dict[str, pulumi.Output[str]]:
         name, args = f"{self._name}-job-{job.name}", self._args  # never a shared child's name
         job_role = stack_role(
             f"{name}-role",
@@ -276,7 +269,7 @@ class BatchJobs(pulumi.ComponentResource):
             execution_role=execution_role.arn if execution_role else None,
             log_group=self.log_group.name,
         ).apply(lambda values: json.dumps(self._container_properties(job, **values)))
-        tags: dict[str, pulumi.Input[str]] = {JOB_TAG: job.name, JOB_QUEUE_TAG: queue.queue.name}
+        tags: dict[str, pulumi.Input[str]] = {JOB_TAG: job.name, JOB_QUEUE_TAG: queue.name}
         if self.schedule_group is not None and job.schedule_expression:
             tags[JOB_SCHEDULE_GROUP_TAG] = self.schedule_group.name
         # A change registers a new revision under the same name (the provider's Update calls
@@ -306,14 +299,14 @@ class BatchJobs(pulumi.ComponentResource):
             opts=self._child,
         )
         outputs: dict[str, pulumi.Output[str]] = {
-            "jobQueueArn": queue.queue.arn,
+            "jobQueueArn": queue.arn,
             "jobDefinitionArn": definition.arn,
             "jobDefinitionName": definition.name,
             "jobRoleArn": job_role.arn,
         }
         if job.schedule_expression and self.schedule_group is not None:
             outputs["scheduleArn"] = self._schedule(
-                name, job, job.schedule_expression, self.schedule_group, queue.queue, definition
+                name, job, job.schedule_expression, self.schedule_group, queue, definition
             ).arn
         return outputs
 
@@ -322,15 +315,18 @@ class BatchJobs(pulumi.ComponentResource):
         ECR image and write its logs (on EC2 the instance role does both). None if nothing is needed."""
         args = self._args
         statements = []
-        parameters = [self._secret_arn(source) for source in job.secrets.values() if ":secretsmanager:" not in source]
-        secrets = [source for source in job.secrets.values() if ":secretsmanager:" in source]
+        parameters = [
+            self._parameter_arn(source) for source in job.secrets.values() if ":secretsmanager:" not in source
+        ]
+        secrets = [
+            arn for source in job.secrets.values() if ":secretsmanager:" in source for arn in _secret_arns(source)
+        ]
         # Batch user guide, "Specifying sensitive data": ssm:GetParameters and
         # secretsmanager:GetSecretValue for the execution role. A SecureString under a customer
         # managed KMS key also needs kms:Decrypt on that key (not granted here).
         if parameters:
             statements.append(allow("ReadParameters", ["ssm:GetParameters"], sorted(parameters)))
         if secrets:
-            # A secret's ARN ends in -<6 random characters> when named without them.
             statements.append(allow("ReadSecrets", ["secretsmanager:GetSecretValue"], sorted(secrets)))
         if job.fargate:
             statements.append(
@@ -362,7 +358,7 @@ class BatchJobs(pulumi.ComponentResource):
         aws.iam.RolePolicy(f"{name}-execution", role=role.id, policy=policy_document(statements), opts=self._child)
         return role
 
-    def _secret_arn(self, source: str) -> str:
+    def _parameter_arn(self, source: str) -> str:
         """An SSM parameter named by name or ARN, as the ARN IAM checks."""
         if source.startswith("arn:"):
             return source
@@ -472,6 +468,16 @@ class BatchJobs(pulumi.ComponentResource):
 
 
 SUBMIT_JOB_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
+
+
+def _secret_arns(value_from: str) -> list[str]:
+    """The secret a Secrets Manager `valueFrom` reads, as IAM names it. ECS takes `<secret ARN>` or
+    `<secret ARN>:<json-key>:<version-stage>:<version-id>` (ECS developer guide, "Pass Secrets
+    Manager secrets through Amazon ECS environment variables"); a secret's full ARN ends in `-` and
+    six random characters, which a partial ARN lacks: `-??????` matches them (Secrets Manager user
+    guide, "Permissions policy examples")."""
+    arn = ":".join(value_from.split(":")[:7])
+    return [arn] if re.search(r"-[A-Za-z0-9]{6}$", arn) else [arn, f"{arn}-??????"]
 
 
 def retry_on_spot_reclaim(fargate: bool) -> list[dict[str, str]]:

@@ -26,6 +26,7 @@ QUEUE = "aws:batch/jobQueue:JobQueue"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 ROLE = "aws:iam/role:Role"
 SECRET = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-AbCdEf"
+PARTIAL_SECRET = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:api-key"  # without -<6 characters>
 PRIVATE_IMAGE = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/reports/builder:7"
 
 
@@ -43,7 +44,11 @@ def with_jobs() -> dict[str, Any]:
         "secrets": {"TOKEN": "/light/token"},
         "results": "existing-results",
     }
-    config["spotyard:jobs"]["private"] = {"image": PRIVATE_IMAGE, "fargate": True, "secrets": {"DB": SECRET}}
+    config["spotyard:jobs"]["private"] = {
+        "image": PRIVATE_IMAGE,
+        "fargate": True,
+        "secrets": {"DB": SECRET, "DB_USER": f"{SECRET}:username::", "API_KEY": PARTIAL_SECRET},
+    }
     return config
 
 
@@ -278,7 +283,9 @@ def test_the_execution_role_reads_the_jobs_own_secrets_and_pulls_its_own_image(s
     assert light.allows("logs:PutLogEvents", Target(f"{log_group}:log-stream:light/default/abc"))
     assert not light.allows("ecr:BatchGetImage", Target("arn:aws:ecr:ap-northeast-1:123456789012:repository/x"))
     private = role_policy(stack.resources, stack.one(ROLE, "jobs-job-private-execution-role").id)
-    assert private.allows("secretsmanager:GetSecretValue", Target(SECRET))
+    assert private.allows("secretsmanager:GetSecretValue", Target(SECRET))  # also read for its username key
+    assert private.allows("secretsmanager:GetSecretValue", Target(f"{PARTIAL_SECRET}-Zx9Yw8"))
+    assert not private.allows("secretsmanager:GetSecretValue", Target(f"{PARTIAL_SECRET}-other-Zx9Yw8"))
     repository = "arn:aws:ecr:ap-northeast-1:123456789012:repository/reports/builder"
     assert private.allows("ecr:BatchGetImage", Target(repository))
     assert not private.allows("ecr:BatchGetImage", Target(f"{repository}-other"))
