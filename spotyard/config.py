@@ -16,6 +16,7 @@ from typing import Any
 from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_TTL_SECONDS, stack_tag_value
 
 from spotyard import config_rules as rules
+from spotyard.config_jobs import BatchConfig, JobConfig, load_batch, load_jobs
 from spotyard.config_reader import Problems, Section
 from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
 
@@ -26,7 +27,6 @@ ALLOCATION_STRATEGIES = {
     "spot-fleet": ("price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"),
 }
 REBALANCE_ACTIONS = ("notify", "drain")
-FLEET_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
 
 # Upper bounds of integer keys: what the AWS API that takes the value accepts.
 # Auto Scaling MinSize/MaxSize/DesiredCapacity are 32-bit `integer`s (botocore's autoscaling model).
@@ -243,6 +243,8 @@ class StackConfig:
     tags: Mapping[str, str]
     fleets: tuple[FleetConfig, ...]
     iam: IamConfig = field(default_factory=IamConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    jobs: tuple[JobConfig, ...] = ()
 
     @property
     def stack_tag(self) -> str:
@@ -265,6 +267,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     tags = _tags(root)
     fleets = _fleets(root, project_dir)
     iam = _iam(root.child("iam"))
+    batch = load_batch(root.child("batch"))
+    jobs = load_jobs(root, tuple(fleet.name for fleet in fleets), batch)
     root.close()
     if problems:
         raise ConfigError(problems.report())
@@ -279,6 +283,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
         tags=tags,
         fleets=fleets,
         iam=iam,
+        batch=batch or BatchConfig(),
+        jobs=jobs,
     )
 
 
@@ -346,12 +352,8 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
     fleets = []
     for name, value in raw.items():
         section = Section(f"{key}.{name}", value, root.problems)
-        if not re.fullmatch(FLEET_NAME, str(name)):
-            root.problems.add(
-                section.key,
-                "fleet names must be 1-24 lowercase letters, digits and "
-                "hyphens, start with a letter and not end with a hyphen",
-            )
+        if error := rules.resource_name("fleet", str(name)):
+            root.problems.add(section.key, error)
         fleets.append(_fleet(str(name), section, project_dir))
     return tuple(fleets)
 

@@ -30,7 +30,8 @@ from stack.bootstrap import bootstrap_script, instance_environment, user_data
 from stack.environment import Environment, resolve_environment
 from stack.images import Image, resolve_images
 from stack.provider import fleet_tags, stack_provider
-from stack.service_roles import missing_spot_service_roles
+from stack.jobs import batch_jobs_from_config
+from stack.service_roles import missing_spot_service_roles, needed_spot_service_roles
 from stack.target_groups import read_target_groups
 
 
@@ -66,9 +67,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
     environment = resolve_environment(config.network, provider, config.iam)
     images = resolve_images(config.fleets, provider)
     with_provider = pulumi.ResourceOptions(providers=[provider])
-    missing_service_roles = (
-        missing_spot_service_roles(provider) if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
-    )
+    missing_service_roles = missing_spot_service_roles(provider, needed_spot_service_roles(config))
     service_roles = (
         SpotServiceRoles(
             "spot-service-roles", SpotServiceRolesArgs(missing=list(missing_service_roles)), opts=with_provider
@@ -151,6 +150,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         "zoneId": registrar.zone_id if registrar else None,
         "notificationTopicArn": topic_arn,
         "sshConfig": render([ssh_host(shared, fleet) for fleet in config.fleets if fleet.ssh]),
+        "jobs": batch_jobs_from_config(config, environment, with_provider, service_roles),
     }
 
 

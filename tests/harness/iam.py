@@ -187,6 +187,21 @@ def _session(call: Call) -> list[Target]:
     return [instance, Target(f"arn:aws:ssm:{call.region}::document/{call.params['DocumentName']}")]
 
 
+def _submitted_job(call: Call) -> list[Target]:
+    """SubmitJob acts on the queue and on the job definition revision it resolves to: a definition
+    named without a revision is its latest active one (Batch API reference, SubmitJob), and IAM
+    checks the ARN with the revision (Batch user guide, "Restrict to job definition prefix on job
+    submission")."""
+    batch = _lookup(call.region, "batch")
+    queue = batch.describe_job_queues(jobQueues=[call.params["jobQueue"]])["jobQueues"][0]["jobQueueArn"]
+    definition = call.params["jobDefinition"].split("job-definition/")[-1]
+    name, _, revision = definition.partition(":")
+    if not revision:
+        active = batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
+        revision = str(max(d["revision"] for d in active))
+    return [Target(queue), Target(f"arn:aws:batch:{call.region}:{ACCOUNT}:job-definition/{name}:{revision}")]
+
+
 RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateTags": _tagged,
     "ec2:DeleteTags": _tagged,
@@ -223,6 +238,7 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2-instance-connect:SendSSHPublicKey": _key_push,
     "ssm:StartSession": _session,
     "cloudwatch:PutMetricData": lambda c: [Target("*", {"cloudwatch:namespace": c.params["Namespace"]})],
+    "batch:SubmitJob": _submitted_job,
 }
 
 
