@@ -219,6 +219,7 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "sns:Publish": lambda c: [Target(c.params["TopicArn"])],
     "ssm:GetParameter": _parameter,
     "ssm:PutParameter": _parameter,
+    "ssm:GetParameterHistory": _parameter,
     "elasticloadbalancing:DeregisterTargets": lambda c: [Target(c.params["TargetGroupArn"])],
     "ec2-instance-connect:SendSSHPublicKey": _key_push,
     "ssm:StartSession": _session,

@@ -1,0 +1,212 @@
+"""Job alerts: finished runs (AWS Batch job state changes, in the format of the AWS Batch user
+guide's example, and the events `spotyard-job` puts from fleet boxes) go through the stack's own
+EventBridge rules to the job reporter Lambda as bundled, under its own role; the notifications
+are read from an SQS subscriber of the topic, and the metrics against the recorded alarms."""
+
+from __future__ import annotations
+
+import json
+import operator
+import runpy
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from components.job_alerts import AlertedJob, JobAlerts, JobAlertsArgs
+from tests import events
+from tests.conftest import REGION, ROOT, dev_config, subscribe
+
+QUEUE = f"arn:aws:batch:{REGION}:123456789012:job-queue/spotyard-dev-jobs"
+DEFINITION = "spotyard-dev-etl"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+COMPARE = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
+
+
+def with_jobs() -> None:
+    """The spotyard program, and job alerts for a Batch job and a fleet job on its topic."""
+    stack = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    JobAlerts(
+        "jobs",
+        JobAlertsArgs(
+            stack_tag=stack["config"].stack_tag,
+            jobs=[
+                AlertedJob("etl", after_failures=3, success_within_hours=26, batch_job_definition=DEFINITION),
+                AlertedJob("nightly", after_failures=2),
+            ],
+            job_queue_arns=[QUEUE],
+            topic_arn=stack["topic_arn"],
+        ),
+        opts=stack["with_provider"],
+    )
+
+
+@pytest.fixture
+def stack(deploy):
+    return deploy(dev_config(), program=with_jobs)
+
+
+@pytest.fixture
+def reporter(stack, lambda_of):
+    return lambda_of(stack, "jobs-reporter")
+
+
+@pytest.fixture
+def inbox(stack):
+    return subscribe(stack.outputs["notificationTopicArn"])
+
+
+def deliver(run, reporter, event: dict) -> list:
+    """What EventBridge does with `event`: one invocation per rule of the stack that matches it."""
+    patterns = [
+        json.loads(rule.inputs["eventPattern"]) for rule in run.of_type(RULE) if rule.inputs.get("eventPattern")
+    ]
+    return [reporter.invoke(event) for pattern in patterns if events.matches(pattern, event)]
+
+
+def batch_run(status: str = "FAILED", *, job_id: str | None = None, queue: str = QUEUE, definition=DEFINITION) -> dict:
+    event = events.load("batch-job-state-change")
+    event["region"] = REGION
+    detail = event["detail"]
+    detail.update(
+        status=status,
+        jobQueue=queue,
+        jobDefinition=f"arn:aws:batch:{REGION}:123456789012:job-definition/{definition}:3",
+    )
+    detail["jobId"] = job_id or event["id"]
+    return event
+
+
+def alarm(run, kind: str, job: str = "etl"):
+    return run.one(ALARM, f"jobs-{job}-{kind}").inputs
+
+
+def crossed(definition: dict, value: float) -> bool:
+    return COMPARE[definition["comparisonOperator"]](value, definition["threshold"])
+
+
+def statistic_now(definition: dict) -> float | None:
+    """The alarm's own statistic of its own metric over its last period, as CloudWatch has it."""
+    now, period = datetime.now(UTC), int(definition["period"])
+    points = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=definition["namespace"],
+        MetricName=definition["metricName"],
+        Dimensions=[{"Name": k, "Value": v} for k, v in definition["dimensions"].items()],
+        StartTime=now - timedelta(seconds=period),
+        EndTime=now + timedelta(seconds=period),
+        Period=period,
+        Statistics=[definition["statistic"]],
+    )["Datapoints"]
+    return max(p[definition["statistic"]] for p in points) if points else None
+
+
+def test_a_failed_batch_job_through_the_stacks_rule_is_notified_once_with_its_reason_and_log(stack, reporter, inbox):
+    event = batch_run()
+    (result,) = deliver(stack, reporter, event)
+    assert result["streak"] == 1 and result["notified"]
+    (message,) = inbox()
+    assert message["Subject"] == "spotyard job etl failed"
+    body = message["Message"]
+    for fact in (
+        "job: etl",
+        f"run: {event['detail']['jobId']}",
+        "Essential container in task exited",
+        "exit code 1",
+        "log group /aws/batch/job, stream first-run-job-definition/default/f6e5d4c3b2a1",
+        f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#logsV2:log-groups/log-group/"
+        "$252Faws$252Fbatch$252Fjob/log-events/first-run-job-definition$252Fdefault$252Ff6e5d4c3b2a1",
+        "duration: 100 s",
+    ):
+        assert fact in body, body
+
+
+def test_a_redelivered_failure_is_neither_notified_nor_counted_twice(stack, reporter, inbox):
+    event = batch_run()
+    deliver(stack, reporter, event)
+    (again,) = deliver(stack, reporter, {**event, "id": "another-delivery"})
+    assert again["duplicate"] is True
+    assert len(inbox()) == 1
+    (second,) = deliver(stack, reporter, batch_run())
+    assert second["streak"] == 2
+
+
+def test_n_failures_in_a_row_cross_the_alarms_own_threshold(stack, reporter):
+    definition = alarm(stack, "failed-in-a-row")
+    assert definition["metricName"] == "ConsecutiveFailures" and definition["namespace"] == "spotyard/Jobs"
+    assert definition["dimensions"] == {"Stack": "spotyard/dev", "Job": "etl"}
+    assert definition["treatMissingData"] == "ignore"  # a box that is off keeps the alarm where it is
+    for _ in range(int(definition["threshold"]) - 1):
+        deliver(stack, reporter, batch_run())
+    assert not crossed(definition, statistic_now(definition))
+    deliver(stack, reporter, batch_run())
+    assert crossed(definition, statistic_now(definition))
+
+
+def test_a_success_ends_the_streak_and_feeds_the_dead_mans_switch(stack, reporter):
+    deliver(stack, reporter, batch_run())
+    (result,) = deliver(stack, reporter, batch_run("SUCCEEDED"))
+    assert result["streak"] == 0
+    switch = alarm(stack, "no-success")
+    assert switch["treatMissingData"] == "breaching"  # no run at all counts as no success
+    assert switch["period"] * switch["evaluationPeriods"] == 26 * 3600 <= 604_800
+    assert switch["datapointsToAlarm"] == switch["evaluationPeriods"]
+    assert not crossed(switch, statistic_now(switch))
+    assert crossed(switch, 0)  # an hour without a success breaches
+
+
+def test_a_late_failure_older_than_the_last_success_does_not_start_a_streak(stack, reporter, inbox):
+    late = batch_run()
+    deliver(
+        stack,
+        reporter,
+        batch_run("SUCCEEDED") | {"detail": {**batch_run("SUCCEEDED")["detail"], "stoppedAt": 1641944500058}},
+    )
+    (result,) = deliver(stack, reporter, late)  # stopped at 1641944400058, before that success
+    assert result["streak"] == 0 and result["notified"]
+    assert len(inbox()) == 1
+
+
+def test_events_of_other_queues_and_definitions_are_not_delivered_or_ignored(stack, reporter, inbox):
+    assert deliver(stack, reporter, batch_run(queue=QUEUE.replace("spotyard-dev-jobs", "other"))) == []
+    (result,) = deliver(stack, reporter, batch_run(definition="someone-elses"))
+    assert "no job of this stack" in result["ignored"]
+    (child,) = deliver(stack, reporter, batch_run(job_id="4c7599ae-0a82-49aa-ba5a-4727fcce14a8:3"))
+    assert child["ignored"] == "child of an array job"
+    assert inbox() == []
+
+
+def test_a_concurrent_writer_is_merged_not_overwritten(stack, reporter):
+    """Two runs recorded at the same time: the other writer's version lands between our read
+    and our write (answered through a botocore hook, as SSM would interleave them)."""
+    parameter = stack.one("aws:ssm/parameter:Parameter", "jobs-etl-runs").inputs["name"]
+    rival = batch_run()["detail"]["jobId"]
+
+    def other_writer(**kwargs):
+        if other_writer.done:
+            return
+        other_writer.done = True
+        record = {"lastSuccess": None, "failures": {rival: "2026-12-01T00:00:00.000Z"}, "notified": {}}
+        boto3.session.Session(region_name=REGION).client("ssm").put_parameter(
+            Name=parameter, Value=json.dumps(record), Type="String", Overwrite=True
+        )
+
+    other_writer.done = False
+    (result,) = [
+        reporter.invoke(event, hooks=(("before-call.ssm.PutParameter", other_writer),)) for event in [batch_run()]
+    ]
+    assert result["streak"] == 2
+    stored = json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
+    assert rival in stored["failures"] and len(stored["failures"]) == 2
+
+
+def test_an_event_that_is_not_a_run_fails_loudly(stack, reporter):
+    broken = batch_run()
+    del broken["detail"]["jobDefinition"]
+    with pytest.raises(Exception, match="no jobId, jobDefinition or final status"):
+        reporter.invoke(broken)
