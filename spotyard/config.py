@@ -16,6 +16,7 @@ from typing import Any
 from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_TTL_SECONDS, stack_tag_value
 
 from spotyard import config_rules as rules
+from spotyard.config_jobs import BatchConfig, JobConfig, load_batch, load_jobs
 from spotyard.config_reader import Problems, Section
 from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
 
@@ -225,6 +226,8 @@ class StackConfig:
     tags: Mapping[str, str]
     fleets: tuple[FleetConfig, ...]
     iam: IamConfig = field(default_factory=IamConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    jobs: tuple[JobConfig, ...] = ()
 
     @property
     def stack_tag(self) -> str:
@@ -247,6 +250,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     tags = _tags(root)
     fleets = _fleets(root, project_dir)
     iam = _iam(root.child("iam"))
+    batch = load_batch(root.child("batch"))
+    jobs = load_jobs(root, tuple(fleet.name for fleet in fleets), batch)
     root.close()
     if problems:
         raise ConfigError(problems.report())
@@ -261,6 +266,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
         tags=tags,
         fleets=fleets,
         iam=iam,
+        batch=batch or BatchConfig(),
+        jobs=jobs,
     )
 
 
