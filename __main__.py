@@ -8,15 +8,17 @@ from spotyard_lambda.names import DEFAULT_TTL_SECONDS, DNS_ZONE_TAG, IMAGE_ROLE_
 from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.environment import resolve_environment
+from components.fleet_jobs import fleet_jobs
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.image import resolve_images
 from components.image_keeper import ImageKeeper, ImageKeeperArgs, KeptFleet
 from components.interruption_handler import InterruptedFleet, InterruptionHandler, InterruptionHandlerArgs
+from components.job_alerts import job_alerts
 from components.load_balancing import read_target_groups
 from components.notifications import Notifications, NotificationsArgs
 from components.provider import fleet_tags, stack_provider
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
-from components.results_bucket import ResultsBucket, ResultsBucketArgs
+from components.results_bucket import ResultsBucket, ResultsBucketArgs, credentials_arn
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
@@ -126,6 +128,16 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+    fleet_jobs(
+        f"{fleet.name}-job-runner",
+        jobs=config.jobs,
+        fleet=fleet,
+        stack_tag=config.stack_tag,
+        instance_role_name=spot_fleet.instance_role.name,
+        capacity_target_arn=target_arn,
+        environment=environment,
+        opts=with_provider,
+    )
     interrupted_fleets.append(
         InterruptedFleet(
             config=fleet, capacity_target=target, capacity_target_arn=target_arn, target_groups=target_groups
@@ -169,6 +181,16 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
                 partition=environment.partition,
                 instance_role_name=spot_fleet.instance_role.name,
                 retain_on_destroy=fleet.results.retain_on_destroy,
+                readers=list(fleet.results.readers),
+                region=environment.region,
+                account_id=environment.account_id,
+                credentials_arn=credentials_arn(
+                    fleet.results.credentials_parameter,
+                    fleet.results.credentials_secret,
+                    partition=environment.partition,
+                    region=environment.region,
+                    account_id=environment.account_id,
+                ),
             ),
             opts=with_provider,
         )
@@ -223,6 +245,7 @@ if kept_fleets:
         ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets, topic_arn=topic_arn),
         opts=with_provider,
     )
+job_alerts("job-alerts", config, topic_arn=topic_arn, opts=with_provider)
 ssh_hosts = [ssh_host(fleet) for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)

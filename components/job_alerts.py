@@ -24,7 +24,7 @@ from spotyard_lambda.settings import TOPIC_VARIABLE, JobReporterSettings, Report
 
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
-from spotyard.config import IamConfig
+from spotyard.config import IamConfig, StackConfig
 
 # PutMetricAlarm: Period x EvaluationPeriods can be at most 604,800 s (seven days) for periods
 # of an hour or more (one day below an hour); Period is 10, 20, 30 or a multiple of 60
@@ -195,3 +195,40 @@ class JobAlerts(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.register_outputs({"functionArn": self.function.function.arn})
+
+
+def job_alerts(
+    name: str,
+    config: StackConfig,
+    *,
+    topic_arn: pulumi.Input[str] | None,
+    opts: pulumi.ResourceOptions,
+    job_queue_arns: list[pulumi.Input[str]] | None = None,
+    batch_job_definitions: dict[str, pulumi.Input[str]] | None = None,
+) -> JobAlerts | None:
+    """JobAlerts for the configured jobs: every fleet job, and the Batch jobs whose job
+    definition's name is given (with the job queues their events come from)."""
+    definitions = batch_job_definitions or {}
+    jobs = [
+        AlertedJob(
+            name=job.name,
+            after_failures=job.alerts.after_failures if job.alerts else None,
+            success_within_hours=job.alerts.success_within_hours if job.alerts else None,
+            batch_job_definition=definitions.get(job.name),
+        )
+        for job in config.jobs
+        if job.fleet or job.name in definitions
+    ]
+    if not jobs:
+        return None
+    return JobAlerts(
+        name,
+        JobAlertsArgs(
+            stack_tag=config.stack_tag,
+            jobs=jobs,
+            job_queue_arns=list(job_queue_arns or []),
+            topic_arn=topic_arn,
+            iam=config.iam,
+        ),
+        opts=opts,
+    )
