@@ -83,7 +83,7 @@ class JobAlerts(pulumi.ComponentResource):
         statements = [
             allow(
                 "RecordRuns",
-                ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter"],
+                ["ssm:GetParameter", "ssm:PutParameter"],
                 [record.arn for record in records.values()],
             ),
             allow(

@@ -86,7 +86,10 @@ def results_client(env: Mapping[str, str], session):
     else:
         text = session.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
     keys = json.loads(text)
-    return session.client(
+    import boto3
+
+    # Not the instance role's session: these requests go to another service, with its keys.
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
         region_name=env.get("SPOTYARD_RESULTS_REGION") or None,

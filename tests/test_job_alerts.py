@@ -83,8 +83,8 @@ def batch_run(status: str = "FAILED", *, job_id: str | None = None, queue: str =
     return event
 
 
-def alarm(run, kind: str, job: str = "etl"):
-    return run.one(ALARM, f"jobs-{job}-{kind}").inputs
+def alarm(run, kind: str, job: str = "etl", component: str = "jobs"):
+    return run.one(ALARM, f"{component}-{job}-{kind}").inputs
 
 
 def crossed(definition: dict, value: float) -> bool:
@@ -197,9 +197,7 @@ def test_a_concurrent_writer_is_merged_not_overwritten(stack, reporter):
         )
 
     other_writer.done = False
-    (result,) = [
-        reporter.invoke(event, hooks=(("before-call.ssm.PutParameter", other_writer),)) for event in [batch_run()]
-    ]
+    result = reporter.invoke(batch_run(), hooks=(("before-call.ssm.PutParameter", other_writer),))
     assert result["streak"] == 2
     stored = json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
     assert rival in stored["failures"] and len(stored["failures"]) == 2

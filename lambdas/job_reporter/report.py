@@ -18,20 +18,18 @@ def load(parameter: str) -> tuple[Record, int]:
 
 def save(parameter: str, record: Record, version: int) -> tuple[Record, int]:
     """Writes `record` over `version`. SSM has no conditional write, but every write gets the
-    next version number (https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html):
-    when ours is not `version + 1`, others wrote in between, and their versions are merged in
-    and written again, so no writer's run is lost."""
+    next version number: when ours is not `version + 1`, others wrote in between, and their
+    versions (read with the `name:version` selector,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html)
+    are merged in and written again, so no writer's run is lost."""
     ssm = aws.client("ssm")
     while True:
         written = ssm.put_parameter(Name=parameter, Value=record.encode(), Type="String", Overwrite=True)["Version"]
         if written == version + 1:
             return record, written
-        pages = ssm.get_paginator("get_parameter_history").paginate(Name=parameter)
         others = [
-            Record.decode(entry["Value"])
-            for page in pages
-            for entry in page["Parameters"]
-            if version < entry["Version"] < written
+            Record.decode(ssm.get_parameter(Name=f"{parameter}:{between}")["Parameter"]["Value"])
+            for between in range(version + 1, written)
         ]
         log.info("job_reporter.concurrent_write", parameter=parameter, merged=len(others))
         record, version = reduce(Record.merge, others, record), written
