@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 from spotyard_lambda.names import DEFAULT_TTL_SECONDS, DNS_ZONE_TAG, IMAGE_ROLE_TAG
 
+from components.batch_jobs import batch_jobs_from_config
 from components.bootstrap import bootstrap_script, instance_environment, user_data
 from components.dns_registrar import DnsRegistrar, DnsRegistrarArgs
 from components.environment import resolve_environment
@@ -21,7 +22,12 @@ from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs, credentials_arn
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import SpotFleet, SpotFleetArgs
-from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
+from components.spot_service_roles import (
+    SpotServiceRoles,
+    SpotServiceRolesArgs,
+    missing_spot_service_roles,
+    needed_spot_service_roles,
+)
 from components.stack_config import load_stack_config
 from spotyard.config import FleetConfig
 from spotyard.ssh_config import SshHost, render, ssh_tags
@@ -31,9 +37,7 @@ provider = stack_provider(config)
 environment = resolve_environment(config.network, provider, config.iam)
 images = resolve_images(config.fleets, provider)
 with_provider = pulumi.ResourceOptions(providers=[provider])
-missing_service_roles = (
-    missing_spot_service_roles(provider) if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
-)
+missing_service_roles = missing_spot_service_roles(provider, needed_spot_service_roles(config))
 service_roles = (
     SpotServiceRoles(
         "spot-service-roles", SpotServiceRolesArgs(missing=missing_service_roles), opts=with_provider
@@ -245,7 +249,8 @@ if kept_fleets:
         ImageKeeperArgs(environment=environment, stack_tag=config.stack_tag, fleets=kept_fleets, topic_arn=topic_arn),
         opts=with_provider,
     )
-job_alerts("job-alerts", config, topic_arn=topic_arn, opts=with_provider)
+batch_job_outputs = batch_jobs_from_config(config, environment, with_provider, service_roles)
+job_alerts("job-alerts", config, topic_arn=topic_arn, opts=with_provider, batch_jobs=batch_job_outputs)
 ssh_hosts = [ssh_host(fleet) for fleet in config.fleets if fleet.ssh]
 
 pulumi.export("vpcId", environment.vpc_id)
@@ -254,3 +259,4 @@ pulumi.export("fleets", fleet_outputs)
 pulumi.export("zoneId", registrar.zone_id if registrar else None)
 pulumi.export("notificationTopicArn", topic_arn)
 pulumi.export("sshConfig", render(ssh_hosts))
+pulumi.export("jobs", batch_job_outputs)

@@ -6,6 +6,7 @@ success within a given number of hours (a dead man's switch)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -95,6 +96,8 @@ class JobAlerts(pulumi.ComponentResource):
         ]
         if args.topic_arn is not None:
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
+        # One queue per kind of compute (EC2, Fargate) serves many jobs: each ARN once.
+        queues = pulumi.Output.all(*args.job_queue_arns).apply(lambda arns: sorted(set(arns)))
         triggers = [
             Trigger(
                 "box-runs",
@@ -113,7 +116,7 @@ class JobAlerts(pulumi.ComponentResource):
                     event_pattern={
                         "source": ["aws.batch"],
                         "detail-type": ["Batch Job State Change"],
-                        "detail": {"jobQueue": args.job_queue_arns, "status": BATCH_FINAL_STATES},
+                        "detail": {"jobQueue": queues, "status": BATCH_FINAL_STATES},
                     },
                     description="finished AWS Batch jobs of the stack's job queues",
                 )
@@ -125,7 +128,7 @@ class JobAlerts(pulumi.ComponentResource):
                 description="spotyard: count job runs, notify failed ones",
                 statements=statements,
                 settings=pulumi.Output.all(
-                    queues=pulumi.Output.all(*args.job_queue_arns),
+                    queues=queues,
                     definitions=pulumi.Output.all(*[job.batch_job_definition for job in args.jobs]),
                     parameters=pulumi.Output.all(*[record.name for record in records.values()]),
                 ).apply(
@@ -203,21 +206,20 @@ def job_alerts(
     *,
     topic_arn: pulumi.Input[str] | None,
     opts: pulumi.ResourceOptions,
-    job_queue_arns: list[pulumi.Input[str]] | None = None,
-    batch_job_definitions: dict[str, pulumi.Input[str]] | None = None,
+    batch_jobs: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
 ) -> JobAlerts | None:
-    """JobAlerts for the configured jobs: every fleet job, and the Batch jobs whose job
-    definition's name is given (with the job queues their events come from)."""
-    definitions = batch_job_definitions or {}
+    """JobAlerts for the configured jobs: every fleet job, and every Batch job of `batch_jobs`
+    (the BatchJobs entries: `jobQueueArn`, `jobDefinitionName`)."""
+    batch_jobs = batch_jobs or {}
     jobs = [
         AlertedJob(
             name=job.name,
             after_failures=job.alerts.after_failures if job.alerts else None,
             success_within_hours=job.alerts.success_within_hours if job.alerts else None,
-            batch_job_definition=definitions.get(job.name),
+            batch_job_definition=batch_jobs[job.name]["jobDefinitionName"] if job.name in batch_jobs else None,
         )
         for job in config.jobs
-        if job.fleet or job.name in definitions
+        if job.fleet or job.name in batch_jobs
     ]
     if not jobs:
         return None
@@ -226,7 +228,7 @@ def job_alerts(
         JobAlertsArgs(
             stack_tag=config.stack_tag,
             jobs=jobs,
-            job_queue_arns=list(job_queue_arns or []),
+            job_queue_arns=[entry["jobQueueArn"] for entry in batch_jobs.values()],
             topic_arn=topic_arn,
             iam=config.iam,
         ),

@@ -1,7 +1,8 @@
-"""ResultsBucket: the S3 bucket a fleet's instances write their outputs to.
+"""ResultsBucket: the S3 bucket a fleet's instances (or Batch jobs) write their outputs to.
 
 `bucket: create` makes an encrypted, private, TLS-only bucket; a bucket name reuses an
-existing one. Either way the fleet's instance role may list, read and write objects there.
+existing one. Either way the role named (a fleet's instance role) may list, read and write
+objects there; `results_access` is that permission for other roles (Batch job roles).
 Results are data: `pulumi destroy` keeps a created bucket, its objects and its settings
 (retained) unless `retainOnDestroy: false`, which empties and deletes it instead.
 A created bucket may be read by `readers` (IAM principals, of this account or another), and
@@ -23,7 +24,7 @@ from components.iam import allow, policy_document
 class ResultsBucketArgs:
     bucket: str
     partition: str
-    instance_role_name: pulumi.Input[str]
+    instance_role_name: pulumi.Input[str] | None = None  # None: no role gets access here
     retain_on_destroy: bool = True
     readers: list[str] = field(default_factory=list)  # IAM principal ARNs that may list and read a created bucket
     region: str = ""  # with readers: the bucket's region and account, for its own KMS key
@@ -50,11 +51,14 @@ def credentials_arn(
 
 class ResultsBucket(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:ResultsBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if args.credentials_arn is not None:
+            if args.instance_role_name is None:
+                raise pulumi.RunError(f"{name}: a bucket on an S3-compatible service is for a fleet's instances")
             self.bucket_name = pulumi.Output.from_input(args.bucket)
             reads_keys = ["ssm:GetParameter"] if ":ssm:" in args.credentials_arn else ["secretsmanager:GetSecretValue"]
             aws.iam.RolePolicy(
@@ -124,25 +128,17 @@ class ResultsBucket(pulumi.ComponentResource):
                 opts=kept,
             )
             self.bucket_name = bucket.id
-            bucket_arn = bucket.arn
+            self.bucket_arn = bucket.arn
         else:
             self.bucket_name = pulumi.Output.from_input(args.bucket)
-            bucket_arn = pulumi.Output.from_input(f"arn:{args.partition}:s3:::{args.bucket}")
-        aws.iam.RolePolicy(
-            f"{name}-access",
-            role=args.instance_role_name,
-            policy=policy_document(
-                [
-                    allow("ListResults", ["s3:ListBucket"], bucket_arn),
-                    allow(
-                        "ReadWriteResults",
-                        ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                        bucket_arn.apply(lambda arn: f"{arn}/*"),
-                    ),
-                ]
-            ),
-            opts=child,
-        )
+            self.bucket_arn = pulumi.Output.from_input(f"arn:{args.partition}:s3:::{args.bucket}")
+        if args.instance_role_name is not None:
+            aws.iam.RolePolicy(
+                f"{name}-access",
+                role=args.instance_role_name,
+                policy=policy_document(results_access(self.bucket_arn)),
+                opts=child,
+            )
         self.register_outputs({"bucketName": self.bucket_name})
 
     def _readers_key(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions) -> aws.kms.Key:
@@ -206,4 +202,16 @@ def _reader_statements(readers: list[str], bucket_arn: pulumi.Output[str]) -> li
             "Action": "s3:GetObject",
             "Resource": bucket_arn.apply(lambda arn: f"{arn}/*"),
         },
+    ]
+
+
+def results_access(bucket_arn: pulumi.Output[str]) -> list[dict]:
+    """The statements that let a role list, read and write a results bucket's objects."""
+    return [
+        allow("ListResults", ["s3:ListBucket"], bucket_arn),
+        allow(
+            "ReadWriteResults",
+            ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            bucket_arn.apply(lambda arn: f"{arn}/*"),
+        ),
     ]

@@ -1,5 +1,5 @@
-"""SpotServiceRoles: the account's service-linked roles that a Spot Fleet request needs, made
-when the account lacks them.
+"""SpotServiceRoles: the account's service-linked roles that a Spot Fleet request (or Batch's Spot
+compute environment) needs, made when the account lacks them.
 
 "If you use the AWS CLI or an API [to create a Spot Fleet], you must ensure that these roles
 exist": AWSServiceRoleForEC2SpotFleet and AWSServiceRoleForEC2Spot (EC2 user guide, "Spot Fleet
@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.provider import invoke_options
+from spotyard.config import StackConfig
 
 # Role name -> the service it is linked to (`aws iam create-service-linked-role --aws-service-name`).
 SPOT_SERVICE_ROLES = {
@@ -27,10 +28,23 @@ SPOT_SERVICE_ROLES = {
 SERVICE_ROLE_PATH = "/aws-service-role/"
 
 
-def missing_spot_service_roles(provider: aws.Provider) -> tuple[str, ...]:
-    """The Spot service-linked roles this account does not have yet."""
+def needed_spot_service_roles(config: StackConfig) -> tuple[str, ...]:
+    """Both roles for a spot-fleet fleet; AWSServiceRoleForEC2Spot alone for Batch's Spot compute
+    environment (Batch user guide, "Create Amazon EC2 spot fleet roles with the AWS CLI": create
+    AWSServiceRoleForEC2Spot; its Spot Fleet role is for BEST_FIT only, which spotyard does not use)."""
+    if any(fleet.engine == "spot-fleet" for fleet in config.fleets):
+        return tuple(SPOT_SERVICE_ROLES)
+    if any(job.on_batch and not job.fargate for job in config.jobs):
+        return ("AWSServiceRoleForEC2Spot",)
+    return ()
+
+
+def missing_spot_service_roles(provider: aws.Provider, needed: tuple[str, ...]) -> tuple[str, ...]:
+    """The `needed` Spot service-linked roles this account does not have yet."""
+    if not needed:
+        return ()
     present = set(aws.iam.get_roles(path_prefix=SERVICE_ROLE_PATH, opts=invoke_options(provider)).names)
-    return tuple(role for role in SPOT_SERVICE_ROLES if role not in present)
+    return tuple(role for role in needed if role not in present)
 
 
 @dataclass

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import operator
-import runpy
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
-from components.job_alerts import AlertedJob, JobAlerts, JobAlertsArgs
 from tests import events
-from tests.conftest import REGION, ROOT, dev_config, subscribe
+from tests.conftest import REGION, dev_config, subscribe
 
-QUEUE = f"arn:aws:batch:{REGION}:123456789012:job-queue/spotyard-dev-jobs"
-DEFINITION = "spotyard-dev-etl"
+JOB = "nightly-report"  # the Batch job of Pulumi.dev.yaml: alerts after 3 failures, success within 26 hours
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 RULE = "aws:cloudwatch/eventRule:EventRule"
 COMPARE = {
@@ -29,32 +26,14 @@ COMPARE = {
 }
 
 
-def with_jobs() -> None:
-    """The spotyard program, and job alerts for a Batch job and a fleet job on its topic."""
-    stack = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-    JobAlerts(
-        "jobs",
-        JobAlertsArgs(
-            stack_tag=stack["config"].stack_tag,
-            jobs=[
-                AlertedJob("etl", after_failures=3, success_within_hours=26, batch_job_definition=DEFINITION),
-                AlertedJob("nightly", after_failures=2),
-            ],
-            job_queue_arns=[QUEUE],
-            topic_arn=stack["topic_arn"],
-        ),
-        opts=stack["with_provider"],
-    )
-
-
 @pytest.fixture
 def stack(deploy):
-    return deploy(dev_config(), program=with_jobs)
+    return deploy(dev_config())
 
 
 @pytest.fixture
 def reporter(stack, lambda_of):
-    return lambda_of(stack, "jobs-reporter")
+    return lambda_of(stack, "job-alerts-reporter")
 
 
 @pytest.fixture
@@ -70,21 +49,27 @@ def deliver(run, reporter, event: dict) -> list:
     return [reporter.invoke(event) for pattern in patterns if events.matches(pattern, event)]
 
 
-def batch_run(status: str = "FAILED", *, job_id: str | None = None, queue: str = QUEUE, definition=DEFINITION) -> dict:
+def batch_run(
+    run, status: str = "FAILED", *, job_id: str | None = None, queue: str | None = None, definition=None
+) -> dict:
+    """The AWS Batch user guide's example event, for the stack's job (its queue and job definition)."""
+    job = run.outputs["jobs"][JOB]
     event = events.load("batch-job-state-change")
     event["region"] = REGION
     detail = event["detail"]
+    name = definition or job["jobDefinitionName"]
     detail.update(
         status=status,
-        jobQueue=queue,
-        jobDefinition=f"arn:aws:batch:{REGION}:123456789012:job-definition/{definition}:3",
+        jobQueue=queue or job["jobQueueArn"],
+        jobDefinition=f"arn:aws:batch:{REGION}:123456789012:job-definition/{name}:3",
+        jobId=job_id or event["id"],
     )
-    detail["jobId"] = job_id or event["id"]
+    detail["container"]["logConfiguration"] = {"logDriver": "awslogs", "options": {"awslogs-group": job["logGroup"]}}
     return event
 
 
-def alarm(run, kind: str, job: str = "etl", component: str = "jobs"):
-    return run.one(ALARM, f"{component}-{job}-{kind}").inputs
+def alarm(run, kind: str, job: str = JOB):
+    return run.one(ALARM, f"job-alerts-{job}-{kind}").inputs
 
 
 def crossed(definition: dict, value: float) -> bool:
@@ -107,50 +92,51 @@ def statistic_now(definition: dict) -> float | None:
 
 
 def test_a_failed_batch_job_through_the_stacks_rule_is_notified_once_with_its_reason_and_log(stack, reporter, inbox):
-    event = batch_run()
+    event = batch_run(stack)
+    log_group = stack.outputs["jobs"][JOB]["logGroup"]
     (result,) = deliver(stack, reporter, event)
     assert result["streak"] == 1 and result["notified"]
     (message,) = inbox()
-    assert message["Subject"] == "spotyard job etl failed"
+    assert message["Subject"] == f"spotyard job {JOB} failed"
     body = message["Message"]
     for fact in (
-        "job: etl",
+        f"job: {JOB}",
         f"run: {event['detail']['jobId']}",
         "Essential container in task exited",
         "exit code 1",
-        "log group /aws/batch/job, stream first-run-job-definition/default/f6e5d4c3b2a1",
+        f"log group {log_group}, stream first-run-job-definition/default/f6e5d4c3b2a1",
         f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#logsV2:log-groups/log-group/"
-        "$252Faws$252Fbatch$252Fjob/log-events/first-run-job-definition$252Fdefault$252Ff6e5d4c3b2a1",
+        f"{log_group.replace('/', '$252F')}/log-events/first-run-job-definition$252Fdefault$252Ff6e5d4c3b2a1",
         "duration: 100 s",
     ):
         assert fact in body, body
 
 
 def test_a_redelivered_failure_is_neither_notified_nor_counted_twice(stack, reporter, inbox):
-    event = batch_run()
+    event = batch_run(stack)
     deliver(stack, reporter, event)
     (again,) = deliver(stack, reporter, {**event, "id": "another-delivery"})
     assert again["duplicate"] is True
     assert len(inbox()) == 1
-    (second,) = deliver(stack, reporter, batch_run())
+    (second,) = deliver(stack, reporter, batch_run(stack))
     assert second["streak"] == 2
 
 
 def test_n_failures_in_a_row_cross_the_alarms_own_threshold(stack, reporter):
     definition = alarm(stack, "failed-in-a-row")
     assert definition["metricName"] == "ConsecutiveFailures" and definition["namespace"] == "spotyard/Jobs"
-    assert definition["dimensions"] == {"Stack": "spotyard/dev", "Job": "etl"}
+    assert definition["dimensions"] == {"Stack": "spotyard/dev", "Job": JOB}
     assert definition["treatMissingData"] == "ignore"  # a box that is off keeps the alarm where it is
     for _ in range(int(definition["threshold"]) - 1):
-        deliver(stack, reporter, batch_run())
+        deliver(stack, reporter, batch_run(stack))
     assert not crossed(definition, statistic_now(definition))
-    deliver(stack, reporter, batch_run())
+    deliver(stack, reporter, batch_run(stack))
     assert crossed(definition, statistic_now(definition))
 
 
 def test_a_success_ends_the_streak_and_feeds_the_dead_mans_switch(stack, reporter):
-    deliver(stack, reporter, batch_run())
-    (result,) = deliver(stack, reporter, batch_run("SUCCEEDED"))
+    deliver(stack, reporter, batch_run(stack))
+    (result,) = deliver(stack, reporter, batch_run(stack, "SUCCEEDED"))
     assert result["streak"] == 0
     switch = alarm(stack, "no-success")
     assert switch["treatMissingData"] == "breaching"  # no run at all counts as no success
@@ -161,22 +147,22 @@ def test_a_success_ends_the_streak_and_feeds_the_dead_mans_switch(stack, reporte
 
 
 def test_a_late_failure_older_than_the_last_success_does_not_start_a_streak(stack, reporter, inbox):
-    late = batch_run()
-    deliver(
-        stack,
-        reporter,
-        batch_run("SUCCEEDED") | {"detail": {**batch_run("SUCCEEDED")["detail"], "stoppedAt": 1641944500058}},
-    )
-    (result,) = deliver(stack, reporter, late)  # stopped at 1641944400058, before that success
+    late = batch_run(stack)  # stopped at 1641944400058
+    success = batch_run(stack, "SUCCEEDED")
+    success["detail"]["stoppedAt"] = 1641944500058  # after it, but delivered first
+    deliver(stack, reporter, success)
+    (result,) = deliver(stack, reporter, late)
     assert result["streak"] == 0 and result["notified"]
     assert len(inbox()) == 1
 
 
 def test_events_of_other_queues_and_definitions_are_not_delivered_or_ignored(stack, reporter, inbox):
-    assert deliver(stack, reporter, batch_run(queue=QUEUE.replace("spotyard-dev-jobs", "other"))) == []
-    (result,) = deliver(stack, reporter, batch_run(definition="someone-elses"))
+    assert (
+        deliver(stack, reporter, batch_run(stack, queue=f"arn:aws:batch:{REGION}:123456789012:job-queue/other")) == []
+    )
+    (result,) = deliver(stack, reporter, batch_run(stack, definition="someone-elses"))
     assert "no job of this stack" in result["ignored"]
-    (child,) = deliver(stack, reporter, batch_run(job_id="4c7599ae-0a82-49aa-ba5a-4727fcce14a8:3"))
+    (child,) = deliver(stack, reporter, batch_run(stack, job_id="4c7599ae-0a82-49aa-ba5a-4727fcce14a8:3"))
     assert child["ignored"] == "child of an array job"
     assert inbox() == []
 
@@ -184,8 +170,8 @@ def test_events_of_other_queues_and_definitions_are_not_delivered_or_ignored(sta
 def test_a_concurrent_writer_is_merged_not_overwritten(stack, reporter):
     """Two runs recorded at the same time: the other writer's version lands between our read
     and our write (answered through a botocore hook, as SSM would interleave them)."""
-    parameter = stack.one("aws:ssm/parameter:Parameter", "jobs-etl-runs").inputs["name"]
-    rival = batch_run()["detail"]["jobId"]
+    parameter = stack.one("aws:ssm/parameter:Parameter", f"job-alerts-{JOB}-runs").inputs["name"]
+    rival = batch_run(stack)["detail"]["jobId"]
 
     def other_writer(**kwargs):
         if other_writer.done:
@@ -197,14 +183,14 @@ def test_a_concurrent_writer_is_merged_not_overwritten(stack, reporter):
         )
 
     other_writer.done = False
-    result = reporter.invoke(batch_run(), hooks=(("before-call.ssm.PutParameter", other_writer),))
+    result = reporter.invoke(batch_run(stack), hooks=(("before-call.ssm.PutParameter", other_writer),))
     assert result["streak"] == 2
     stored = json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
     assert rival in stored["failures"] and len(stored["failures"]) == 2
 
 
 def test_an_event_that_is_not_a_run_fails_loudly(stack, reporter):
-    broken = batch_run()
+    broken = batch_run(stack)
     del broken["detail"]["jobDefinition"]
     with pytest.raises(Exception, match="no jobId, jobDefinition or final status"):
         reporter.invoke(broken)

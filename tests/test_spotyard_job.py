@@ -176,7 +176,7 @@ def test_a_failed_run_uploads_reports_once_and_stops_the_box(stack, box, wasabi,
 
 def test_two_failed_nights_cross_the_alarm_a_success_resets_the_streak(stack, box, tmp_path, lambda_of):
     reporter = lambda_of(stack, "job-alerts-reporter")
-    definition = alarm(stack, "failed-in-a-row", job="nightly", component="job-alerts")
+    definition = alarm(stack, "failed-in-a-row", job="nightly")
     for _ in range(2):
         _, entry = box.job(tmp_path, "exit 1")
         deliver(stack, reporter, events.delivered(entry, region=REGION))

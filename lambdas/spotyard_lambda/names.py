@@ -31,6 +31,11 @@ LIFECYCLE_TOKEN_TAG = "spotyard:lifecycle-token"
 DNS_ZONE_TAG = "spotyard:dns-zone"
 IMAGE_ROLE_TAG = "spotyard:image-role"
 SSH_TAG_PREFIX = "spotyard:ssh-"
+# On a Batch job's definition, for the CLI: the job's name, its queue's name and, when it runs on a
+# schedule, the schedule group holding its schedule (named after the job).
+JOB_TAG = "spotyard:job"
+JOB_QUEUE_TAG = "spotyard:job-queue"
+JOB_SCHEDULE_GROUP_TAG = "spotyard:job-schedule-group"
 
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
