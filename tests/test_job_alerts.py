@@ -5,15 +5,19 @@ are read from an SQS subscriber of the topic, and the metrics against the record
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import json
 import operator
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from spotyard_lambda.names import JOB_STREAK_LIMIT
 
 from tests import events
-from tests.conftest import REGION, dev_config, subscribe
+from tests.conftest import REGION, ROOT, dev_config, subscribe
 
 JOB = "nightly-report"  # the Batch job of Pulumi.dev.yaml: alerts after 3 failures, success within 26 hours
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -194,3 +198,48 @@ def test_an_event_that_is_not_a_run_fails_loudly(stack, reporter):
     del broken["detail"]["jobDefinition"]
     with pytest.raises(Exception, match="no jobId, jobDefinition or final status"):
         reporter.invoke(broken)
+
+
+def reporter_module(name: str):
+    """A module of the job reporter's source (its pure decisions), imported as the bundle names it."""
+    import sys
+
+    path = str(ROOT / "lambdas" / "job_reporter")
+    sys.path.insert(0, path)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(path)
+
+
+def test_a_jobs_record_converges_whatever_the_order_and_repetition_of_its_runs():
+    """The record's decisions (lambdas/job_reporter/runs.py): any order and any repetition of
+    the same runs, recorded one by one or merged from two concurrent writers, give one record."""
+    runs = reporter_module("runs")
+
+    def run(run_id: str, day: int, succeeded: bool = False):
+        return runs.Run("j", run_id, succeeded, f"2026-12-0{day}T00:00:00.000Z", "", "", "")
+
+    history = [run("a", 1), run("b", 2), run("ok", 3, succeeded=True), run("c", 4), run("d", 5)]
+    records = set()
+    for order in itertools.permutations([*history, history[1], history[3]]):
+        record = runs.Record()
+        for each in order:
+            record = record.with_run(each)
+        records.add(record.encode())
+        halves = [runs.Record(), runs.Record()]
+        for index, each in enumerate(order):
+            halves[index % 2] = halves[index % 2].with_run(each)
+        records.add(halves[1].merge(halves[0]).encode())
+    (only,) = records
+    assert runs.Record.decode(only).streak == 2  # c and d, after the success
+
+
+def test_the_record_counts_up_to_the_streak_limit_and_fits_a_standard_parameter():
+    runs = reporter_module("runs")
+    record = runs.Record()
+    for night in range(JOB_STREAK_LIMIT + 5):
+        failed = runs.Run("j", str(uuid.UUID(int=night)), False, runs.from_millis(night * 86_400_000), "", "", "")
+        record = record.with_run(failed).with_notified(failed)
+    assert record.streak == JOB_STREAK_LIMIT
+    assert len(record.encode()) < 4096  # SSM's standard tier: 4 KB a value
