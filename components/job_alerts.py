@@ -98,17 +98,19 @@ class JobAlerts(pulumi.ComponentResource):
             statements.append(allow("Notify", ["sns:Publish"], args.topic_arn))
         # One queue per kind of compute (EC2, Fargate) serves many jobs: each ARN once.
         queues = pulumi.Output.all(*args.job_queue_arns).apply(lambda arns: sorted(set(arns)))
-        triggers = [
-            Trigger(
-                "box-runs",
-                event_pattern={
-                    "source": [JOB_EVENT_SOURCE],
-                    "detail-type": [JOB_EVENT_DETAIL_TYPE],
-                    "detail": {"stack": [args.stack_tag]},
-                },
-                description="runs of jobs on fleet boxes (spotyard-job)",
+        triggers = []
+        if any(job.batch_job_definition is None for job in args.jobs):
+            triggers.append(
+                Trigger(
+                    "box-runs",
+                    event_pattern={
+                        "source": [JOB_EVENT_SOURCE],
+                        "detail-type": [JOB_EVENT_DETAIL_TYPE],
+                        "detail": {"stack": [args.stack_tag]},
+                    },
+                    description="runs of jobs on fleet boxes (spotyard-job)",
+                )
             )
-        ]
         if args.job_queue_arns:
             triggers.append(
                 Trigger(
