@@ -5,9 +5,12 @@ existing one. Either way the role named (a fleet's instance role) may list, read
 objects there; `results_access` is that permission for other roles (Batch job roles).
 Results are data: `pulumi destroy` keeps a created bucket, its objects and its settings
 (retained) unless `retainOnDestroy: false`, which empties and deletes it instead.
+A created bucket may be read by `readers` (IAM principals, of this account or another), and
+by nobody else. On an S3-compatible service (`credentials_arn`), no AWS bucket is involved:
+the instance role may only read the parameter or secret that holds the service's keys.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +24,27 @@ class ResultsBucketArgs:
     partition: str
     instance_role_name: pulumi.Input[str] | None = None  # None: no role gets access here
     retain_on_destroy: bool = True
+    readers: list[str] = field(default_factory=list)  # IAM principal ARNs that may list and read a created bucket
+    region: str = ""  # with readers: the bucket's region and account, for its own KMS key
+    account_id: str = ""
+    credentials_arn: str | None = None  # an S3-compatible service's keys: SSM parameter or secret ARN
+
+
+def credentials_arn(
+    parameter: str | None, secret: str | None, *, partition: str, region: str, account_id: str
+) -> str | None:
+    """The ARN of the SSM parameter or Secrets Manager secret named by `results.credentials`.
+    A secret's ARN ends in a hyphen and six random characters that Secrets Manager adds to its
+    name (Secrets Manager API reference, SecretId): `-??????` matches them."""
+    if parameter:
+        if parameter.startswith("arn:"):
+            return parameter
+        return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{parameter.lstrip('/')}"
+    if secret:
+        if secret.startswith("arn:"):
+            return secret
+        return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{secret}-??????"
+    return None
 
 
 class ResultsBucket(pulumi.ComponentResource):
@@ -30,6 +54,19 @@ class ResultsBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:ResultsBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if args.credentials_arn is not None:
+            if args.instance_role_name is None:
+                raise pulumi.RunError(f"{name}: a bucket on an S3-compatible service is for a fleet's instances")
+            self.bucket_name = pulumi.Output.from_input(args.bucket)
+            reads_keys = ["ssm:GetParameter"] if ":ssm:" in args.credentials_arn else ["secretsmanager:GetSecretValue"]
+            aws.iam.RolePolicy(
+                f"{name}-access",
+                role=args.instance_role_name,
+                policy=policy_document([allow("ReadResultsKeys", reads_keys, args.credentials_arn)]),
+                opts=child,
+            )
+            self.register_outputs({"bucketName": self.bucket_name})
+            return
         if args.bucket == "create":
             # Either way `pulumi destroy` succeeds with objects in the bucket: a retained bucket
             # (and the settings that keep it private and encrypted) is only dropped from the state;
@@ -38,13 +75,17 @@ class ResultsBucket(pulumi.ComponentResource):
             # so a change of retainOnDestroy needs a `pulumi up` first.
             kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
             bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=not args.retain_on_destroy, opts=kept)
+            # The AWS managed key aws/s3 cannot be shared with another account (its key policy is AWS's
+            # and cannot be edited: https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-key),
+            # so a bucket with readers gets a key of its own that they may decrypt with, through S3 only.
+            key = self._readers_key(name, args, kept) if args.readers else None
             aws.s3.BucketServerSideEncryptionConfiguration(
                 f"{name}-encryption",
                 bucket=bucket.id,
                 rules=[
                     aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                         apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="aws:kms"
+                            sse_algorithm="aws:kms", kms_master_key_id=key.arn if key else None
                         ),
                         bucket_key_enabled=True,
                     )
@@ -78,7 +119,8 @@ class ResultsBucket(pulumi.ComponentResource):
                             "Action": "s3:*",
                             "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
                             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
+                        },
+                        *_reader_statements(args.readers, bucket.arn),
                     ]
                 ),
                 opts=kept,
@@ -96,6 +138,69 @@ class ResultsBucket(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"bucketName": self.bucket_name})
+
+    def _readers_key(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions) -> aws.kms.Key:
+        """The bucket's key: this account administers it and uses it through S3 (the instances
+        write with it), the readers decrypt with it through S3, and nobody uses it directly."""
+        through_s3 = f"s3.{args.region}.amazonaws.com"
+        return aws.kms.Key(
+            f"{name}-key",
+            description=f"spotyard results bucket {name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{args.partition}:iam::{args.account_id}:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AccountWritesThroughS3",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"kms:CallerAccount": args.account_id, "kms:ViaService": through_s3}
+                        },
+                    },
+                    {
+                        "Sid": "ReadersDecryptThroughS3",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": args.readers},
+                        "Action": "kms:Decrypt",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"kms:ViaService": through_s3}},
+                    },
+                ]
+            ),
+            opts=opts,
+        )
+
+
+def _reader_statements(readers: list[str], bucket_arn: pulumi.Output[str]) -> list[dict]:
+    """The readers may list the bucket and get its objects; nothing else is opened."""
+    if not readers:
+        return []
+    return [
+        {
+            "Sid": "ReadersList",
+            "Effect": "Allow",
+            "Principal": {"AWS": readers},
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "ReadersRead",
+            "Effect": "Allow",
+            "Principal": {"AWS": readers},
+            "Action": "s3:GetObject",
+            "Resource": bucket_arn.apply(lambda arn: f"{arn}/*"),
+        },
+    ]
 
 
 def results_access(bucket_arn: pulumi.Output[str]) -> list[dict]:

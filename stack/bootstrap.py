@@ -25,6 +25,12 @@ INSTALLED_FILES = (
     ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
 )
+# New on-instance programs are in the top-level instance/ folder already (where #15 moves the above).
+JOB_DIR = Path(__file__).resolve().parent.parent / "instance"
+JOB_FILES = (
+    ("spotyard_job.py", "/usr/local/lib/spotyard/spotyard_job.py", "0755"),
+    ("spotyard-job", "/usr/local/bin/spotyard-job", "0755"),
+)
 
 
 def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dict[str, str]:
@@ -44,7 +50,24 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_HOME_GID": str(home.gid) if home else "",
         "SPOTYARD_QUEUE_URL": "",
         "SPOTYARD_RESULTS_BUCKET": "",
+        **results_environment(fleet),
         "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
+    }
+
+
+def results_environment(fleet: FleetConfig) -> dict[str, str]:
+    """Where `spotyard-job` uploads on an S3-compatible service: its endpoint and region, and the
+    parameter (`ssm:<name>`) or secret (`secretsmanager:<id>`) it reads the keys from at run time."""
+    results = fleet.results
+    credentials = ""
+    if results and results.credentials_parameter:
+        credentials = f"ssm:{results.credentials_parameter}"
+    elif results and results.credentials_secret:
+        credentials = f"secretsmanager:{results.credentials_secret}"
+    return {
+        "SPOTYARD_RESULTS_ENDPOINT": (results.endpoint if results else None) or "",
+        "SPOTYARD_RESULTS_REGION": (results.region if results else None) or "",
+        "SPOTYARD_RESULTS_CREDENTIALS": credentials,
     }
 
 
@@ -59,10 +82,12 @@ def bootstrap_script(environment: Mapping[str, str]) -> str:
     ]
     lines += [f"{key}={shlex.quote(str(value))}" for key, value in sorted(environment.items())]
     lines.append("SPOTYARD_EOF")
-    for source, target, mode in INSTALLED_FILES:
-        content = (INSTANCE_DIR / source).read_text()
+    sources = [(INSTANCE_DIR / name, target, mode) for name, target, mode in INSTALLED_FILES]
+    sources += [(JOB_DIR / name, target, mode) for name, target, mode in JOB_FILES]
+    for source, target, mode in sources:
+        content = source.read_text()
         if "SPOTYARD_EOF" in content:
-            raise ValueError(f"{source} must not contain the heredoc marker")
+            raise ValueError(f"{source.name} must not contain the heredoc marker")
         lines += [
             f"install -d -m 0755 {Path(target).parent}",
             f"cat > {target} <<'SPOTYARD_EOF'",

@@ -20,7 +20,7 @@ from components.interruption_handler import (
 )
 from components.notifications import Notifications, NotificationsArgs
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs, WarmUpArgs
-from components.results_bucket import ResultsBucket, ResultsBucketArgs
+from components.results_bucket import ResultsBucket, ResultsBucketArgs, credentials_arn
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import IngressRuleArgs, RootVolumeArgs, SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs
@@ -30,7 +30,7 @@ from stack.bootstrap import bootstrap_script, instance_environment, user_data
 from stack.environment import Environment, resolve_environment
 from stack.images import Image, resolve_images
 from stack.provider import fleet_tags, stack_provider
-from stack.jobs import batch_jobs_from_config
+from stack.jobs import batch_jobs_from_config, fleet_jobs, job_alerts
 from stack.service_roles import missing_spot_service_roles, needed_spot_service_roles
 from stack.target_groups import read_target_groups
 
@@ -143,6 +143,8 @@ def build_stack(config: StackConfig) -> dict[str, object]:
             ),
             opts=with_provider,
         )
+    batch_job_outputs = batch_jobs_from_config(config, environment, with_provider, service_roles)
+    job_alerts("job-alerts", config, topic_arn=topic_arn, opts=with_provider, batch_jobs=batch_job_outputs)
     return {
         "vpcId": environment.vpc_id,
         "subnetIds": environment.subnet_ids,
@@ -150,7 +152,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         "zoneId": registrar.zone_id if registrar else None,
         "notificationTopicArn": topic_arn,
         "sshConfig": render([ssh_host(shared, fleet) for fleet in config.fleets if fleet.ssh]),
-        "jobs": batch_jobs_from_config(config, environment, with_provider, service_roles),
+        "jobs": batch_job_outputs,
     }
 
 
@@ -197,6 +199,16 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+    fleet_jobs(
+        f"{fleet.name}-job-runner",
+        jobs=config.jobs,
+        fleet=fleet,
+        stack_tag=config.stack_tag,
+        instance_role_name=spot_fleet.instance_role.name,
+        capacity_target_arn=target_arn,
+        environment=environment,
+        opts=with_provider,
+    )
     saved_image_role = fleet.image.role_tag if fleet.image.snapshot_on_terminate else None
     interrupted = InterruptedFleet(
         name=fleet.name,
@@ -250,6 +262,16 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
                 partition=environment.account.partition,
                 instance_role_name=spot_fleet.instance_role.name,
                 retain_on_destroy=fleet.results.retain_on_destroy,
+                readers=list(fleet.results.readers),
+                region=environment.region,
+                account_id=environment.account.account_id,
+                credentials_arn=credentials_arn(
+                    fleet.results.credentials_parameter,
+                    fleet.results.credentials_secret,
+                    partition=environment.account.partition,
+                    region=environment.region,
+                    account_id=environment.account.account_id,
+                ),
             ),
             opts=with_provider,
         )

@@ -70,6 +70,27 @@ def fleet_parameter(project: str, stack: str, fleet: str, leaf: str) -> str:
 AMI_PARAMETER = "ami"
 AUTOSCALER_PARAMETER = "autoscaler"
 
+# Jobs (spec section 3, "Jobs and their alerts"): what `spotyard-job` on a fleet box puts on the
+# default event bus when a run ends, the job reporter's metrics, its state and the alarms on them.
+JOB_EVENT_SOURCE = "spotyard.job"
+JOB_EVENT_DETAIL_TYPE = "spotyard Job Run Finished"
+JOB_METRICS_NAMESPACE = "spotyard/Jobs"  # dimensions: Stack (`<project>/<stack>`), Job
+JOB_FAILURE_STREAK_METRIC = "ConsecutiveFailures"  # failed runs since the last success, at each run
+JOB_SUCCESS_METRIC = "Succeeded"  # 1 at each successful run
+# The reporter remembers this many failures since the last success (the state must fit a
+# standard SSM parameter, 4 KB): `alerts.afterFailures` can be at most this.
+JOB_STREAK_LIMIT = 30
+
+
+def job_parameter(project: str, stack: str, job: str) -> str:
+    """The SSM parameter `/<project>/<stack>/jobs/<job>/runs`: the job reporter's record of a job's runs."""
+    return f"/{stack_tag_value(project, stack)}/jobs/{job}/runs"
+
+
+def job_alarm_name(project: str, stack: str, job: str, kind: str) -> str:
+    """`spotyard-<project>-<stack>-job-<job>-<kind>`; kind: `failed-in-a-row` or `no-success`."""
+    return f"spotyard-{project}-{stack}-job-{job}-{kind}"
+
 
 def tag_condition(tags: dict[str, Any], service: str = "ec2") -> dict[str, Any]:
     """An IAM condition: the resource carries each of `tags` (`<service>:ResourceTag/<key>`);

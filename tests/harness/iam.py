@@ -133,7 +133,8 @@ def _zone(call: Call) -> list[Target]:
 
 
 def _parameter(call: Call) -> list[Target]:
-    name = call.params["Name"]
+    """The parameter's ARN; a `name:version` or `name:label` selector reads the same parameter."""
+    name = call.params["Name"].split(":")[0]
     return [Target(f"arn:aws:ssm:{call.region}:{ACCOUNT}:parameter{name if name.startswith('/') else '/' + name}")]
 
 
@@ -202,6 +203,22 @@ def _submitted_job(call: Call) -> list[Target]:
     return [Target(queue), Target(f"arn:aws:batch:{call.region}:{ACCOUNT}:job-definition/{name}:{revision}")]
 
 
+def _event_bus(call: Call) -> list[Target]:
+    """PutEvents: each entry's bus, with its Source as events:source
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html)."""
+    return [
+        Target(
+            f"arn:aws:events:{call.region}:{ACCOUNT}:event-bus/{entry.get('EventBusName') or 'default'}",
+            {"events:source": entry["Source"]},
+        )
+        for entry in call.params["Entries"]
+    ]
+
+
+def _secret(call: Call) -> list[Target]:
+    return [Target(_lookup(call.region, "secretsmanager").describe_secret(SecretId=call.params["SecretId"])["ARN"])]
+
+
 RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateTags": _tagged,
     "ec2:DeleteTags": _tagged,
@@ -234,6 +251,8 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "sns:Publish": lambda c: [Target(c.params["TopicArn"])],
     "ssm:GetParameter": _parameter,
     "ssm:PutParameter": _parameter,
+    "events:PutEvents": _event_bus,
+    "secretsmanager:GetSecretValue": _secret,
     "elasticloadbalancing:DeregisterTargets": lambda c: [Target(c.params["TargetGroupArn"])],
     "ec2-instance-connect:SendSSHPublicKey": _key_push,
     "ssm:StartSession": _session,
