@@ -8,15 +8,11 @@ bucket write only when asked), an execution role only when the job needs one, an
 scheduled, an EventBridge Scheduler schedule whose own role may submit that job to that queue
 only. All jobs log to one log group with retention.
 
-`batch_jobs_from_config` turns the stack configuration into these arguments (and the jobs'
-results bucket, `results: stack`); `BatchJobsArgs` can as well be built by hand.
+stack/jobs.py builds its args from the stack configuration; a program of its own builds them by hand.
 """
-
-from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,21 +20,9 @@ import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
 
-from components.environment import Environment
+from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow, policy_document, stack_role
-from components.provider import stack_tags
-from components.results_bucket import ResultsBucket, ResultsBucketArgs, results_access
-from spotyard.config import IamConfig, StackConfig
-from spotyard.config_jobs import (
-    DEFAULT_BATCH_INSTANCE_TYPES,
-    DEFAULT_MAX_VCPUS,
-    DEFAULT_MEMORY_MIB,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_VCPUS,
-    STACK_RESULTS,
-    JobConfig,
-)
+from components.results_bucket import results_access
 
 # Retry after a Spot reclaim, and only then. "If evaluateOnExit is specified, but none of the retry
 # strategies match, then the job is retried. For jobs that don't match to exit, add a final entry
@@ -61,7 +45,6 @@ EXIT_OTHERWISE = [
 IMAGE_TYPE = "ECS_AL2023"
 ROOT_DEVICE = "/dev/xvda"  # the root device of the ECS-optimized Amazon Linux AMIs
 LOG_RETENTION_DAYS = 30
-RESULTS_BUCKET_VARIABLE = "SPOTYARD_RESULTS_BUCKET"
 # A private ECR image, `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]`.
 ECR_IMAGE = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+)")
 
@@ -72,34 +55,34 @@ class BatchJobArgs:
 
     name: str
     image: str
-    command: Sequence[str] = ()
-    vcpus: float = DEFAULT_VCPUS
-    memory_mib: int = DEFAULT_MEMORY_MIB
-    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)  # variable -> SSM parameter (name or ARN) or secret ARN
-    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
-    retries: int = DEFAULT_RETRIES  # further attempts after a Spot reclaim
-    fargate: bool = False
+    vcpus: float
+    memory_mib: int
+    timeout_seconds: int  # an attempt running longer is stopped
+    retries: int  # further attempts after a Spot reclaim (0-9)
+    command: list[str] | None = field(default_factory=list)
+    environment: dict[str, pulumi.Input[str]] | None = field(default_factory=dict)
+    secrets: dict[str, str] | None = field(
+        default_factory=dict
+    )  # variable -> SSM parameter (name or ARN) or secret ARN
+    fargate: bool | None = False
     schedule_expression: str | None = None
-    schedule_timezone: str = "UTC"
+    schedule_timezone: str | None = "UTC"
     results_bucket_arn: pulumi.Input[str] | None = None
 
 
 @dataclass
 class BatchJobsArgs:
-    jobs: Sequence[BatchJobArgs]
+    jobs: list[BatchJobArgs]
     vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    region: str
-    account_id: str
-    partition: str = "aws"
-    instance_types: Sequence[str] = DEFAULT_BATCH_INSTANCE_TYPES
-    max_vcpus: int = DEFAULT_MAX_VCPUS
-    instance_tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # on the instances Batch starts
-    iam: IamConfig = field(default_factory=IamConfig)
-    log_retention_days: int = LOG_RETENTION_DAYS
+    subnet_ids: list[pulumi.Input[str]]
+    account: AccountArgs
+    instance_types: list[str]  # types, families or Batch's bundles (default_x86_64, ...)
+    max_vcpus: int
+    instance_tags: dict[str, pulumi.Input[str]] | None = field(default_factory=dict)  # on the instances Batch starts
+    log_retention_days: int | None = LOG_RETENTION_DAYS
     # What the compute environment must wait for (the account's Spot service-linked role, when made here).
-    compute_depends_on: Sequence[pulumi.Resource] = ()
+    spot_service_roles: list[aws.iam.ServiceLinkedRole] | None = field(default_factory=list)
+    iam: RoleArgs | None = RoleArgs()
 
 
 class BatchJobs(pulumi.ComponentResource):
@@ -107,6 +90,7 @@ class BatchJobs(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchJobsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:BatchJobs", name, None, opts)
+        args = as_args(BatchJobsArgs, args)
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
         self.security_group = aws.ec2.SecurityGroup(
@@ -164,7 +148,7 @@ class BatchJobs(pulumi.ComponentResource):
         ecs_policy = aws.iam.RolePolicyAttachment(
             f"{name}-instance-ecs",
             role=role.name,
-            policy_arn=f"arn:{args.partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
+            policy_arn=args.account.managed_policy("service-role/AmazonEC2ContainerServiceforEC2Role"),
             opts=self._child,
         )
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", role=role.name, opts=self._child)
@@ -216,7 +200,7 @@ class BatchJobs(pulumi.ComponentResource):
             # Deleting the environment needs its instance role's policy to the end (Pulumi registry,
             # aws.batch.ComputeEnvironment: "make sure to set depends_on to the related
             # aws.iam.RolePolicyAttachment").
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ecs_policy, *args.compute_depends_on]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ecs_policy, *args.spot_service_roles]),
         )
 
     def _fargate_environment(self) -> aws.batch.ComputeEnvironment:
@@ -251,7 +235,7 @@ class BatchJobs(pulumi.ComponentResource):
             f"{name}-role",
             service="ecs-tasks.amazonaws.com",
             description=f"spotyard Batch job {job.name}",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
+            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
             iam=args.iam,
             opts=self._child,
         )
@@ -342,7 +326,7 @@ class BatchJobs(pulumi.ComponentResource):
                     allow(
                         "PullImage",
                         ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                        f"arn:{args.partition}:ecr:{ecr['region']}:{ecr['account']}:repository/{ecr['repo']}",
+                        f"arn:{args.account.partition}:ecr:{ecr['region']}:{ecr['account']}:repository/{ecr['repo']}",
                     ),
                 ]
         if not statements:
@@ -351,7 +335,7 @@ class BatchJobs(pulumi.ComponentResource):
             f"{name}-execution-role",
             service="ecs-tasks.amazonaws.com",
             description=f"spotyard Batch job {job.name}: starts its container",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
+            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
             iam=args.iam,
             opts=self._child,
         )
@@ -362,7 +346,7 @@ class BatchJobs(pulumi.ComponentResource):
         """An SSM parameter named by name or ARN, as the ARN IAM checks."""
         if source.startswith("arn:"):
             return source
-        return f"arn:{self._args.partition}:ssm:{self._args.region}:{self._args.account_id}:parameter{source}"
+        return self._args.account.arn("ssm", f"parameter{source}")
 
     def _container_properties(
         self,
@@ -385,7 +369,7 @@ class BatchJobs(pulumi.ComponentResource):
                 "logDriver": "awslogs",
                 "options": {
                     "awslogs-group": log_group,
-                    "awslogs-region": self._args.region,
+                    "awslogs-region": self._args.account.region,
                     "awslogs-stream-prefix": job.name,
                 },
             },
@@ -427,7 +411,7 @@ class BatchJobs(pulumi.ComponentResource):
             f"{name}-schedule-role",
             service="scheduler.amazonaws.com",
             description=f"spotyard: schedule of Batch job {job.name}",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
+            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
             iam=args.iam,
             opts=self._child,
         )
@@ -483,73 +467,3 @@ def _secret_arns(value_from: str) -> list[str]:
 def retry_on_spot_reclaim(fargate: bool) -> list[dict[str, str]]:
     """The job definition's evaluateOnExit: RETRY on a Spot reclaim, EXIT on anything else."""
     return [*SPOT_RECLAIM_RETRY, *(FARGATE_SPOT_RECLAIM_RETRY if fargate else []), *EXIT_OTHERWISE]
-
-
-def batch_jobs_from_config(
-    config: StackConfig,
-    environment: Environment,
-    opts: pulumi.ResourceOptions,
-    compute_depends_on: Sequence[pulumi.Resource] = (),
-) -> dict[str, dict[str, pulumi.Output[str]]]:
-    """The stack's Batch jobs (and their `results: stack` bucket); their entries of the `jobs` output.
-    Nothing when no job has an image."""
-    jobs = [job for job in config.jobs if job.image is not None]
-    if not jobs:
-        return {}
-    stack_bucket = (
-        ResultsBucket("jobs-results", ResultsBucketArgs(bucket="create", partition=environment.partition), opts=opts)
-        if any(job.results == STACK_RESULTS for job in jobs)
-        else None
-    )
-
-    def results(job: JobConfig) -> tuple[pulumi.Input[str], pulumi.Input[str]] | None:
-        """(bucket name, bucket ARN) of the job's results, if any."""
-        if job.results is None:
-            return None
-        if job.results == STACK_RESULTS and stack_bucket is not None:
-            return stack_bucket.bucket_name, stack_bucket.bucket_arn
-        return job.results, f"arn:{environment.partition}:s3:::{job.results}"
-
-    def job_args(job: JobConfig, bucket: tuple[pulumi.Input[str], pulumi.Input[str]] | None) -> BatchJobArgs:
-        return BatchJobArgs(
-            name=job.name,
-            image=job.image,
-            command=job.command,
-            vcpus=job.vcpus,
-            memory_mib=job.memory_mib,
-            environment={**job.environment, **({RESULTS_BUCKET_VARIABLE: bucket[0]} if bucket else {})},
-            secrets=dict(job.secrets),
-            timeout_seconds=job.timeout_seconds,
-            retries=job.retries,
-            fargate=job.fargate,
-            schedule_expression=job.schedule.expression if job.schedule else None,
-            schedule_timezone=job.schedule.timezone if job.schedule else "UTC",
-            results_bucket_arn=bucket[1] if bucket else None,
-        )
-
-    buckets = {job.name: results(job) for job in jobs}
-    batch = BatchJobs(
-        "jobs",
-        BatchJobsArgs(
-            jobs=[job_args(job, buckets[job.name]) for job in jobs],
-            vpc_id=environment.vpc_id,
-            subnet_ids=environment.subnet_ids,
-            region=environment.region,
-            account_id=environment.account_id,
-            partition=environment.partition,
-            instance_types=config.batch.instance_types,
-            max_vcpus=config.batch.max_vcpus,
-            instance_tags={**stack_tags(config), "Name": "spotyard-batch"},
-            iam=config.iam,
-            compute_depends_on=compute_depends_on,
-        ),
-        opts=opts,
-    )
-    return {
-        name: {
-            **entry,
-            "logGroup": batch.log_group.name,
-            **({"resultsBucket": buckets[name][0]} if buckets[name] else {}),
-        }
-        for name, entry in batch.jobs.items()
-    }

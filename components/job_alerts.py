@@ -4,9 +4,6 @@ events `spotyard-job` puts from fleet boxes), each job's record of runs, and the
 CloudWatch alarms per job that work while no box is on: N failed runs in a row, and no
 success within a given number of hours (a dead man's switch)."""
 
-from __future__ import annotations
-
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -18,20 +15,17 @@ from spotyard_lambda.names import (
     JOB_METRICS_NAMESPACE,
     JOB_STREAK_LIMIT,
     JOB_SUCCESS_METRIC,
+    MAX_SUCCESS_WITHIN_HOURS,
     job_alarm_name,
     job_parameter,
 )
 from spotyard_lambda.settings import TOPIC_VARIABLE, JobReporterSettings, ReportedJob
 
+from components.args import RoleArgs, as_args
 from components.iam import allow
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, Trigger
-from spotyard.config import IamConfig, StackConfig
 
-# PutMetricAlarm: Period x EvaluationPeriods can be at most 604,800 s (seven days) for periods
-# of an hour or more (one day below an hour); Period is 10, 20, 30 or a multiple of 60
-# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
-HOUR_SECONDS = 3600
-MAX_SUCCESS_WITHIN_HOURS = 604_800 // HOUR_SECONDS
+HOUR_SECONDS = 3600  # the no-success alarm's period (MAX_SUCCESS_WITHIN_HOURS of them at most)
 # The streak is published at each run; one minute is the shortest standard-resolution period.
 STREAK_PERIOD_SECONDS = 60
 BATCH_FINAL_STATES = ["SUCCEEDED", "FAILED"]
@@ -52,9 +46,9 @@ class AlertedJob:
 class JobAlertsArgs:
     stack_tag: str  # `<project>/<stack>`: fleet boxes' events carry it
     jobs: list[AlertedJob]
-    job_queue_arns: list[pulumi.Input[str]] = field(default_factory=list)
+    job_queue_arns: list[pulumi.Input[str]] | None = field(default_factory=list)
     topic_arn: pulumi.Input[str] | None = None
-    iam: IamConfig = field(default_factory=IamConfig)
+    iam: RoleArgs | None = RoleArgs()
 
 
 def _check(job: AlertedJob) -> None:
@@ -67,6 +61,7 @@ def _check(job: AlertedJob) -> None:
 class JobAlerts(pulumi.ComponentResource):
     def __init__(self, name: str, args: JobAlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:JobAlerts", name, None, opts)
+        args = as_args(JobAlertsArgs, args)
         for job in args.jobs:
             _check(job)
         project, stack = pulumi.get_project(), pulumi.get_stack()
@@ -200,39 +195,3 @@ class JobAlerts(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.register_outputs({"functionArn": self.function.function.arn})
-
-
-def job_alerts(
-    name: str,
-    config: StackConfig,
-    *,
-    topic_arn: pulumi.Input[str] | None,
-    opts: pulumi.ResourceOptions,
-    batch_jobs: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
-) -> JobAlerts | None:
-    """JobAlerts for the configured jobs: every fleet job, and every Batch job of `batch_jobs`
-    (the BatchJobs entries: `jobQueueArn`, `jobDefinitionName`)."""
-    batch_jobs = batch_jobs or {}
-    jobs = [
-        AlertedJob(
-            name=job.name,
-            after_failures=job.alerts.after_failures if job.alerts else None,
-            success_within_hours=job.alerts.success_within_hours if job.alerts else None,
-            batch_job_definition=batch_jobs[job.name]["jobDefinitionName"] if job.name in batch_jobs else None,
-        )
-        for job in config.jobs
-        if job.fleet or job.name in batch_jobs
-    ]
-    if not jobs:
-        return None
-    return JobAlerts(
-        name,
-        JobAlertsArgs(
-            stack_tag=config.stack_tag,
-            jobs=jobs,
-            job_queue_arns=[entry["jobQueueArn"] for entry in batch_jobs.values()],
-            topic_arn=topic_arn,
-            iam=config.iam,
-        ),
-        opts=opts,
-    )

@@ -15,35 +15,34 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.args import AccountArgs, as_args
 from components.iam import allow, policy_document
 
 
 @dataclass
 class ResultsBucketArgs:
-    bucket: str
-    partition: str
+    bucket: str  # `create`, or an existing bucket's name
+    account: AccountArgs  # with readers: the bucket's own KMS key is this account's
     instance_role_name: pulumi.Input[str] | None = None  # None: no role gets access here
-    retain_on_destroy: bool = True
-    readers: list[str] = field(default_factory=list)  # IAM principal ARNs that may list and read a created bucket
-    region: str = ""  # with readers: the bucket's region and account, for its own KMS key
-    account_id: str = ""
+    retain_on_destroy: bool | None = True
+    readers: list[str] | None = field(
+        default_factory=list
+    )  # IAM principal ARNs that may list and read a created bucket
     credentials_arn: str | None = None  # an S3-compatible service's keys: SSM parameter or secret ARN
 
 
-def credentials_arn(
-    parameter: str | None, secret: str | None, *, partition: str, region: str, account_id: str
-) -> str | None:
+def credentials_arn(parameter: str | None, secret: str | None, account: AccountArgs) -> str | None:
     """The ARN of the SSM parameter or Secrets Manager secret named by `results.credentials`.
     A secret's ARN ends in a hyphen and six random characters that Secrets Manager adds to its
     name (Secrets Manager API reference, SecretId): `-??????` matches them."""
     if parameter:
         if parameter.startswith("arn:"):
             return parameter
-        return f"arn:{partition}:ssm:{region}:{account_id}:parameter/{parameter.lstrip('/')}"
+        return account.arn("ssm", f"parameter/{parameter.lstrip('/')}")
     if secret:
         if secret.startswith("arn:"):
             return secret
-        return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{secret}-??????"
+        return account.arn("secretsmanager", f"secret:{secret}-??????")
     return None
 
 
@@ -53,6 +52,7 @@ class ResultsBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:ResultsBucket", name, None, opts)
+        args = as_args(ResultsBucketArgs, args)
         child = pulumi.ResourceOptions(parent=self)
         if args.credentials_arn is not None:
             if args.instance_role_name is None:
@@ -129,7 +129,7 @@ class ResultsBucket(pulumi.ComponentResource):
             self.bucket_arn = bucket.arn
         else:
             self.bucket_name = pulumi.Output.from_input(args.bucket)
-            self.bucket_arn = pulumi.Output.from_input(f"arn:{args.partition}:s3:::{args.bucket}")
+            self.bucket_arn = pulumi.Output.from_input(args.account.arn("s3", args.bucket, region=False, account=False))
         if args.instance_role_name is not None:
             aws.iam.RolePolicy(
                 f"{name}-access",
@@ -142,7 +142,7 @@ class ResultsBucket(pulumi.ComponentResource):
     def _readers_key(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions) -> aws.kms.Key:
         """The bucket's key: this account administers it and uses it through S3 (the instances
         write with it), the readers decrypt with it through S3, and nobody uses it directly."""
-        through_s3 = f"s3.{args.region}.amazonaws.com"
+        through_s3 = f"s3.{args.account.region}.amazonaws.com"
         return aws.kms.Key(
             f"{name}-key",
             description=f"spotyard results bucket {name}",
@@ -153,7 +153,7 @@ class ResultsBucket(pulumi.ComponentResource):
                     {
                         "Sid": "AccountAdministers",
                         "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:{args.partition}:iam::{args.account_id}:root"},
+                        "Principal": {"AWS": args.account.arn("iam", "root", region=False)},
                         "Action": "kms:*",
                         "Resource": "*",
                     },
@@ -164,7 +164,7 @@ class ResultsBucket(pulumi.ComponentResource):
                         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                         "Resource": "*",
                         "Condition": {
-                            "StringEquals": {"kms:CallerAccount": args.account_id, "kms:ViaService": through_s3}
+                            "StringEquals": {"kms:CallerAccount": args.account.account_id, "kms:ViaService": through_s3}
                         },
                     },
                     {

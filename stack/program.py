@@ -29,8 +29,8 @@ from spotyard.ssh_config import SshHost, render, ssh_tags
 from stack.bootstrap import bootstrap_script, instance_environment, user_data
 from stack.environment import Environment, resolve_environment
 from stack.images import Image, resolve_images
-from stack.provider import fleet_tags, stack_provider
 from stack.jobs import batch_jobs_from_config, fleet_jobs, job_alerts
+from stack.provider import fleet_tags, stack_provider
 from stack.service_roles import missing_spot_service_roles, needed_spot_service_roles
 from stack.target_groups import read_target_groups
 
@@ -144,7 +144,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
             opts=with_provider,
         )
     batch_job_outputs = batch_jobs_from_config(config, environment, with_provider, service_roles)
-    job_alerts("job-alerts", config, topic_arn=topic_arn, opts=with_provider, batch_jobs=batch_job_outputs)
+    job_alerts("job-alerts", config, environment, topic_arn=topic_arn, opts=with_provider, batch_jobs=batch_job_outputs)
     return {
         "vpcId": environment.vpc_id,
         "subnetIds": environment.subnet_ids,
@@ -259,18 +259,12 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
             f"{fleet.name}-results",
             ResultsBucketArgs(
                 bucket=fleet.results.bucket,
-                partition=environment.account.partition,
+                account=environment.account,
                 instance_role_name=spot_fleet.instance_role.name,
                 retain_on_destroy=fleet.results.retain_on_destroy,
                 readers=list(fleet.results.readers),
-                region=environment.region,
-                account_id=environment.account.account_id,
                 credentials_arn=credentials_arn(
-                    fleet.results.credentials_parameter,
-                    fleet.results.credentials_secret,
-                    partition=environment.account.partition,
-                    region=environment.region,
-                    account_id=environment.account.account_id,
+                    fleet.results.credentials_parameter, fleet.results.credentials_secret, environment.account
                 ),
             ),
             opts=with_provider,
