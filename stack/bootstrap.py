@@ -24,10 +24,6 @@ INSTALLED_FILES = (
     ("requeue-on-interruption.sh", "/etc/spotyard/on-interruption.d/50-spotyard-requeue", "0755"),
     ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
-)
-# New on-instance programs are in the top-level instance/ folder already (where #15 moves the above).
-JOB_DIR = Path(__file__).resolve().parent.parent / "instance"
-JOB_FILES = (
     ("spotyard_job.py", "/usr/local/lib/spotyard/spotyard_job.py", "0755"),
     ("spotyard-job", "/usr/local/bin/spotyard-job", "0755"),
 )
@@ -82,12 +78,10 @@ def bootstrap_script(environment: Mapping[str, str]) -> str:
     ]
     lines += [f"{key}={shlex.quote(str(value))}" for key, value in sorted(environment.items())]
     lines.append("SPOTYARD_EOF")
-    sources = [(INSTANCE_DIR / name, target, mode) for name, target, mode in INSTALLED_FILES]
-    sources += [(JOB_DIR / name, target, mode) for name, target, mode in JOB_FILES]
-    for source, target, mode in sources:
-        content = source.read_text()
+    for source, target, mode in INSTALLED_FILES:
+        content = (INSTANCE_DIR / source).read_text()
         if "SPOTYARD_EOF" in content:
-            raise ValueError(f"{source.name} must not contain the heredoc marker")
+            raise ValueError(f"{source} must not contain the heredoc marker")
         lines += [
             f"install -d -m 0755 {Path(target).parent}",
             f"cat > {target} <<'SPOTYARD_EOF'",
