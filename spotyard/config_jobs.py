@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from spotyard_lambda.names import JOB_STREAK_LIMIT, MAX_SUCCESS_WITHIN_HOURS
+
 from spotyard import config_rules as rules
 from spotyard.config_reader import Section
 
@@ -48,9 +50,6 @@ FARGATE_MEMORY_MIB: dict[float, tuple[int, int, int]] = {
     16: (32768, 122880, 8192),
 }
 
-# CloudWatch PutMetricAlarm: "Period multiplied by EvaluationPeriods can't be more than 604,800
-# seconds" (seven days) for periods of an hour or more.
-MAX_SUCCESS_WITHIN_HOURS = 168
 DEFAULT_AFTER_FAILURES = 1
 
 # Batch API reference, ContainerProperties image: "Up to 255 letters (uppercase and lowercase),
@@ -300,7 +299,8 @@ def _schedule(s: Section | None) -> JobScheduleConfig | None:
 def _alerts(s: Section | None) -> JobAlertsConfig | None:
     if s is None:
         return None
-    after = s.integer("afterFailures", DEFAULT_AFTER_FAILURES, minimum=1, maximum=INT32_MAX)
+    # The job reporter counts at most JOB_STREAK_LIMIT failures in a row: an alarm after more never fires.
+    after = s.integer("afterFailures", DEFAULT_AFTER_FAILURES, minimum=1, maximum=JOB_STREAK_LIMIT)
     within = s.integer("successWithinHours", minimum=1, maximum=MAX_SUCCESS_WITHIN_HOURS)
     s.close()
-    return JobAlertsConfig(after_failures=after or DEFAULT_AFTER_FAILURES, success_within_hours=within)
+    return JobAlertsConfig(after_failures=after, success_within_hours=within)

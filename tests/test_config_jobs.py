@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+from spotyard_lambda.names import JOB_STREAK_LIMIT
 
 from spotyard.config_jobs import (
     DEFAULT_AFTER_FAILURES,
@@ -109,6 +110,15 @@ def test_every_job_key_is_read_into_the_typed_config():
 def test_alerts_default_to_an_alarm_after_the_first_failure_and_no_dead_mans_switch():
     job = load(with_job(alerts={})).jobs[0]
     assert job.alerts == JobAlertsConfig(after_failures=DEFAULT_AFTER_FAILURES, success_within_hours=None)
+
+
+def test_alerts_after_more_failures_than_the_reporter_counts_are_named_by_their_full_key():
+    """The job reporter counts JOB_STREAK_LIMIT failures in a row at most: an alarm after more would never fire."""
+    job = load(with_job(alerts={"afterFailures": JOB_STREAK_LIMIT})).jobs[0]
+    assert job.alerts.after_failures == JOB_STREAK_LIMIT
+    problems = problems_of(with_job(alerts={"afterFailures": JOB_STREAK_LIMIT + 1}))
+    assert "spotyard:jobs.nightly.alerts.afterFailures" in problems
+    assert f"at most {JOB_STREAK_LIMIT}" in problems
 
 
 def test_schedule_time_zone_defaults_to_utc():

@@ -80,6 +80,10 @@ JOB_SUCCESS_METRIC = "Succeeded"  # 1 at each successful run
 # The reporter remembers this many failures since the last success (the state must fit a
 # standard SSM parameter, 4 KB): `alerts.afterFailures` can be at most this.
 JOB_STREAK_LIMIT = 30
+# `alerts.successWithinHours` at most: the no-success alarm has hour-long periods, and
+# PutMetricAlarm takes Period x EvaluationPeriods up to 604,800 s (seven days) for periods of an
+# hour or more (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+MAX_SUCCESS_WITHIN_HOURS = 604_800 // 3600
 
 
 def job_parameter(project: str, stack: str, job: str) -> str:
