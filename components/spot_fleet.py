@@ -289,13 +289,8 @@ class SpotFleet(pulumi.ComponentResource):
                     )
                 )
             if args.stops_when_idle:
-                statements.append(
-                    allow(
-                        "LeaveWhenIdle",
-                        ["autoscaling:TerminateInstanceInAutoScalingGroup"],
-                        self.capacity_target_arn,
-                        own_group,
-                    )
+                statements += leave_statements(
+                    "asg", args.fleet, args.instance_tags[STACK_TAG], self.capacity_target_arn, own_instances
                 )
             if statements:
                 statements.append(allow("FindOwnGroup", ["autoscaling:DescribeAutoScalingInstances"], "*"))
@@ -303,11 +298,9 @@ class SpotFleet(pulumi.ComponentResource):
         if args.works_a_queue:
             statements.append(allow("MarkBusyWorkers", ["ec2:CreateTags", "ec2:DeleteTags"], own_instances, own_fleet))
         if args.stops_when_idle:
-            statements += [
-                allow("ReadOwnFleet", ["ec2:DescribeSpotFleetRequests"], "*"),
-                allow("LowerOwnFleet", ["ec2:ModifySpotFleetRequest"], self.capacity_target_arn, own_fleet),
-                allow("LeaveWhenIdle", ["ec2:TerminateInstances"], own_instances, own_fleet),
-            ]
+            statements += leave_statements(
+                "spot-fleet", args.fleet, args.instance_tags[STACK_TAG], self.capacity_target_arn, own_instances
+            )
         return statements
 
     def _group(self, name: str, args: SpotFleetArgs) -> aws.autoscaling.Group:
@@ -417,6 +410,24 @@ class SpotFleet(pulumi.ComponentResource):
                 ignore_changes=["targetCapacity", *_unless_configured(args, "onDemandTargetCapacity")],
             ),
         )
+
+
+def leave_statements(
+    engine: str, fleet: str, stack_tag: str, capacity_target_arn: pulumi.Input[str], instances_arn: str
+) -> list[dict]:
+    """What an instance needs to leave its own fleet with one less capacity (the agent's
+    `Fleet.leave`: idle stop, `spotyard-job --stop-when-done`), on that fleet only."""
+    if engine == "asg":
+        own_group = tag_condition({FLEET_TAG: fleet}, "autoscaling")
+        return [
+            allow("LeaveOwnGroup", ["autoscaling:TerminateInstanceInAutoScalingGroup"], capacity_target_arn, own_group)
+        ]
+    own_fleet = tag_condition({FLEET_TAG: fleet, STACK_TAG: stack_tag})
+    return [
+        allow("ReadOwnFleet", ["ec2:DescribeSpotFleetRequests"], "*"),
+        allow("LowerOwnFleet", ["ec2:ModifySpotFleetRequest"], capacity_target_arn, own_fleet),
+        allow("LeaveOwnFleet", ["ec2:TerminateInstances"], instances_arn, own_fleet),
+    ]
 
 
 def encode_user_data(text: str | None) -> str | None:

@@ -1,5 +1,5 @@
-"""SpotServiceRoles: the account's service-linked roles that a Spot Fleet request needs, made
-when the account lacks them.
+"""SpotServiceRoles: the account's service-linked roles that a Spot Fleet request (or Batch's Spot
+compute environment) needs, made when the account lacks them.
 
 "If you use the AWS CLI or an API [to create a Spot Fleet], you must ensure that these roles
 exist": AWSServiceRoleForEC2SpotFleet and AWSServiceRoleForEC2Spot (EC2 user guide, "Spot Fleet

@@ -6,13 +6,18 @@ spotyard stop <fleet> [--no-wait]
 spotyard ssh-config
 spotyard ssh <fleet>|<fleet>-i-... [-i ~/.ssh/key] [-- command]
 spotyard cost [--days N]
+spotyard jobs [--runs N] [--json]
+spotyard run <job> [--wait]
+spotyard logs <job> [<run id>]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from rich.table import Table
 from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG, STACK_TAG, stack_tag_value
 
 from spotyard import fleets as found
+from spotyard import jobs as batch
 from spotyard import ssh as connect
 from spotyard.ssh_config import host_from_tags, render
 
@@ -309,3 +315,107 @@ def cost(ctx: Context, days: int, as_json: bool) -> None:
             fleet["name"], str(fleet["instances"]), hours, f"{fleet['paid']:.2f}", f"{fleet['onDemand']:.2f}", saving
         )
     Console().print(table)
+
+
+# Between two looks at a running job: Batch moves a job on within seconds, awslogs ships every few.
+FOLLOW_SECONDS = 5
+
+
+@main.command("jobs")
+@click.option("--runs", "last", default=3, show_default=True, type=click.IntRange(min=1), help="Runs shown per job.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def jobs_(ctx: Context, last: int, as_json: bool) -> None:
+    """Every Batch job: its schedule and its last runs (status, duration)."""
+    found_jobs = batch.find_jobs(ctx.session, ctx.stack)
+    if not found_jobs:
+        raise found.NotFound(
+            f"no jobs: no Batch job definition is tagged {STACK_TAG}={ctx.stack} in {ctx.session.region_name}"
+        )
+    report = {"stack": ctx.stack, "region": ctx.session.region_name, "jobs": []}
+    for name, job in sorted(found_jobs.items()):
+        schedule = batch.schedule(ctx.session, job)
+        report["jobs"].append(
+            {
+                "name": name,
+                "schedule": dataclasses.asdict(schedule) if schedule else None,
+                "runs": [
+                    {
+                        "id": run.id,
+                        "status": run.status,
+                        "createdAt": run.created.isoformat(),
+                        "durationSeconds": run.seconds,
+                        "statusReason": run.reason,
+                    }
+                    for run in batch.runs(ctx.session, job, last)
+                ],
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{ctx.stack} jobs in {ctx.session.region_name}")
+    for column in ("job", "schedule", "run", "status", "started", "duration", "reason"):
+        table.add_column(column)
+    for entry in report["jobs"]:
+        schedule = entry["schedule"]
+        when = (
+            f"{schedule['expression']} {schedule['timezone']}"
+            + ("" if schedule["state"] == "ENABLED" else f" ({schedule['state'].lower()})")
+            if schedule
+            else "on demand"
+        )
+        if not entry["runs"]:
+            table.add_row(entry["name"], when, "", "no runs", "", "", "")
+        for index, run in enumerate(entry["runs"]):
+            seconds = run["durationSeconds"]
+            table.add_row(
+                entry["name"] if index == 0 else "",
+                when if index == 0 else "",
+                run["id"],
+                run["status"],
+                run["createdAt"][:16].replace("T", " "),
+                "" if seconds is None else _duration(seconds) if seconds >= 60 else f"{seconds}s",
+                run["statusReason"] or "",
+            )
+    Console().print(table)
+
+
+@main.command()
+@click.argument("job")
+@click.option("--wait", is_flag=True, help="Follow the run: stream its log until it ends; exit 1 if it failed.")
+@click.pass_obj
+def run(ctx: Context, job: str, wait: bool) -> None:
+    """Submit JOB now (its latest job definition, on its queue); print the run id."""
+    target = batch.job(ctx.session, ctx.stack, job)
+    run_id = batch.submit(ctx.session, target)
+    click.echo(f"{job}: submitted run {run_id}", err=wait)
+    if wait:
+        detail = batch.follow(ctx.session, target, run_id, click.echo, lambda: time.sleep(FOLLOW_SECONDS))
+        _finish(job, detail)
+
+
+@main.command()
+@click.argument("job")
+@click.argument("run_id", required=False)
+@click.pass_obj
+def logs(ctx: Context, job: str, run_id: str | None) -> None:
+    """Print the log of one run of JOB (default: its newest run), every attempt's."""
+    target = batch.job(ctx.session, ctx.stack, job)
+    if run_id is None:
+        newest = batch.runs(ctx.session, target, 1)
+        if not newest:
+            raise found.NotFound(f"{job} has no runs (Batch keeps finished jobs for at least 7 days)")
+        run_id = newest[0].id
+    detail = batch.describe(ctx.session, run_id)
+    if detail["jobName"] != job:
+        raise found.NotFound(f"run {run_id} is a run of {detail['jobName']}, not of {job}")
+    for line in batch.LogFollower(ctx.session, target.log_group).new_lines(batch.log_streams(detail)):
+        click.echo(line)
+
+
+def _finish(job: str, detail: dict) -> None:
+    reason = f": {detail['statusReason']}" if detail.get("statusReason") else ""
+    click.echo(f"{job}: run {detail['jobId']} {detail['status']}{reason}", err=True)
+    if detail["status"] != "SUCCEEDED":
+        raise SystemExit(1)

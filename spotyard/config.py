@@ -16,6 +16,7 @@ from typing import Any
 from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_ROLE_PATH, DEFAULT_TTL_SECONDS, stack_tag_value
 
 from spotyard import config_rules as rules
+from spotyard.config_jobs import BatchConfig, JobConfig, load_batch, load_jobs
 from spotyard.config_reader import Problems, Section
 from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
 
@@ -26,7 +27,6 @@ ALLOCATION_STRATEGIES = {
     "spot-fleet": ("price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"),
 }
 REBALANCE_ACTIONS = ("notify", "drain")
-FLEET_NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
 
 # Upper bounds of integer keys: what the AWS API that takes the value accepts.
 # Auto Scaling MinSize/MaxSize/DesiredCapacity are 32-bit `integer`s (botocore's autoscaling model).
@@ -141,6 +141,13 @@ class QueueConfig:
 class ResultsConfig:
     bucket: str
     retain_on_destroy: bool = True
+    # An S3-compatible service (Wasabi, MinIO, R2) instead of S3: its endpoint and region, and
+    # the SSM SecureString parameter or Secrets Manager secret holding the access keys.
+    endpoint: str | None = None
+    region: str | None = None
+    credentials_parameter: str | None = None
+    credentials_secret: str | None = None
+    readers: tuple[str, ...] = ()  # principals (IAM ARNs) that may read a created bucket
 
     @property
     def create(self) -> bool:
@@ -242,6 +249,8 @@ class StackConfig:
     tags: Mapping[str, str]
     fleets: tuple[FleetConfig, ...]
     iam: IamConfig = field(default_factory=IamConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    jobs: tuple[JobConfig, ...] = ()
 
     @property
     def stack_tag(self) -> str:
@@ -264,6 +273,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     tags = _tags(root)
     fleets = _fleets(root, project_dir)
     iam = _iam(root.child("iam"))
+    batch = load_batch(root.child("batch"))
+    jobs = load_jobs(root, tuple(fleet.name for fleet in fleets), batch)
     root.close()
     if problems:
         raise ConfigError(problems.report())
@@ -278,6 +289,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
         tags=tags,
         fleets=fleets,
         iam=iam,
+        batch=batch or BatchConfig(),
+        jobs=jobs,
     )
 
 
@@ -345,12 +358,8 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
     fleets = []
     for name, value in raw.items():
         section = Section(f"{key}.{name}", value, root.problems)
-        if not re.fullmatch(FLEET_NAME, str(name)):
-            root.problems.add(
-                section.key,
-                "fleet names must be 1-24 lowercase letters, digits and "
-                "hyphens, start with a letter and not end with a hyphen",
-            )
+        if error := rules.resource_name("fleet", str(name)):
+            root.problems.add(section.key, error)
         fleets.append(_fleet(str(name), section, project_dir))
     return tuple(fleets)
 
@@ -560,10 +569,61 @@ def _results(s: Section | None) -> ResultsConfig | None:
         expected="'create' or the name of an existing bucket",
     )
     retain = s.flag("retainOnDestroy", True)
+    endpoint = s.text("endpoint", pattern=r"https://[A-Za-z0-9.-]+(:\d{1,5})?/?", expected="an https:// URL")
+    region = s.text("region", pattern=r"[a-z0-9-]{2,32}", expected="a region name (eu-central-2, auto)")
+    parameter, secret = _results_credentials(s.child("credentials"))
+    readers = s.texts("readers", item=_reader)
     s.close()
     if s.has("retainOnDestroy") and bucket and bucket != "create":
         s.problem("retainOnDestroy", "applies only to bucket: create (pulumi destroy never touches an existing bucket)")
-    return ResultsConfig(bucket=bucket, retain_on_destroy=retain) if bucket else None
+    if s.has("endpoint") and bucket == "create":
+        s.problem("endpoint", "needs the name of an existing bucket on that service (bucket: create makes one on S3)")
+    if s.has("endpoint") and not s.has("credentials"):
+        s.problem("credentials", "is required with endpoint (ssmParameter or secret holding the access keys)")
+    for key in ("credentials", "region"):
+        if s.has(key) and not s.has("endpoint"):
+            s.problem(key, "applies only with endpoint (on S3 the instance role has access)")
+    if s.has("readers") and bucket and bucket != "create":
+        s.problem("readers", "applies only to bucket: create (the stack sets no policy on a bucket it does not own)")
+    if not bucket:
+        return None
+    return ResultsConfig(
+        bucket=bucket,
+        retain_on_destroy=retain,
+        endpoint=endpoint.rstrip("/") if endpoint else None,
+        region=region,
+        credentials_parameter=parameter,
+        credentials_secret=secret,
+        readers=readers,
+    )
+
+
+def _results_credentials(s: Section | None) -> tuple[str | None, str | None]:
+    """`credentials`: exactly one of `ssmParameter` (a SecureString parameter's name or ARN) and
+    `secret` (a Secrets Manager secret's name or ARN); either holds
+    {"accessKeyId": ..., "secretAccessKey": ...}. Never the keys themselves."""
+    if s is None:
+        return None, None
+    parameter = s.text(
+        "ssmParameter",
+        pattern=r"/[A-Za-z0-9_.\-/]{1,1010}|arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_.\-/]+",
+        expected="an SSM parameter name (/path/name) or ARN",
+    )
+    secret = s.text(
+        "secret",
+        pattern=r"[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+",
+        expected="a Secrets Manager secret name or ARN",
+    )
+    s.close()
+    if s.has("ssmParameter") == s.has("secret"):
+        s.problems.add(s.key, "needs exactly one of ssmParameter and secret")
+    return parameter, secret
+
+
+def _reader(entry: str) -> str | None:
+    if re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@/-]+)", entry):
+        return None
+    return f"must be an IAM role, user or account ARN (arn:aws:iam::123456789012:role/name), got '{entry}'"
 
 
 def _load_balancer(s: Section | None) -> tuple[str, ...]:

@@ -103,6 +103,20 @@ def _cron_number(token: str, low: int, high: int, names: tuple[str, ...]) -> int
     return None
 
 
+# Fleet and job names: they become parts of resource names, DNS labels and tag values.
+NAME = r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]"
+
+
+def resource_name(kind: str, value: str) -> str | None:
+    """A fleet's or job's name (`kind`: fleet | job)."""
+    if re.fullmatch(NAME, value):
+        return None
+    return (
+        f"{kind} names must be 1-24 lowercase letters, digits and hyphens, "
+        "start with a letter and not end with a hyphen"
+    )
+
+
 def time_zone(name: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(name)

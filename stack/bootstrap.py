@@ -24,6 +24,8 @@ INSTALLED_FILES = (
     ("requeue-on-interruption.sh", "/etc/spotyard/on-interruption.d/50-spotyard-requeue", "0755"),
     ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
+    ("spotyard_job.py", "/usr/local/lib/spotyard/spotyard_job.py", "0755"),
+    ("spotyard-job", "/usr/local/bin/spotyard-job", "0755"),
 )
 
 
@@ -44,7 +46,24 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_HOME_GID": str(home.gid) if home else "",
         "SPOTYARD_QUEUE_URL": "",
         "SPOTYARD_RESULTS_BUCKET": "",
+        **results_environment(fleet),
         "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
+    }
+
+
+def results_environment(fleet: FleetConfig) -> dict[str, str]:
+    """Where `spotyard-job` uploads on an S3-compatible service: its endpoint and region, and the
+    parameter (`ssm:<name>`) or secret (`secretsmanager:<id>`) it reads the keys from at run time."""
+    results = fleet.results
+    credentials = ""
+    if results and results.credentials_parameter:
+        credentials = f"ssm:{results.credentials_parameter}"
+    elif results and results.credentials_secret:
+        credentials = f"secretsmanager:{results.credentials_secret}"
+    return {
+        "SPOTYARD_RESULTS_ENDPOINT": (results.endpoint if results else None) or "",
+        "SPOTYARD_RESULTS_REGION": (results.region if results else None) or "",
+        "SPOTYARD_RESULTS_CREDENTIALS": credentials,
     }
 
 

@@ -20,7 +20,7 @@ from components.interruption_handler import (
 )
 from components.notifications import Notifications, NotificationsArgs
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs, WarmUpArgs
-from components.results_bucket import ResultsBucket, ResultsBucketArgs
+from components.results_bucket import ResultsBucket, ResultsBucketArgs, credentials_arn
 from components.schedules import FleetSchedule, FleetScheduleArgs
 from components.spot_fleet import IngressRuleArgs, RootVolumeArgs, SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs
@@ -29,8 +29,9 @@ from spotyard.ssh_config import SshHost, render, ssh_tags
 from stack.bootstrap import bootstrap_script, instance_environment, user_data
 from stack.environment import Environment, resolve_environment
 from stack.images import Image, resolve_images
+from stack.jobs import batch_jobs_from_config, fleet_jobs, job_alerts
 from stack.provider import fleet_tags, stack_provider
-from stack.service_roles import missing_spot_service_roles
+from stack.service_roles import missing_spot_service_roles, needed_spot_service_roles
 from stack.target_groups import read_target_groups
 
 
@@ -66,9 +67,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
     environment = resolve_environment(config.network, provider, config.iam)
     images = resolve_images(config.fleets, provider)
     with_provider = pulumi.ResourceOptions(providers=[provider])
-    missing_service_roles = (
-        missing_spot_service_roles(provider) if any(fleet.engine == "spot-fleet" for fleet in config.fleets) else ()
-    )
+    missing_service_roles = missing_spot_service_roles(provider, needed_spot_service_roles(config))
     service_roles = (
         SpotServiceRoles(
             "spot-service-roles", SpotServiceRolesArgs(missing=list(missing_service_roles)), opts=with_provider
@@ -144,6 +143,8 @@ def build_stack(config: StackConfig) -> dict[str, object]:
             ),
             opts=with_provider,
         )
+    batch_job_outputs = batch_jobs_from_config(config, environment, with_provider, service_roles)
+    job_alerts("job-alerts", config, environment, topic_arn=topic_arn, opts=with_provider, batch_jobs=batch_job_outputs)
     return {
         "vpcId": environment.vpc_id,
         "subnetIds": environment.subnet_ids,
@@ -151,6 +152,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         "zoneId": registrar.zone_id if registrar else None,
         "notificationTopicArn": topic_arn,
         "sshConfig": render([ssh_host(shared, fleet) for fleet in config.fleets if fleet.ssh]),
+        "jobs": batch_job_outputs,
     }
 
 
@@ -197,6 +199,16 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         "instanceRoleArn": spot_fleet.instance_role.arn,
     }
     instance_env: dict[str, pulumi.Input[str]] = dict(instance_environment(config.stack_tag, environment.region, fleet))
+    fleet_jobs(
+        f"{fleet.name}-job-runner",
+        jobs=config.jobs,
+        fleet=fleet,
+        stack_tag=config.stack_tag,
+        instance_role_name=spot_fleet.instance_role.name,
+        capacity_target_arn=target_arn,
+        environment=environment,
+        opts=with_provider,
+    )
     saved_image_role = fleet.image.role_tag if fleet.image.snapshot_on_terminate else None
     interrupted = InterruptedFleet(
         name=fleet.name,
@@ -247,9 +259,13 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
             f"{fleet.name}-results",
             ResultsBucketArgs(
                 bucket=fleet.results.bucket,
-                partition=environment.account.partition,
+                account=environment.account,
                 instance_role_name=spot_fleet.instance_role.name,
                 retain_on_destroy=fleet.results.retain_on_destroy,
+                readers=list(fleet.results.readers),
+                credentials_arn=credentials_arn(
+                    fleet.results.credentials_parameter, fleet.results.credentials_secret, environment.account
+                ),
             ),
             opts=with_provider,
         )

@@ -43,7 +43,8 @@ def aws() -> Iterator[Any]:
     from tests.harness.world import World
 
     moto_fixes.apply()
-    with mock_aws():
+    # moto's Batch without Docker: a submitted job succeeds at once (moto/batch_simple).
+    with mock_aws(config={"batch": {"use_docker": False}}):
         yield World(REGION).seed()
 
 

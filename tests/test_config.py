@@ -110,6 +110,24 @@ EVERY_KEY: dict[str, Any] = {
         }
     },
     "spotyard:iam": {"permissionsBoundary": "arn:aws:iam::123456789012:policy/boundary", "path": "/spotyard/"},
+    "spotyard:batch": {"instanceTypes": ["m7i"], "maxVcpus": 8},
+    "spotyard:jobs": {
+        "nightly": {
+            "image": "busybox",
+            "command": ["true"],
+            "vcpus": 1,
+            "memoryMiB": 512,
+            "environment": {"A": "1"},
+            "secrets": {"B": "/b"},
+            "timeoutSeconds": 60,
+            "retries": 1,
+            "schedule": {"expression": "rate(1 day)", "timezone": "UTC"},
+            "results": "stack",
+            "fargate": False,
+            "alerts": {"afterFailures": 2, "successWithinHours": 26},
+        },
+        "on-box": {"fleet": "box"},
+    },
 }
 
 

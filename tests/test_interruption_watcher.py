@@ -28,6 +28,7 @@ class FakeImds(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.interruption: dict | None = None
         self.rebalance: dict | None = None
+        self.instance_id: str | None = None
         self.polls: Counter[str] = Counter()
         self.hooks: list[dict[str, str]] = []
         self.walls: list[str] = []
@@ -75,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200)
         if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
             return self._send(401)
+        if url.path == "/latest/meta-data/instance-id" and self.server.instance_id:
+            return self._send(200, self.server.instance_id)
         documents = {
             "/latest/meta-data/spot/instance-action": self.server.interruption,
             "/latest/meta-data/events/recommendations/rebalance": self.server.rebalance,

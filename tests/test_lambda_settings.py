@@ -20,6 +20,7 @@ FUNCTIONS = {
     "interruptions-lambda": settings.InterruptionHandlerSettings,
     "images-lambda": settings.ImageKeeperSettings,
     "dns-lambda": settings.DnsRegistrarSettings,
+    "job-alerts-reporter": settings.JobReporterSettings,
 }
 
 
@@ -86,6 +87,18 @@ def test_the_interruption_handler_reads_each_fleet_and_the_zone(stack, config):
     assert told.fleets["workers"].image_role_tag is None
     zone = stack.one("aws:route53/zone:Zone", "dns-zone")
     assert told.zone == Zone(id=zone.outputs["zoneId"], name=zone.inputs["name"], ttl=DEFAULT_TTL_SECONDS)
+
+
+def test_the_job_reporter_reads_each_jobs_record_definition_and_the_queues(stack):
+    told = read(stack, "job-alerts-reporter")
+    batch = stack.outputs["jobs"]["nightly-report"]
+    assert told.jobs == {
+        "nightly-report": settings.ReportedJob(
+            runs_parameter="/spotyard/dev/jobs/nightly-report/runs",
+            batch_job_definition=batch["jobDefinitionName"],
+        )
+    }
+    assert told.job_queues == (batch["jobQueueArn"],)
 
 
 def test_the_image_keeper_reads_each_kept_fleets_parameter_template_and_keep(stack):

@@ -177,4 +177,5 @@ def test_an_asg_stop_lowers_the_minimum_with_the_capacity_and_start_restores_bot
 def test_fleets_without_a_schedule_get_none(deploy):
     config = dev_config()
     del config["spotyard:fleets"]["workbench"]["schedule"]
+    del config["spotyard:jobs"], config["spotyard:batch"]  # Batch job schedules: tests/test_batch_jobs.py
     assert deploy(config).of_type("aws:scheduler/schedule:Schedule") == []

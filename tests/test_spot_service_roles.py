@@ -47,7 +47,28 @@ def test_next_deploy_drops_them_from_the_state_only(deploy, aws):
     assert deploy(dev_config(), previous=first).of_type(LINKED_ROLE) == []
 
 
+def without_batch_jobs(config: dict) -> dict:
+    del config["spotyard:jobs"], config["spotyard:batch"]
+    return config
+
+
 def test_asg_only_stack_needs_no_spot_fleet_roles(deploy):
+    config = without_batch_jobs(dev_config())
+    del config["spotyard:fleets"]["workers"]
+    assert deploy(config).of_type(LINKED_ROLE) == []
+
+
+def test_batch_on_spot_needs_the_spot_role_only_and_waits_for_it(deploy):
     config = dev_config()
     del config["spotyard:fleets"]["workers"]
+    run = deploy(config)
+    (made,) = run.of_type(LINKED_ROLE)
+    assert made.inputs["awsServiceName"] == "spot.amazonaws.com" and made.retain_on_delete
+    assert made.urn in run.one("aws:batch/computeEnvironment:ComputeEnvironment", "jobs-compute").depends_on
+
+
+def test_batch_on_fargate_only_needs_no_spot_role(deploy):
+    config = dev_config()
+    del config["spotyard:fleets"]["workers"], config["spotyard:batch"]
+    config["spotyard:jobs"]["nightly-report"]["fargate"] = True
     assert deploy(config).of_type(LINKED_ROLE) == []

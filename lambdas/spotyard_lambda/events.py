@@ -22,6 +22,7 @@ class Event:
     detail_type: str
     time: str
     detail: dict[str, Any]
+    region: str = ""
 
     def instance_id(self, key: str = "instance-id") -> str:
         value = self.detail.get(key)
@@ -42,4 +43,11 @@ def parse(event: Any, expected: dict[str, tuple[str, ...]]) -> Event:
         raise UnparseableEvent(f"unexpected event {source} / {detail_type!r}")
     if not isinstance(detail, dict):
         raise UnparseableEvent(f"{detail_type} event {event['id']} has a detail that is not an object")
-    return Event(id=str(event["id"]), source=source, detail_type=detail_type, time=str(event["time"]), detail=detail)
+    return Event(
+        id=str(event["id"]),
+        source=source,
+        detail_type=detail_type,
+        time=str(event["time"]),
+        detail=detail,
+        region=str(event.get("region", "")),
+    )

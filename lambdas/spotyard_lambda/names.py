@@ -31,6 +31,11 @@ LIFECYCLE_TOKEN_TAG = "spotyard:lifecycle-token"
 DNS_ZONE_TAG = "spotyard:dns-zone"
 IMAGE_ROLE_TAG = "spotyard:image-role"
 SSH_TAG_PREFIX = "spotyard:ssh-"
+# On a Batch job's definition, for the CLI: the job's name, its queue's name and, when it runs on a
+# schedule, the schedule group holding its schedule (named after the job).
+JOB_TAG = "spotyard:job"
+JOB_QUEUE_TAG = "spotyard:job-queue"
+JOB_SCHEDULE_GROUP_TAG = "spotyard:job-schedule-group"
 
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
@@ -65,6 +70,31 @@ def fleet_parameter(project: str, stack: str, fleet: str, leaf: str) -> str:
 
 AMI_PARAMETER = "ami"
 AUTOSCALER_PARAMETER = "autoscaler"
+
+# Jobs (spec section 3, "Jobs and their alerts"): what `spotyard-job` on a fleet box puts on the
+# default event bus when a run ends, the job reporter's metrics, its state and the alarms on them.
+JOB_EVENT_SOURCE = "spotyard.job"
+JOB_EVENT_DETAIL_TYPE = "spotyard Job Run Finished"
+JOB_METRICS_NAMESPACE = "spotyard/Jobs"  # dimensions: Stack (`<project>/<stack>`), Job
+JOB_FAILURE_STREAK_METRIC = "ConsecutiveFailures"  # failed runs since the last success, at each run
+JOB_SUCCESS_METRIC = "Succeeded"  # 1 at each successful run
+# The reporter remembers this many failures since the last success (the state must fit a
+# standard SSM parameter, 4 KB): `alerts.afterFailures` can be at most this.
+JOB_STREAK_LIMIT = 30
+# `alerts.successWithinHours` at most: the no-success alarm has hour-long periods, and
+# PutMetricAlarm takes Period x EvaluationPeriods up to 604,800 s (seven days) for periods of an
+# hour or more (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+MAX_SUCCESS_WITHIN_HOURS = 604_800 // 3600
+
+
+def job_parameter(project: str, stack: str, job: str) -> str:
+    """The SSM parameter `/<project>/<stack>/jobs/<job>/runs`: the job reporter's record of a job's runs."""
+    return f"/{stack_tag_value(project, stack)}/jobs/{job}/runs"
+
+
+def job_alarm_name(project: str, stack: str, job: str, kind: str) -> str:
+    """`spotyard-<project>-<stack>-job-<job>-<kind>`; kind: `failed-in-a-row` or `no-success`."""
+    return f"spotyard-{project}-{stack}-job-{job}-{kind}"
 
 
 def tag_condition(tags: dict[str, Any], service: str = "ec2") -> dict[str, Any]:

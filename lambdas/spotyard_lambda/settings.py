@@ -186,3 +186,18 @@ class DnsRegistrarSettings(LambdaSettings):
     stack: str
     fleets: dict[str, NamedFleet]
     zone: Zone | None
+
+
+@dataclass(frozen=True)
+class ReportedJob:
+    runs_parameter: str  # the SSM parameter holding the job's recent runs (spotyard_lambda/names.py)
+    batch_job_definition: str | None  # the name of its AWS Batch job definition; None: a fleet job
+
+
+@dataclass(frozen=True)
+class JobReporterSettings(LambdaSettings):
+    """The jobs whose runs are reported and counted (components/job_alerts.py)."""
+
+    stack: str
+    jobs: dict[str, ReportedJob]
+    job_queues: tuple[str, ...]  # ARNs of the stack's Batch job queues

@@ -31,3 +31,19 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     from moto.events.models import EventPattern
 
     return EventPattern.load(json.dumps(pattern)).matches_event(event)
+
+
+def delivered(entry: dict[str, Any], *, region: str, account: str = "123456789012") -> dict[str, Any]:
+    """The event EventBridge delivers for one PutEvents entry (its envelope around the entry's
+    Source, DetailType and Detail: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": account,
+        "time": entry.get("Time") or "2026-12-01T20:00:00Z",
+        "region": region,
+        "resources": entry.get("Resources", []),
+        "detail": json.loads(entry["Detail"]),
+    }

@@ -1,8 +1,8 @@
 """Pulumi mocks backed by moto: the program's invokes read moto, and the resources the
-Lambdas act on (launch templates, groups, Spot Fleet requests, zones, queues, topics,
-parameters) are created in moto with the inputs the program gave them, so a Lambda run
-afterwards finds exactly what `pulumi up` would have made. Other resources get
-deterministic ids and ARNs."""
+Lambdas and the CLI act on (launch templates, groups, Spot Fleet requests, zones, queues,
+topics, parameters, Batch compute environments, job queues and job definitions, schedules) are created
+in moto with the inputs the program gave them, so a Lambda run afterwards finds exactly what
+`pulumi up` would have made. Other resources get deterministic ids and ARNs."""
 
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:sqs/queue:Queue": self._queue,
             "aws:sns/topic:Topic": self._topic,
             "aws:ssm/parameter:Parameter": self._parameter,
+            "aws:batch/computeEnvironment:ComputeEnvironment": self._compute_environment,
+            "aws:batch/jobQueue:JobQueue": self._job_queue,
+            "aws:batch/jobDefinition:JobDefinition": self._job_definition,
+            "aws:scheduler/scheduleGroup:ScheduleGroup": self._schedule_group,
+            "aws:scheduler/schedule:Schedule": self._schedule,
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
@@ -239,7 +244,7 @@ class MotoCloud(pulumi.runtime.Mocks):
         return {**self.default_tags, **(inputs.get("tags") or {})}
 
     # Id prefixes and ARN formats of the synthesized resources tests look at.
-    _ID_PREFIX = {"FileSystem": "fs", "AccessPoint": "fsap", "MountTarget": "fsmt", "Schedule": "schedule"}
+    _ID_PREFIX = {"FileSystem": "fs", "AccessPoint": "fsap", "MountTarget": "fsmt"}
     _ARN = {
         "Role": "arn:aws:iam::{account}:role/{name}",
         "InstanceProfile": "arn:aws:iam::{account}:instance-profile/{name}",
@@ -280,7 +285,6 @@ class MotoCloud(pulumi.runtime.Mocks):
     def _launch_template(self, name: str, inputs: dict) -> tuple[str, dict]:
         physical = self.autoname(name)
         data: dict[str, Any] = {
-            "ImageId": inputs["imageId"],
             "SecurityGroupIds": inputs.get("vpcSecurityGroupIds", []),
             "TagSpecifications": [
                 {"ResourceType": spec["resourceType"], "Tags": _tags(spec["tags"])}
@@ -288,6 +292,8 @@ class MotoCloud(pulumi.runtime.Mocks):
             ],
             "MetadataOptions": {"HttpTokens": inputs["metadataOptions"]["httpTokens"]},
         }
+        if inputs.get("imageId"):  # none in a Batch template: Batch picks the AMI
+            data["ImageId"] = inputs["imageId"]
         if inputs.get("userData"):
             data["UserData"] = inputs["userData"]
         template = self.client("ec2").create_launch_template(LaunchTemplateName=physical, LaunchTemplateData=data)[
@@ -429,3 +435,128 @@ class MotoCloud(pulumi.runtime.Mocks):
         )
         arn = f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{inputs['name']}"
         return inputs["name"], {**inputs, "arn": arn}
+
+    # -- Batch -----------------------------------------------------------------------------
+
+    def _compute_environment(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        resources = dict(inputs["computeResources"])
+        if "instanceRole" in resources:
+            # IAM is synthesized, not in moto; Batch checks that the instance profile exists.
+            profile = resources["instanceRole"].rsplit("/", 1)[-1]
+            iam = self.client("iam")
+            if not any(p["InstanceProfileName"] == profile for p in iam.list_instance_profiles()["InstanceProfiles"]):
+                iam.create_instance_profile(InstanceProfileName=profile)
+        arn = self.client("batch").create_compute_environment(
+            computeEnvironmentName=physical,
+            type=inputs["type"],
+            computeResources=_compute_resources(resources),
+            tags=self._all_tags(inputs),
+        )["computeEnvironmentArn"]
+        return physical, {**inputs, "name": physical, "arn": arn}
+
+    def _job_queue(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        arn = self.client("batch").create_job_queue(
+            jobQueueName=physical,
+            state=inputs["state"],
+            priority=int(inputs["priority"]),
+            computeEnvironmentOrder=[
+                {"order": int(order["order"]), "computeEnvironment": order["computeEnvironment"]}
+                for order in inputs["computeEnvironmentOrders"]
+            ],
+            tags=self._all_tags(inputs),
+        )["jobQueueArn"]
+        return arn, {**inputs, "name": physical, "arn": arn}
+
+    def _job_definition(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        retry = inputs.get("retryStrategy") or {}
+        registered = self.client("batch").register_job_definition(
+            jobDefinitionName=physical,
+            type=inputs["type"],
+            containerProperties=json.loads(inputs["containerProperties"]),
+            platformCapabilities=inputs.get("platformCapabilities", []),
+            retryStrategy={
+                "attempts": int(retry["attempts"]),
+                "evaluateOnExit": [dict(entry) for entry in retry.get("evaluateOnExits", [])],
+            }
+            if retry
+            else {},
+            timeout={"attemptDurationSeconds": int(inputs["timeout"]["attemptDurationSeconds"])}
+            if inputs.get("timeout")
+            else {},
+            propagateTags=bool(inputs.get("propagateTags")),
+            tags=self._all_tags(inputs),
+        )
+        arn = registered["jobDefinitionArn"]
+        return arn, {
+            **inputs,
+            "name": physical,
+            "arn": arn,
+            "arnPrefix": arn.rsplit(":", 1)[0],
+            "revision": registered["revision"],
+        }
+
+    # -- EventBridge Scheduler ---------------------------------------------------------------
+
+    def _schedule_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        arn = self.client("scheduler").create_schedule_group(Name=physical, Tags=_tags(self._all_tags(inputs)))[
+            "ScheduleGroupArn"
+        ]
+        return physical, {**inputs, "name": physical, "arn": arn}
+
+    def _schedule(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        group = inputs.get("groupName") or "default"
+        target = inputs["target"]
+        retry = target.get("retryPolicy") or {}
+        arn = self.client("scheduler").create_schedule(
+            Name=physical,
+            GroupName=group,
+            ScheduleExpression=inputs["scheduleExpression"],
+            ScheduleExpressionTimezone=inputs.get("scheduleExpressionTimezone", "UTC"),
+            FlexibleTimeWindow={"Mode": inputs["flexibleTimeWindow"]["mode"]},
+            State=inputs.get("state", "ENABLED"),
+            Target={
+                "Arn": target["arn"],
+                "RoleArn": target["roleArn"],
+                **({"Input": target["input"]} if "input" in target else {}),
+                **(
+                    {
+                        "RetryPolicy": {
+                            "MaximumEventAgeInSeconds": int(retry["maximumEventAgeInSeconds"]),
+                            "MaximumRetryAttempts": int(retry["maximumRetryAttempts"]),
+                        }
+                    }
+                    if retry
+                    else {}
+                ),
+            },
+        )["ScheduleArn"]
+        # The provider's id: <group>/<name> (terraform-provider-aws internal/service/scheduler/schedule.go).
+        return f"{group}/{physical}", {**inputs, "name": physical, "groupName": group, "arn": arn}
+
+
+def _compute_resources(given: dict) -> dict:
+    """The provider's compute_resources as CreateComputeEnvironment takes them (botocore's ComputeResource)."""
+    spelled = {"minVcpus": "minvCpus", "maxVcpus": "maxvCpus", "ec2Configurations": "ec2Configuration"}
+    taken = {
+        "type",
+        "allocationStrategy",
+        "minVcpus",
+        "maxVcpus",
+        "instanceTypes",
+        "subnets",
+        "securityGroupIds",
+        "instanceRole",
+        "tags",
+        "launchTemplate",
+        "ec2Configurations",
+    }
+    resources = {spelled.get(key, key): value for key, value in given.items() if key in taken}
+    for key in ("minvCpus", "maxvCpus"):
+        if key in resources:
+            resources[key] = int(resources[key])
+    return resources

@@ -133,7 +133,8 @@ def _zone(call: Call) -> list[Target]:
 
 
 def _parameter(call: Call) -> list[Target]:
-    name = call.params["Name"]
+    """The parameter's ARN; a `name:version` or `name:label` selector reads the same parameter."""
+    name = call.params["Name"].split(":")[0]
     return [Target(f"arn:aws:ssm:{call.region}:{ACCOUNT}:parameter{name if name.startswith('/') else '/' + name}")]
 
 
@@ -187,6 +188,37 @@ def _session(call: Call) -> list[Target]:
     return [instance, Target(f"arn:aws:ssm:{call.region}::document/{call.params['DocumentName']}")]
 
 
+def _submitted_job(call: Call) -> list[Target]:
+    """SubmitJob acts on the queue and on the job definition revision it resolves to: a definition
+    named without a revision is its latest active one (Batch API reference, SubmitJob), and IAM
+    checks the ARN with the revision (Batch user guide, "Restrict to job definition prefix on job
+    submission")."""
+    batch = _lookup(call.region, "batch")
+    queue = batch.describe_job_queues(jobQueues=[call.params["jobQueue"]])["jobQueues"][0]["jobQueueArn"]
+    definition = call.params["jobDefinition"].split("job-definition/")[-1]
+    name, _, revision = definition.partition(":")
+    if not revision:
+        active = batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
+        revision = str(max(d["revision"] for d in active))
+    return [Target(queue), Target(f"arn:aws:batch:{call.region}:{ACCOUNT}:job-definition/{name}:{revision}")]
+
+
+def _event_bus(call: Call) -> list[Target]:
+    """PutEvents: each entry's bus, with its Source as events:source
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html)."""
+    return [
+        Target(
+            f"arn:aws:events:{call.region}:{ACCOUNT}:event-bus/{entry.get('EventBusName') or 'default'}",
+            {"events:source": entry["Source"]},
+        )
+        for entry in call.params["Entries"]
+    ]
+
+
+def _secret(call: Call) -> list[Target]:
+    return [Target(_lookup(call.region, "secretsmanager").describe_secret(SecretId=call.params["SecretId"])["ARN"])]
+
+
 RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "ec2:CreateTags": _tagged,
     "ec2:DeleteTags": _tagged,
@@ -219,10 +251,13 @@ RESOLVERS: dict[str, Callable[[Call], list[Target]]] = {
     "sns:Publish": lambda c: [Target(c.params["TopicArn"])],
     "ssm:GetParameter": _parameter,
     "ssm:PutParameter": _parameter,
+    "events:PutEvents": _event_bus,
+    "secretsmanager:GetSecretValue": _secret,
     "elasticloadbalancing:DeregisterTargets": lambda c: [Target(c.params["TargetGroupArn"])],
     "ec2-instance-connect:SendSSHPublicKey": _key_push,
     "ssm:StartSession": _session,
     "cloudwatch:PutMetricData": lambda c: [Target("*", {"cloudwatch:namespace": c.params["Namespace"]})],
+    "batch:SubmitJob": _submitted_job,
 }
 
 
