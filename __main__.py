@@ -18,6 +18,7 @@ from components.provider import fleet_tags, stack_provider
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs
 from components.schedules import FleetSchedule, FleetScheduleArgs
+from components.services import Services, ServicesArgs, ecs_group_tags, namespace_name, service_args
 from components.spot_fleet import SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs, missing_spot_service_roles
 from components.stack_config import load_stack_config
@@ -111,7 +112,7 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
             image=images[fleet.name],
             instance_tags=fleet_tags(config, fleet.name),
             user_data=fleet_user_data,
-            fleet_tags=cli_tags(fleet),
+            fleet_tags=cli_tags(fleet) | ecs_group_tags(fleet.hosts_services),
             request_depends_on=service_roles,
         ),
         opts=with_provider,
@@ -142,6 +143,8 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
                 launch_template_id=spot_fleet.launch_template.id,
             )
         )
+    if fleet.hosts_services:
+        instance_env |= build_services(fleet, spot_fleet)
     if zone_name:
         outputs["dnsName"] = f"{fleet.name}.{zone_name}"
     if fleet.home:
@@ -201,6 +204,32 @@ def build_fleet(fleet: FleetConfig) -> dict[str, pulumi.Input[str]]:
         pulumi.Output.all(**instance_env).apply(lambda values: user_data(bootstrap_script(values), fleet.user_data))
     )
     return outputs
+
+
+def build_services(fleet: FleetConfig, spot_fleet: SpotFleet) -> dict[str, pulumi.Input[str]]:
+    """`spotyard:services` on the fleet that hosts them; returns what its instances need to join."""
+    services = Services(
+        "services",
+        ServicesArgs(
+            stack_tag=config.stack_tag,
+            region=environment.region,
+            vpc_id=environment.vpc_id,
+            subnets=environment.subnets,
+            fleet=fleet.name,
+            group_arn=spot_fleet.capacity_target_arn,
+            security_group_id=spot_fleet.security_group_id,
+            instance_role_name=spot_fleet.instance_role.name,
+            namespace=namespace_name(config.project, config.stack),
+            services=[service_args(service, environment) for service in config.services],
+            ecs_instance_policy_arn=environment.managed_policy("service-role/AmazonEC2ContainerServiceforEC2Role"),
+            iam=config.iam,
+            acme_email=config.proxy.acme_email if config.proxy else None,
+            acme_ca=config.proxy.acme_ca if config.proxy else None,
+        ),
+        opts=with_provider,
+    )
+    pulumi.export("services", services.outputs)
+    return services.instance_environment
 
 
 fleet_outputs = {fleet.name: build_fleet(fleet) for fleet in config.fleets}

@@ -14,6 +14,12 @@ from components.provider import invoke_options
 from spotyard.config import FleetConfig
 
 AMAZON_LINUX_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+# A fleet hosting services boots the ECS-optimized Amazon Linux 2023 AMI (agent, Docker, EFS utilities)
+# from its public parameter (ECS developer guide, "Retrieving Amazon ECS-optimized Linux AMI metadata").
+ECS_OPTIMIZED_PARAMETER = {
+    "x86_64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+    "arm64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,12 @@ def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
             if tag and (found := _newest_tagged(tag, opts)):
                 return found
         return None
-    return aws.ssm.get_parameter(name=AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture), opts=opts).value
+    parameter = (
+        ECS_OPTIMIZED_PARAMETER[fleet.architecture]
+        if fleet.hosts_services
+        else AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture)
+    )
+    return aws.ssm.get_parameter(name=parameter, opts=opts).value
 
 
 def ami_parameter_name(fleet: str) -> str:
