@@ -71,6 +71,7 @@ registrar = (
 zone_name = registrar.zone_name if registrar else None
 interrupted_fleets: list[InterruptedFleet] = []
 kept_fleets: list[KeptFleet] = []
+hosted_services: list[Services] = []  # the one Services component, on the fleet that hosts them
 
 
 def ssh_host(fleet: FleetConfig) -> SshHost:
@@ -228,7 +229,7 @@ def build_services(fleet: FleetConfig, spot_fleet: SpotFleet) -> dict[str, pulum
         ),
         opts=with_provider,
     )
-    pulumi.export("services", services.outputs)
+    hosted_services.append(services)
     return services.instance_environment
 
 
@@ -260,3 +261,4 @@ pulumi.export("fleets", fleet_outputs)
 pulumi.export("zoneId", registrar.zone_id if registrar else None)
 pulumi.export("notificationTopicArn", topic_arn)
 pulumi.export("sshConfig", render(ssh_hosts))
+pulumi.export("services", hosted_services[0].outputs if hosted_services else None)

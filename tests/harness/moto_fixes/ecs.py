@@ -12,7 +12,13 @@ Here a small scheduler places the missing tasks after CreateService and after
 RegisterContainerInstance. It places them as ECS's `spread` on `instanceId` does (each task on
 the instance with the fewest tasks of that service, among those with the CPU, memory and
 ports it needs), the strategy spotyard's services use; moto's own RunTask fills the first
-instance instead. What it does not emulate: the capacity provider strategy (every container
+instance instead. And a port mapping with hostPort 0 asks for a dynamic host port (ECS API
+reference, PortMapping: "If you use containers in a task with the bridge network mode and
+you specify a container port and not a host port, your container automatically receives a
+host port in the ephemeral port range"), which moto counts as a reserved port "0", so that
+a second such task never fits on an instance: here it reserves nothing.
+
+What it does not emulate: the capacity provider strategy (every container
 instance of the cluster is a candidate; spotyard's cluster has one capacity provider), the
 availability-zone spread, task health, and Cloud Map registration of the tasks (moto's ECS does
 not call Cloud Map).
@@ -76,6 +82,15 @@ def _place(backend: EC2ContainerServiceBackend, service: Service, instances: lis
         entry["rolloutState"] = "COMPLETED" if service.pending_count == 0 else "IN_PROGRESS"
 
 
+def _dynamic_ports_reserve_nothing(original):
+    @functools.wraps(original)
+    def requirements(task_definition):
+        needs = original(task_definition)
+        return {**needs, "PORTS": [p for p in needs["PORTS"] if str(p) != "0"]}
+
+    return requirements
+
+
 def _then_schedule(original):
     @functools.wraps(original)
     def wrapped(self, cluster_str, *args, **kwargs):
@@ -89,9 +104,9 @@ def _then_schedule(original):
 def _list_tasks_of_service(original):
     @functools.wraps(original)
     def list_tasks(
-        self, cluster_str=None, container_instance=None, family=None, started_by=None, service_name=None, **kwargs
+        self, cluster_str=None, container_instance=None, family=None, started_by=None, service_name=None, status=None
     ):
-        tasks = original(self, cluster_str, container_instance, family, started_by, None, **kwargs)
+        tasks = original(self, cluster_str, container_instance, family, started_by, None, status)
         return [t for t in tasks if t.group == service_group(service_name)] if service_name else tasks
 
     return list_tasks
@@ -105,3 +120,6 @@ def apply() -> None:
         EC2ContainerServiceBackend.register_container_instance
     )
     EC2ContainerServiceBackend.list_tasks = _list_tasks_of_service(EC2ContainerServiceBackend.list_tasks)
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(
+        _dynamic_ports_reserve_nothing(EC2ContainerServiceBackend._calculate_task_resource_requirements)
+    )
