@@ -1,7 +1,7 @@
 """Finds each fleet's AMI at preview: a fixed id, the newest self-owned AMI tagged
 Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023 (ECS-optimized on a
-fleet that hosts services). For a fleet
-whose AMI parameter the image keeper owns, the AMI it points to now."""
+fleet that hosts services). For a fleet whose AMI parameter the image keeper owns, the AMI it
+points to now."""
 
 from __future__ import annotations
 

@@ -146,6 +146,22 @@ def test_execution_role_reads_only_the_services_own_secrets(run):
     ]
 
 
+def test_every_role_of_the_services_has_the_stacks_path_and_boundary(deploy):
+    values = copy.deepcopy(SERVICES)
+    values["spotyard:iam"] = {"path": "/spotyard/", "permissionsBoundary": "arn:aws:iam::123456789012:policy/b"}
+    run = deploy(values)
+    component = run.one("spotyard:index:Services", "services")
+    roles = [r for r in run.of_type("aws:iam/role:Role") if r.parent == component.urn]
+    assert sorted(r.name for r in roles) == sorted(
+        f"services-{service}-{kind}-role" for service in ("whoami", "wiki", "proxy") for kind in ("execution", "task")
+    )
+    for role in roles:
+        assert (role.inputs["path"], role.inputs["permissionsBoundary"]) == (
+            "/spotyard/",
+            "arn:aws:iam::123456789012:policy/b",
+        )
+
+
 def test_services_run_on_the_capacity_provider_and_register_srv_records(run):
     provider = run.one("aws:ecs/capacityProvider:CapacityProvider", "services-capacity").outputs["name"]
     namespace = run.one("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace", "services-namespace")
