@@ -290,3 +290,74 @@ def test_services_command_says_when_the_stack_has_none(deploy):
     assert result.exit_code == 1
     assert "no services: no ECS cluster is tagged spotyard:stack=spotyard/dev" in result.output
     assert json.loads(spotyard("status", "--json").output)["services"] == []
+
+
+# The inputs terraform-provider-aws marks ForceNew (internal/service/ecs/cluster.go, capacity_provider.go:
+# the whole auto_scaling_group_provider block and its group ARN; service.go: name, cluster, launch_type,
+# scheduling_strategy, iam_role; servicediscovery/private_dns_namespace.go: name, vpc; service.go there:
+# name, dns_config.namespace_id, health_check_custom_config). Task definitions are immutable by design:
+# a new revision is the routine way to change a service.
+SERVICES_FORCE_NEW: dict[str, tuple[str, ...]] = {
+    "aws:ecs/cluster:Cluster": ("name",),
+    "aws:ecs/capacityProvider:CapacityProvider": ("name", "autoScalingGroupProvider"),
+    "aws:ecs/service:Service": ("name", "cluster", "launchType", "schedulingStrategy", "iamRole"),
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": ("name", "vpc"),
+    "aws:servicediscovery/service:Service": ("name", "dnsConfig.namespaceId", "healthCheckCustomConfig"),
+}
+
+
+def new_image(config: dict) -> dict:
+    config["spotyard:services"]["whoami"]["image"] = "traefik/whoami:v1.11"
+    return config
+
+
+def new_environment_and_count(config: dict) -> dict:
+    config["spotyard:services"]["whoami"].update(environment={"WHOAMI_NAME": "prod"}, desiredCount=3)
+    return config
+
+
+def another_service(config: dict) -> dict:
+    config["spotyard:services"]["blog"] = {
+        "image": "ghost:5",
+        "containerPort": 2368,
+        "hostNames": ["blog.example.com"],
+        "fleet": "web",
+    }
+    return config
+
+
+def _input(resource, dotted: str):
+    value = resource.inputs
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@pytest.mark.parametrize("change", [new_image, new_environment_and_count, another_service], ids=lambda c: c.__name__)
+def test_a_routine_change_of_the_services_replaces_no_service(deploy, change):
+    from tests.harness.redeploy import renames_between
+    from tests.test_no_replacement import FORCE_NEW
+
+    before = deploy(copy.deepcopy(SERVICES))
+    after = deploy(change(copy.deepcopy(SERVICES)), previous=before)
+    renames = renames_between(before, after)
+    kept = {r.urn: r for r in after.resources}
+    force_new = {**{t: inputs for t, (inputs, _) in FORCE_NEW.items()}, **SERVICES_FORCE_NEW}
+    component = before.one("spotyard:index:Services", "services")
+    checked = [r for r in before.resources if r.type in force_new and r.name.startswith("services-")]
+    assert {r.type for r in checked} >= set(SERVICES_FORCE_NEW) | {"aws:efs/fileSystem:FileSystem"}
+    assert all(r.parent == component.urn or r.name.startswith("services-proxy-data") for r in checked)
+    replaced = []
+    for resource in checked:
+        twin = kept.get(resource.urn)
+        if twin is None:
+            replaced.append(f"{resource.urn}: no longer declared")
+            continue
+        for name in force_new[resource.type]:
+            old, new = renames.translate(_input(resource, name)), _input(twin, name)
+            if old != new:
+                replaced.append(f"{resource.name}.{name}: {old!r} -> {new!r}")
+    assert not replaced, "\n".join(replaced)
+    if change is new_image:  # the change itself: a new task definition revision for the same service
+        (container,) = containers(after, "services-whoami-task")
+        assert container["image"] == "traefik/whoami:v1.11"

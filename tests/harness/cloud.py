@@ -495,22 +495,39 @@ class MotoCloud(pulumi.runtime.Mocks):
         return service["serviceArn"], {**inputs, "name": physical}
 
     def _dns_namespace(self, name: str, inputs: dict) -> tuple[str, dict]:
+        """Kept when it exists: Cloud Map refuses a second namespace of the same name in a VPC
+        (ConflictingDomainExists), and a second deployment here stands for an update."""
         discovery = self.client("servicediscovery")
-        discovery.create_private_dns_namespace(Name=inputs["name"], Vpc=inputs["vpc"])
-        (namespace,) = [n for n in discovery.list_namespaces()["Namespaces"] if n["Name"] == inputs["name"]]
+        if not self._namespace(inputs["name"]):
+            discovery.create_private_dns_namespace(Name=inputs["name"], Vpc=inputs["vpc"])
+        namespace = self._namespace(inputs["name"])
         return namespace["Id"], {**inputs, "arn": namespace["Arn"]}
+
+    def _namespace(self, name: str) -> dict | None:
+        found = [n for n in self.client("servicediscovery").list_namespaces()["Namespaces"] if n["Name"] == name]
+        return found[0] if found else None
 
     def _discovery_service(self, name: str, inputs: dict) -> tuple[str, dict]:
         dns = inputs["dnsConfig"]
-        service = self.client("servicediscovery").create_service(
-            Name=inputs["name"],
-            NamespaceId=dns["namespaceId"],
-            DnsConfig={
-                "RoutingPolicy": dns["routingPolicy"],
-                "DnsRecords": [{"Type": r["type"], "TTL": int(r["ttl"])} for r in dns["dnsRecords"]],
-            },
-            HealthCheckCustomConfig={},
-        )["Service"]
+        discovery = self.client("servicediscovery")
+        existing = [
+            s
+            for s in discovery.list_services()["Services"]
+            if s["Name"] == inputs["name"] and s.get("NamespaceId", dns["namespaceId"]) == dns["namespaceId"]
+        ]
+        service = (
+            existing[0]
+            if existing
+            else discovery.create_service(
+                Name=inputs["name"],
+                NamespaceId=dns["namespaceId"],
+                DnsConfig={
+                    "RoutingPolicy": dns["routingPolicy"],
+                    "DnsRecords": [{"Type": r["type"], "TTL": int(r["ttl"])} for r in dns["dnsRecords"]],
+                },
+                HealthCheckCustomConfig={},
+            )["Service"]
+        )
         return service["Id"], {**inputs, "arn": service["Arn"]}
 
 
