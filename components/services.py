@@ -9,9 +9,9 @@ instance role. The fleet's user data joins the instances to the cluster (`instan
 instance/ecs-agent.sh).
 
 Service discovery is Cloud Map DNS (SRV records) rather than ECS Service Connect:
-- Service Connect adds an Envoy agent container to every task, for which AWS advises 256 CPU
-  units and 64 MiB more per task (ECS developer guide, "Service Connect components" / task
-  definition considerations): more than these services themselves use;
+- with Service Connect "Amazon ECS automatically adds a proxy container to each task in the
+  service" (ECS developer guide, "Configure Service Connect proxy container"), whose CPU and
+  memory each task must also hold: for services this small, as much as the service itself;
 - with the `bridge` network mode each task gets a dynamic host port on its instance, and ECS
   registers exactly that (instance IP, host port) as an SRV record of the service while the task
   runs and removes it when the task stops (ECS API reference, ServiceRegistry: with `bridge` or
@@ -366,9 +366,10 @@ class Services(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        # One proxy on every instance of the fleet (DAEMON), so that the one holding the Elastic IP has
-        # one wherever the IP moves. Daemon services take a launch type, not a capacity provider
-        # strategy (ECS developer guide, "Daemon" scheduling strategy).
+        # One proxy on every instance of the fleet (DAEMON: "exactly one task on each active container
+        # instance", API reference Service.schedulingStrategy), so that the one holding the Elastic IP
+        # has one wherever the IP moves. It needs no capacity of its own to be scaled for, so it takes
+        # the EC2 launch type rather than the capacity provider (CreateService: one or the other).
         return aws.ecs.Service(
             f"{name}-proxy",
             cluster=self.cluster.arn,
