@@ -14,6 +14,8 @@ from pathlib import Path
 from spotyard.config import FleetConfig
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+# On a fleet that hosts spotyard:services (its environment names an ECS cluster), after bootstrap.sh.
+ECS_AGENT_SCRIPT = INSTANCE_DIR / "ecs-agent.sh"
 BOUNDARY = "==spotyard-user-data=="
 # On-instance programs: (source file in instance/, installed path, mode)
 INSTALLED_FILES = (
@@ -70,7 +72,10 @@ def bootstrap_script(environment: Mapping[str, str]) -> str:
             "SPOTYARD_EOF",
             f"chmod {mode} {target}",
         ]
-    return "\n".join(lines) + "\n" + (INSTANCE_DIR / "bootstrap.sh").read_text()
+    script = "\n".join(lines) + "\n" + (INSTANCE_DIR / "bootstrap.sh").read_text()
+    if environment.get("SPOTYARD_ECS_CLUSTER"):
+        script += ECS_AGENT_SCRIPT.read_text()
+    return script
 
 
 def user_data(bootstrap: str, user_script: str | None) -> str:

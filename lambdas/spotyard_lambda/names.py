@@ -31,6 +31,11 @@ LIFECYCLE_TOKEN_TAG = "spotyard:lifecycle-token"
 DNS_ZONE_TAG = "spotyard:dns-zone"
 IMAGE_ROLE_TAG = "spotyard:image-role"
 SSH_TAG_PREFIX = "spotyard:ssh-"
+# On the stack's ECS services (spotyard:services), for the CLI: the service's name in the
+# configuration, and the host names the proxy routes to it (comma-separated).
+SERVICE_TAG = "spotyard:service"
+SERVICE_HOSTS_TAG = "spotyard:host-names"
+PROXY_SERVICE = "proxy"  # SERVICE_TAG of the TLS proxy in front of them (not a user service name)
 
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
