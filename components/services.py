@@ -21,8 +21,6 @@ Service discovery is Cloud Map DNS (SRV records) rather than ECS Service Connect
   the tasks as they move between instances with no sidecar and no restart.
 """
 
-from __future__ import annotations
-
 import json
 import re
 import shlex
@@ -32,12 +30,10 @@ import pulumi
 import pulumi_aws as aws
 from spotyard_lambda.names import PROXY_SERVICE, SERVICE_HOSTS_TAG, SERVICE_TAG
 
-from components.environment import Environment, Subnet
+from components.args import AccountArgs, RoleArgs, SubnetArgs, as_args
 from components.home_volume import HomeVolume, HomeVolumeArgs
 from components.iam import allow, policy_document, stack_role
 from components.proxy_config import DATA_DIRECTORY, ProxyRoute, render_caddyfile
-from spotyard.config import IamConfig
-from spotyard.config_services import PARAMETER_ARN, ServiceConfig
 
 PROXY_IMAGE = "caddy:2"
 # ECS_DYNAMIC_HOST_PORT_RANGE (amazon-ecs-agent README, "Environment variables"): the host ports the
@@ -46,38 +42,41 @@ PROXY_IMAGE = "caddy:2"
 DYNAMIC_HOST_PORTS = (32768, 60999)
 SRV_TTL_SECONDS = 10
 LOG_RETENTION_DAYS = 30
+# On a group that is ECS capacity: ECS adds `AmazonECSManaged` itself when the capacity provider is
+# created, and "any tooling" must not remove it (ECS developer guide, "Auto Scaling group capacity
+# providers"); the program that owns the group declares it, so that `pulumi up` keeps it.
+CAPACITY_GROUP_TAGS = {"AmazonECSManaged": ""}
 
 
 @dataclass
 class ServiceArgs:
-    """One container service (`spotyard:services.<name>`), with its secrets as full ARNs."""
+    """One container service, with its secrets as full ARNs."""
 
     name: str
     image: str
     container_port: int
     host_names: list[str]
-    cpu: int = 128
-    memory_mib: int = 128
-    environment: dict[str, str] = field(default_factory=dict)
-    secret_arns: dict[str, str] = field(default_factory=dict)  # variable -> SSM parameter / secret ARN
+    cpu: int | None = 128
+    memory_mib: int | None = 128
+    environment: dict[str, str] | None = field(default_factory=dict)
+    secret_arns: dict[str, str] | None = field(default_factory=dict)  # variable -> SSM parameter / secret ARN
     health_check_path: str | None = None
-    desired_count: int = 1
+    desired_count: int | None = 1
 
 
 @dataclass
 class ServicesArgs:
-    stack_tag: str
-    region: str
+    stack_tag: str  # names the log group and the task definition families
+    account: AccountArgs
     vpc_id: pulumi.Input[str]
-    subnets: tuple[Subnet, ...]
-    fleet: str
+    subnets: list[SubnetArgs]  # the hosting fleet's: the proxy's data volume has a mount target in each zone
+    fleet: str  # the hosting fleet (an Auto Scaling group)
     group_arn: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     instance_role_name: pulumi.Input[str]
     namespace: str  # the Cloud Map private DNS namespace (a private hosted zone in the VPC)
     services: list[ServiceArgs]
-    ecs_instance_policy_arn: str  # AmazonEC2ContainerServiceforEC2Role, in the stack's partition
-    iam: IamConfig = field(default_factory=IamConfig)
+    iam: RoleArgs | None = RoleArgs()
     acme_email: str | None = None
     acme_ca: str | None = None
 
@@ -89,6 +88,7 @@ class Services(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("spotyard:index:Services", name, None, opts)
+        args = as_args(ServicesArgs, args)
         child = pulumi.ResourceOptions(parent=self)
 
         self.cluster = aws.ecs.Cluster(
@@ -131,7 +131,10 @@ class Services(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
-            f"{name}-ecs-instance", role=args.instance_role_name, policy_arn=args.ecs_instance_policy_arn, opts=child
+            f"{name}-ecs-instance",
+            role=args.instance_role_name,
+            policy_arn=args.account.managed_policy("service-role/AmazonEC2ContainerServiceforEC2Role"),
+            opts=child,
         )
         self._open_ports(name, args)
 
@@ -215,7 +218,7 @@ class Services(pulumi.ComponentResource):
                 self.log_group.arn.apply(lambda arn: f"{arn}:log-stream:{service}/*"),
             )
         ]
-        parameters = [arn for arn in secret_arns if re.fullmatch(PARAMETER_ARN, arn)]
+        parameters = [arn for arn in secret_arns if arn.split(":")[2] == "ssm"]
         secrets = [_secret_resource(arn) for arn in secret_arns if arn not in parameters]
         # ECS developer guide, "Pass sensitive data to an Amazon ECS container": the execution role
         # needs ssm:GetParameters / secretsmanager:GetSecretValue on the referenced ones (and
@@ -261,7 +264,7 @@ class Services(pulumi.ComponentResource):
             requires_compatibilities=["EC2"],
             execution_role_arn=execution.arn,
             task_role_arn=task.arn,
-            container_definitions=_containers(container, self.log_group.name, args.region, service.name),
+            container_definitions=_containers(container, self.log_group.name, args.account.region, service.name),
             opts=child,
         )
         discovery = aws.servicediscovery.Service(
@@ -351,7 +354,7 @@ class Services(pulumi.ComponentResource):
             requires_compatibilities=["EC2"],
             execution_role_arn=execution.arn,
             task_role_arn=task.arn,
-            container_definitions=_containers(container, self.log_group.name, args.region, PROXY_SERVICE),
+            container_definitions=_containers(container, self.log_group.name, args.account.region, PROXY_SERVICE),
             volumes=[
                 aws.ecs.TaskDefinitionVolumeArgs(
                     name="data",
@@ -433,43 +436,3 @@ def _secret_resource(arn: str) -> str:
     """A Secrets Manager reference `arn:...:secret:name-AbCdEf[:json-key:stage:version]` as the
     secret's own ARN (IAM names the secret, not the key within it)."""
     return ":".join(arn.split(":")[:7])
-
-
-def namespace_name(project: str, stack: str) -> str:
-    """The Cloud Map namespace of a stack's services: `services.<stack>.<project>.internal` (two stacks
-    in one VPC cannot share a private zone name)."""
-    labels = [re.sub(r"[^a-z0-9-]+", "-", part.lower()).strip("-") for part in (stack, project)]
-    return ".".join(["services", *labels, "internal"])
-
-
-def secret_arns(service: ServiceConfig, environment: Environment) -> dict[str, str]:
-    """`secrets` of a service with parameter names turned into ARNs in the stack's region and account
-    (IAM needs the ARN; ECS takes either for a parameter in the same region)."""
-    return {
-        variable: reference
-        if reference.startswith("arn:")
-        else environment.arn("ssm", f"parameter/{reference.lstrip('/')}")
-        for variable, reference in service.secrets.items()
-    }
-
-
-def service_args(service: ServiceConfig, environment: Environment) -> ServiceArgs:
-    return ServiceArgs(
-        name=service.name,
-        image=service.image,
-        container_port=service.container_port,
-        host_names=list(service.host_names),
-        cpu=service.cpu,
-        memory_mib=service.memory_mib,
-        environment=dict(service.environment),
-        secret_arns=secret_arns(service, environment),
-        health_check_path=service.health_check_path,
-        desired_count=service.desired_count,
-    )
-
-
-def ecs_group_tags(hosts_services: bool) -> dict[str, str]:
-    """On a group that is ECS capacity: ECS adds `AmazonECSManaged` itself when the capacity provider
-    is created, and "any tooling" must not remove it (ECS developer guide, "Auto Scaling group capacity
-    providers"); declared here so that `pulumi up` keeps it."""
-    return {"AmazonECSManaged": ""} if hosts_services else {}

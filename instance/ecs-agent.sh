@@ -1,7 +1,7 @@
-# spotyard: join the stack's ECS cluster (appended to bootstrap.sh on a fleet that hosts
-# spotyard:services). cloud-init runs the user data before the ECS agent starts on the
-# ECS-optimized AMI, which reads /etc/ecs/ecs.config when it starts (ECS developer guide,
-# "Bootstrapping Amazon ECS Linux container instances to pass data").
+# spotyard: join the stack's ECS cluster. Sourced by bootstrap.sh (its `log`, /etc/spotyard/env)
+# on a fleet that hosts spotyard:services (SPOTYARD_ECS_CLUSTER set). cloud-init runs the user
+# data before the ECS agent starts on the ECS-optimized AMI, which reads /etc/ecs/ecs.config when
+# it starts (ECS developer guide, "Bootstrapping Amazon ECS Linux container instances to pass data").
 # shellcheck shell=bash
 install -d -m 0755 /etc/ecs
 # ECS_ENABLE_SPOT_INSTANCE_DRAINING: on the Spot interruption notice the agent sets the instance

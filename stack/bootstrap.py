@@ -2,7 +2,8 @@
 and the user's `userData` after it.
 
 spotyard's part writes /etc/spotyard/env and the on-instance programs, then runs
-`instance/bootstrap.sh` (hostname, home volume, interruption watcher).
+`instance/bootstrap.sh` (hostname, home volume, interruption watcher, the ECS cluster on a fleet
+that hosts services).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 from spotyard.config import FleetConfig
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
-# On a fleet that hosts spotyard:services (its environment names an ECS cluster), after bootstrap.sh.
-ECS_AGENT_SCRIPT = INSTANCE_DIR / "ecs-agent.sh"
 BOUNDARY = "==spotyard-user-data=="
 # On-instance programs: (source file in instance/, installed path, mode)
 INSTALLED_FILES = (
@@ -26,6 +25,7 @@ INSTALLED_FILES = (
     ("requeue-on-interruption.sh", "/etc/spotyard/on-interruption.d/50-spotyard-requeue", "0755"),
     ("spotyard-idle-check.service", "/etc/systemd/system/spotyard-idle-check.service", "0644"),
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
+    ("ecs-agent.sh", "/usr/local/lib/spotyard/ecs-agent.sh", "0644"),
 )
 
 
@@ -47,6 +47,8 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_QUEUE_URL": "",
         "SPOTYARD_RESULTS_BUCKET": "",
         "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
+        "SPOTYARD_ECS_CLUSTER": "",
+        "SPOTYARD_ECS_PORT_RANGE": "",
     }
 
 
@@ -72,10 +74,7 @@ def bootstrap_script(environment: Mapping[str, str]) -> str:
             "SPOTYARD_EOF",
             f"chmod {mode} {target}",
         ]
-    script = "\n".join(lines) + "\n" + (INSTANCE_DIR / "bootstrap.sh").read_text()
-    if environment.get("SPOTYARD_ECS_CLUSTER"):
-        script += ECS_AGENT_SCRIPT.read_text()
-    return script
+    return "\n".join(lines) + "\n" + (INSTANCE_DIR / "bootstrap.sh").read_text()
 
 
 def user_data(bootstrap: str, user_script: str | None) -> str:

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from components.image import ECS_OPTIMIZED_PARAMETER
 from components.services import DYNAMIC_HOST_PORTS
 from spotyard.cli import main
+from stack.images import ECS_OPTIMIZED_PARAMETER
 from tests.conftest import REGION
 from tests.shell import check_shell
 from tests.user_data import bootstrap
@@ -98,7 +98,9 @@ def test_hosting_fleet_boots_the_ecs_ami_and_joins_the_cluster(run, aws, tmp_pat
     assert f"SPOTYARD_ECS_CLUSTER={cluster}" in script
     for line in ("ECS_CLUSTER=${SPOTYARD_ECS_CLUSTER}", "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true"):
         assert line in script
-    assert "ecs.config" not in bootstrap(run, "batch")
+    # Every fleet installs the snippet; only one whose environment names a cluster sources it.
+    assert '[ -n "${SPOTYARD_ECS_CLUSTER}" ]' in script
+    assert "SPOTYARD_ECS_CLUSTER=''" in bootstrap(run, "batch")
     check_shell(script, tmp_path, "web-bootstrap.sh")
     attached = [
         a.inputs["policyArn"]
