@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import PROXY_SERVICE, SERVICE_HOSTS_TAG, SERVICE_TAG
+from spotyard_lambda.names import (
+    DEFAULT_SERVICE_CPU_UNITS,
+    DEFAULT_SERVICE_DESIRED_COUNT,
+    DEFAULT_SERVICE_MEMORY_MIB,
+    PROXY_SERVICE,
+    SERVICE_HOSTS_TAG,
+    SERVICE_TAG,
+)
 
 from components.args import AccountArgs, RoleArgs, SubnetArgs, as_args
 from components.home_volume import HomeVolume, HomeVolumeArgs
@@ -56,12 +63,12 @@ class ServiceArgs:
     image: str
     container_port: int
     host_names: list[str]
-    cpu: int | None = 128
-    memory_mib: int | None = 128
+    cpu: int | None = DEFAULT_SERVICE_CPU_UNITS
+    memory_mib: int | None = DEFAULT_SERVICE_MEMORY_MIB
     environment: dict[str, str] | None = field(default_factory=dict)
     secret_arns: dict[str, str] | None = field(default_factory=dict)  # variable -> SSM parameter / secret ARN
     health_check_path: str | None = None
-    desired_count: int | None = 1
+    desired_count: int | None = DEFAULT_SERVICE_DESIRED_COUNT
 
 
 @dataclass

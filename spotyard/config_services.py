@@ -12,7 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from spotyard_lambda.names import PROXY_SERVICE
+from spotyard_lambda.names import (
+    DEFAULT_SERVICE_CPU_UNITS,
+    DEFAULT_SERVICE_DESIRED_COUNT,
+    DEFAULT_SERVICE_MEMORY_MIB,
+    PROXY_SERVICE,
+)
 
 from spotyard import config_rules as rules
 from spotyard.config import INT32_MAX, FleetConfig
@@ -28,9 +33,6 @@ IMAGE = r"[A-Za-z0-9_.:/#@-]{1,255}"
 # (ContainerDefinition `memory`: "The Docker 20.10.0 or later daemon reserves a minimum of 6 MiB").
 CPU_UNITS = (128, 196_608)
 MIN_MEMORY_MIB = 6
-DEFAULT_CPU_UNITS = CPU_UNITS[0]
-DEFAULT_MEMORY_MIB = 128
-DEFAULT_DESIRED_COUNT = 1
 # ECS service quotas: "Tasks per service", 5,000 (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html).
 MAX_DESIRED_COUNT = 5_000
 # A secret is an SSM parameter (its name in the stack's region, or its ARN) or a Secrets Manager
@@ -50,12 +52,12 @@ class ServiceConfig:
     container_port: int
     host_names: tuple[str, ...]
     fleet: str
-    cpu: int = DEFAULT_CPU_UNITS
-    memory_mib: int = DEFAULT_MEMORY_MIB
+    cpu: int = DEFAULT_SERVICE_CPU_UNITS
+    memory_mib: int = DEFAULT_SERVICE_MEMORY_MIB
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)  # variable -> parameter name or ARN
     health_check_path: str | None = None
-    desired_count: int = DEFAULT_DESIRED_COUNT
+    desired_count: int = DEFAULT_SERVICE_DESIRED_COUNT
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,12 @@ def _service(name: str, s: Section, fleets: Mapping[str, FleetConfig]) -> Servic
     image = s.text("image", required=True, pattern=IMAGE, expected="a container image reference (repo/name:tag)")
     port = s.integer("containerPort", minimum=1, maximum=65535)
     host_names = s.texts("hostNames", required=True, item=rules.dns_name)
-    cpu = s.integer("cpu", DEFAULT_CPU_UNITS, minimum=CPU_UNITS[0], maximum=CPU_UNITS[1])
-    memory = s.integer("memoryMiB", DEFAULT_MEMORY_MIB, minimum=MIN_MEMORY_MIB, maximum=INT32_MAX)
+    cpu = s.integer("cpu", DEFAULT_SERVICE_CPU_UNITS, minimum=CPU_UNITS[0], maximum=CPU_UNITS[1])
+    memory = s.integer("memoryMiB", DEFAULT_SERVICE_MEMORY_MIB, minimum=MIN_MEMORY_MIB, maximum=INT32_MAX)
     environment = _variables(s, "environment", _plain_value)
     secrets = _variables(s, "secrets", _secret_reference)
     health = s.text("healthCheckPath", pattern=r"/[!-~]*", expected="a path starting with /")
-    desired = s.integer("desiredCount", DEFAULT_DESIRED_COUNT, minimum=0, maximum=MAX_DESIRED_COUNT)
+    desired = s.integer("desiredCount", DEFAULT_SERVICE_DESIRED_COUNT, minimum=0, maximum=MAX_DESIRED_COUNT)
     fleet_name = s.text("fleet", required=True)
     s.close()
     if not s.has("containerPort"):

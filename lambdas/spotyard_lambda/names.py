@@ -40,6 +40,9 @@ PROXY_SERVICE = "proxy"  # SERVICE_TAG of the TLS proxy in front of them (not a 
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
 DEFAULT_MESSAGES_PER_INSTANCE = 10  # queue.messagesPerInstance
+DEFAULT_SERVICE_CPU_UNITS = 128  # services.<name>.cpu (the least ECS takes on EC2)
+DEFAULT_SERVICE_MEMORY_MIB = 128  # services.<name>.memoryMiB
+DEFAULT_SERVICE_DESIRED_COUNT = 1  # services.<name>.desiredCount
 
 
 def stack_tag_value(project: str, stack: str) -> str:
