@@ -53,3 +53,8 @@ if [ -n "${SPOTYARD_IDLE_STOP_MINUTES}" ]; then
   systemctl enable --now spotyard-idle-check.timer
   log "idle stop after ${SPOTYARD_IDLE_STOP_MINUTES} minutes"
 fi
+
+if [ -n "${SPOTYARD_ECS_CLUSTER}" ]; then
+  # shellcheck source=/dev/null
+  . /usr/local/lib/spotyard/ecs-agent.sh
+fi

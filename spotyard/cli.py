@@ -9,6 +9,7 @@ spotyard cost [--days N]
 spotyard jobs [--runs N] [--json]
 spotyard run <job> [--wait]
 spotyard logs <job> [<run id>]
+spotyard services [--json]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from spotyard_lambda.names import DNS_ZONE_TAG, IMAGE_ROLE_TAG, STACK_TAG, stack
 
 from spotyard import fleets as found
 from spotyard import jobs as batch
+from spotyard import services as deployed
 from spotyard import ssh as connect
 from spotyard.ssh_config import host_from_tags, render
 
@@ -169,7 +171,7 @@ def _set_capacity(ctx: Context, target: found.Fleet, capacity: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_obj
 def status(ctx: Context, as_json: bool) -> None:
-    """Every fleet (engine, desired, running) and its instances."""
+    """Every fleet (engine, desired, running) and its instances; the services, if any."""
     fleets = found.find_fleets(ctx.session, ctx.stack)
     if not fleets:
         raise found.NotFound(
@@ -177,6 +179,7 @@ def status(ctx: Context, as_json: bool) -> None:
             f"{ctx.session.region_name} (run `make up`, or pass --stack/--region)"
         )
     report = _report(ctx, fleets)
+    report["services"] = deployed.find_services(ctx.session, ctx.stack)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -204,6 +207,49 @@ def status(ctx: Context, as_json: bool) -> None:
                 i["spotPrice"] or "",
             )
     console.print(details)
+    if report["services"]:
+        console.print(_services_table(report["services"]))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def services(ctx: Context, as_json: bool) -> None:
+    """Each service: host names, desired and running tasks, the instances they run on, last deployment."""
+    found_services = deployed.find_services(ctx.session, ctx.stack)
+    if not found_services:
+        raise found.NotFound(
+            f"no services: no ECS cluster is tagged {STACK_TAG}={ctx.stack} in {ctx.session.region_name} "
+            "(spotyard:services in Pulumi.<stack>.yaml, then `make up`)"
+        )
+    if as_json:
+        click.echo(json.dumps({"stack": ctx.stack, "services": found_services}, indent=2))
+        return
+    Console().print(_services_table(found_services, title=f"{ctx.stack} in {ctx.session.region_name}"))
+
+
+def _services_table(found_services: list[dict], title: str | None = None) -> Table:
+    table = Table(title=title)
+    for column in ("service", "host names", "desired", "running", "instances", "last deployment"):
+        table.add_column(column)
+    for service in found_services:
+        table.add_row(
+            service["name"],
+            ", ".join(service["hostNames"]),
+            str(service["desired"]),
+            str(service["running"]),
+            ", ".join(service["instances"]),
+            _deployment(service["lastDeployment"]),
+        )
+    return table
+
+
+def _deployment(last: dict | None) -> str:
+    """`<family:revision> <rollout state> <when>` of a service's newest deployment."""
+    if not last:
+        return ""
+    state = (last["rolloutState"] or last["status"] or "").lower()
+    return " ".join(part for part in (last["taskDefinition"], state, last["createdAt"]) if part)
 
 
 def _report(ctx: Context, fleets: dict[str, found.Fleet]) -> dict:

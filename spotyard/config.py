@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_ROLE_PATH, DEFAULT_TTL_SECONDS, stack_tag_value
 
@@ -19,6 +19,9 @@ from spotyard import config_rules as rules
 from spotyard.config_jobs import BatchConfig, JobConfig, load_batch, load_jobs
 from spotyard.config_reader import Problems, Section
 from spotyard.ssh_config import DEFAULT_IDENTITY_FILE
+
+if TYPE_CHECKING:
+    from spotyard.config_services import ProxyConfig, ServiceConfig
 
 NAMESPACE = "spotyard"
 ENGINES = ("asg", "spot-fleet")
@@ -220,6 +223,7 @@ class FleetConfig:
     # weight; empty when capacity counts instances.
     instance_weights: Mapping[str, int] = field(default_factory=dict)
     credit_specification: str | None = None  # standard | unlimited, burstable (T) types only
+    hosts_services: bool = False  # some `spotyard:services` entry runs on it (ECS capacity)
 
     @property
     def architecture(self) -> str:
@@ -251,6 +255,8 @@ class StackConfig:
     iam: IamConfig = field(default_factory=IamConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     jobs: tuple[JobConfig, ...] = ()
+    services: tuple[ServiceConfig, ...] = ()
+    proxy: ProxyConfig | None = None  # with services: spotyard:proxy (defaults when absent)
 
     @property
     def stack_tag(self) -> str:
@@ -275,6 +281,11 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
     iam = _iam(root.child("iam"))
     batch = load_batch(root.child("batch"))
     jobs = load_jobs(root, tuple(fleet.name for fleet in fleets), batch)
+    from spotyard.config_services import load_services  # it reads FleetConfig from here
+
+    services, proxy = load_services(root, fleets)
+    hosts = {service.fleet for service in services}
+    fleets = tuple(replace(fleet, hosts_services=True) if fleet.name in hosts else fleet for fleet in fleets)
     root.close()
     if problems:
         raise ConfigError(problems.report())
@@ -291,6 +302,8 @@ def load(values: Mapping[str, Any], *, project: str, stack: str, project_dir: Pa
         iam=iam,
         batch=batch or BatchConfig(),
         jobs=jobs,
+        services=services,
+        proxy=proxy if services else None,
     )
 
 

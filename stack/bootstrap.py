@@ -2,7 +2,8 @@
 and the user's `userData` after it.
 
 spotyard's part writes /etc/spotyard/env and the on-instance programs, then runs
-`instance/bootstrap.sh` (hostname, home volume, interruption watcher).
+`instance/bootstrap.sh` (hostname, home volume, interruption watcher, the ECS cluster on a fleet
+that hosts services).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ INSTALLED_FILES = (
     ("spotyard-idle-check.timer", "/etc/systemd/system/spotyard-idle-check.timer", "0644"),
     ("spotyard_job.py", "/usr/local/lib/spotyard/spotyard_job.py", "0755"),
     ("spotyard-job", "/usr/local/bin/spotyard-job", "0755"),
+    ("ecs-agent.sh", "/usr/local/lib/spotyard/ecs-agent.sh", "0644"),
 )
 
 
@@ -48,6 +50,8 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_RESULTS_BUCKET": "",
         **results_environment(fleet),
         "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
+        "SPOTYARD_ECS_CLUSTER": "",
+        "SPOTYARD_ECS_PORT_RANGE": "",
     }
 
 

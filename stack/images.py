@@ -1,6 +1,7 @@
 """Finds each fleet's AMI at preview: a fixed id, the newest self-owned AMI tagged
-Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023. For a fleet
-whose AMI parameter the image keeper owns, the AMI it points to now."""
+Role=<roleTag> (else Role=<fallbackRoleTag>), or the latest Amazon Linux 2023 (ECS-optimized on a
+fleet that hosts services). For a fleet whose AMI parameter the image keeper owns, the AMI it
+points to now."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from spotyard.config import FleetConfig
 from stack.provider import invoke_options
 
 AMAZON_LINUX_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+# A fleet hosting services boots the ECS-optimized Amazon Linux 2023 AMI (agent, Docker, EFS utilities)
+# from its public parameter (ECS developer guide, "Retrieving Amazon ECS-optimized Linux AMI metadata").
+ECS_OPTIMIZED_PARAMETER = {
+    "x86_64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+    "arm64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,12 @@ def _image_id(fleet: FleetConfig, opts: pulumi.InvokeOptions) -> str | None:
             if tag and (found := _newest_tagged(tag, opts)):
                 return found
         return None
-    return aws.ssm.get_parameter(name=AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture), opts=opts).value
+    parameter = (
+        ECS_OPTIMIZED_PARAMETER[fleet.architecture]
+        if fleet.hosts_services
+        else AMAZON_LINUX_PARAMETER.format(arch=fleet.architecture)
+    )
+    return aws.ssm.get_parameter(name=parameter, opts=opts).value
 
 
 def _current_parameter(fleet: str, opts: pulumi.InvokeOptions) -> str | None:

@@ -22,6 +22,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.queue_autoscaler import QueueAutoscaler, QueueAutoscalerArgs, WarmUpArgs
 from components.results_bucket import ResultsBucket, ResultsBucketArgs, credentials_arn
 from components.schedules import FleetSchedule, FleetScheduleArgs
+from components.services import CAPACITY_GROUP_TAGS, Services
 from components.spot_fleet import IngressRuleArgs, RootVolumeArgs, SpotFleet, SpotFleetArgs
 from components.spot_service_roles import SpotServiceRoles, SpotServiceRolesArgs
 from spotyard.config import FleetConfig, StackConfig
@@ -32,6 +33,7 @@ from stack.images import Image, resolve_images
 from stack.jobs import batch_jobs_from_config, fleet_jobs, job_alerts
 from stack.provider import fleet_tags, stack_provider
 from stack.service_roles import missing_spot_service_roles, needed_spot_service_roles
+from stack.services import services_args
 from stack.target_groups import read_target_groups
 
 
@@ -59,6 +61,7 @@ class BuiltFleet:
     outputs: dict[str, pulumi.Input[str]]
     interrupted: InterruptedFleet
     kept: KeptFleet | None
+    services: Services | None = None  # on the fleet that hosts spotyard:services
 
 
 def build_stack(config: StackConfig) -> dict[str, object]:
@@ -153,6 +156,7 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         "notificationTopicArn": topic_arn,
         "sshConfig": render([ssh_host(shared, fleet) for fleet in config.fleets if fleet.ssh]),
         "jobs": batch_job_outputs,
+        "services": next((built.services.outputs for built in fleets.values() if built.services), None),
     }
 
 
@@ -235,6 +239,13 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
         if saved_image_role
         else None
     )
+    services = (
+        Services("services", services_args(config, environment, fleet.name, spot_fleet), opts=with_provider)
+        if fleet.hosts_services
+        else None
+    )
+    if services:
+        instance_env |= services.instance_environment
     if shared.zone_name:
         outputs["dnsName"] = f"{fleet.name}.{shared.zone_name}"
     if fleet.home:
@@ -317,7 +328,7 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
     resolve_user_data(
         pulumi.Output.all(**instance_env).apply(lambda values: user_data(bootstrap_script(values), fleet.user_data))
     )
-    return BuiltFleet(outputs=outputs, interrupted=interrupted, kept=kept)
+    return BuiltFleet(outputs=outputs, interrupted=interrupted, kept=kept, services=services)
 
 
 def spot_fleet_args(shared: Shared, fleet: FleetConfig, fleet_user_data: pulumi.Input[str]) -> SpotFleetArgs:
@@ -338,7 +349,7 @@ def spot_fleet_args(shared: Shared, fleet: FleetConfig, fleet_user_data: pulumi.
         instance_tags=fleet_tags(shared.config, fleet.name),
         root_volume=RootVolumeArgs(**asdict(fleet.root_volume)),
         user_data=fleet_user_data,
-        fleet_tags=cli_tags(shared, fleet),
+        fleet_tags=cli_tags(shared, fleet) | (CAPACITY_GROUP_TAGS if fleet.hosts_services else {}),
         spot_service_roles=shared.service_roles,
         ssh_key_name=fleet.ssh.key_name if fleet.ssh else None,
         ssh_allow_from=list(fleet.ssh.allow_from) if fleet.ssh else [],

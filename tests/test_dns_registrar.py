@@ -16,6 +16,7 @@ import botocore.retries.bucket
 import botocore.retries.standard
 import pytest
 from botocore.awsrequest import AWSResponse
+from spotyard_lambda.names import INTERRUPTED_TAG
 from spotyard_lambda.settings import DnsRegistrarSettings
 
 from tests import events
@@ -518,30 +519,70 @@ def test_pacer_spaces_calls_by_its_rate():
     assert slept == [0.5] * 4  # an idle pacer does not wait
 
 
-def test_the_elastic_ip_moves_to_the_newest_instance_when_its_holder_goes(deploy, lambda_of, aws):
+def elastic_ip_fleet(deploy, lambda_of):
+    """The dev stack with an Elastic IP on workbench: (run, registrar, holder())."""
     allocation = boto3.client("ec2").allocate_address(Domain="vpc")["AllocationId"]
     config = dev_config()
     config["spotyard:fleets"]["workbench"]["elasticIp"] = allocation
     run = deploy(config)
-    registrar = lambda_of(run, "dns-lambda")
-    ((first, _),) = running("workbench").items()
-    aws.launched_ago(first, minutes=30)
 
     def holder():
         return boto3.client("ec2").describe_addresses(AllocationIds=[allocation])["Addresses"][0].get("InstanceId")
 
+    return run, lambda_of(run, "dns-lambda"), holder
+
+
+def test_the_elastic_ip_stays_on_its_holder_while_it_runs(deploy, lambda_of, aws):
+    run, registrar, holder = elastic_ip_fleet(deploy, lambda_of)
+    ((first, _),) = running("workbench").items()
+    aws.launched_ago(first, minutes=30)
     changes_of(registrar, (first, "running"))
     assert holder() == first
     scale(run, "workbench", 2)
     (second,) = set(running("workbench")) - {first}
     changes_of(registrar, (second, "running"))
-    assert holder() == second  # the newest instance holds it
+    assert holder() == first  # a new box does not take the address from a running holder
     terminate(second)
     changes_of(registrar, (second, "terminated"))
     assert holder() == first
     changes_of(registrar, (second, "terminated"))
     assert not calls(registrar, "ec2:AssociateAddress")  # already where it belongs
     assert registrar.invoke(events.load("scheduled-event"))["elasticIpMoved"] == []
+
+
+def test_a_gone_holder_hands_the_elastic_ip_to_the_longest_running_instance(deploy, lambda_of, aws):
+    run, registrar, holder = elastic_ip_fleet(deploy, lambda_of)
+    ((first, _),) = running("workbench").items()
+    changes_of(registrar, (first, "running"))
+    scale(run, "workbench", 3)
+    second, third = sorted(set(running("workbench")) - {first})
+    aws.launched_ago(second, minutes=20)
+    aws.launched_ago(third, minutes=5)
+    changes_of(registrar, (third, "running"), (second, "running"))
+    assert holder() == first
+    terminate(first)
+    changes_of(registrar, (first, "terminated"))
+    assert holder() == second  # launched before third: its proxy is the most likely to be ready
+    # Late, duplicated and out-of-order events leave it there.
+    changes_of(registrar, (first, "running"), (third, "running"), (first, "terminated"))
+    assert holder() == second and not calls(registrar, "ec2:AssociateAddress")
+    assert registrar.invoke(events.load("scheduled-event"))["elasticIpMoved"] == []
+    # A holder Spot is taking back is gone too: the address goes to the one left.
+    boto3.client("ec2").create_tags(Resources=[second], Tags=[{"Key": INTERRUPTED_TAG, "Value": "x"}])
+    changes_of(registrar, (second, "running"))
+    assert holder() == third
+
+
+def test_a_single_box_fleets_elastic_ip_follows_its_replacement(deploy, lambda_of):
+    run, registrar, holder = elastic_ip_fleet(deploy, lambda_of)
+    ((first, _),) = running("workbench").items()
+    changes_of(registrar, (first, "running"))
+    assert holder() == first
+    terminate(first)
+    scale(run, "workbench", 1)
+    (replacement,) = running("workbench")
+    changes_of(registrar, (first, "terminated"), (replacement, "running"))
+    assert holder() == replacement
 
 
 def test_role_may_only_touch_its_zone_and_read_its_queue(stack):

@@ -102,7 +102,7 @@ class Registrar(DnsRegistrarSettings):
                 if running is not None
                 else serving(stack_instances(aws.client("ec2"), self.stack, fleet=fleet))
             )
-            if elastic_ip.keep_on_newest(aws.client("ec2"), allocation, instances):
+            if elastic_ip.keep_on_holder(aws.client("ec2"), allocation, instances):
                 moved.append(fleet)
         return moved
 

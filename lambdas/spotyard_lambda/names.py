@@ -36,11 +36,19 @@ SSH_TAG_PREFIX = "spotyard:ssh-"
 JOB_TAG = "spotyard:job"
 JOB_QUEUE_TAG = "spotyard:job-queue"
 JOB_SCHEDULE_GROUP_TAG = "spotyard:job-schedule-group"
+# On the stack's ECS services (spotyard:services), for the CLI: the service's name in the
+# configuration, and the host names the proxy routes to it (comma-separated).
+SERVICE_TAG = "spotyard:service"
+SERVICE_HOSTS_TAG = "spotyard:host-names"
+PROXY_SERVICE = "proxy"  # SERVICE_TAG of the TLS proxy in front of them (not a user service name)
 
 # Defaults of the stack's configuration that other parts of the stack would otherwise restate.
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
 DEFAULT_MESSAGES_PER_INSTANCE = 10  # queue.messagesPerInstance
 DEFAULT_ROLE_PATH = "/"  # iam.path: the IAM path of every role the stack creates
+DEFAULT_SERVICE_CPU_UNITS = 128  # services.<name>.cpu (the least ECS takes on EC2)
+DEFAULT_SERVICE_MEMORY_MIB = 128  # services.<name>.memoryMiB
+DEFAULT_SERVICE_DESIRED_COUNT = 1  # services.<name>.desiredCount
 
 
 def stack_tag_value(project: str, stack: str) -> str:

@@ -176,7 +176,7 @@ class ImageKeeperSettings(LambdaSettings):
 
 @dataclass(frozen=True)
 class NamedFleet:
-    elastic_ip: str | None  # allocation id kept on the fleet's newest instance
+    elastic_ip: str | None  # allocation id kept on its holder, else the fleet's longest-running instance
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,13 @@ class MotoCloud(pulumi.runtime.Mocks):
             "aws:batch/jobDefinition:JobDefinition": self._job_definition,
             "aws:scheduler/scheduleGroup:ScheduleGroup": self._schedule_group,
             "aws:scheduler/schedule:Schedule": self._schedule,
+            "aws:ecs/cluster:Cluster": self._ecs_cluster,
+            "aws:ecs/capacityProvider:CapacityProvider": self._capacity_provider,
+            "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": self._cluster_capacity_providers,
+            "aws:ecs/taskDefinition:TaskDefinition": self._task_definition,
+            "aws:ecs/service:Service": self._ecs_service,
+            "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": self._dns_namespace,
+            "aws:servicediscovery/service:Service": self._discovery_service,
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
@@ -538,6 +545,113 @@ class MotoCloud(pulumi.runtime.Mocks):
         # The provider's id: <group>/<name> (terraform-provider-aws internal/service/scheduler/schedule.go).
         return f"{group}/{physical}", {**inputs, "name": physical, "groupName": group, "arn": arn}
 
+    # -- ECS and Cloud Map: what `spotyard:services` makes, so that container instances registered
+    # in a test get the service's tasks (tests/harness/moto_fixes/ecs.py schedules them).
+
+    def _ecs_cluster(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        arn = self.client("ecs").create_cluster(clusterName=physical, tags=_ecs_tags(self._all_tags(inputs)))[
+            "cluster"
+        ]["clusterArn"]
+        return arn, {**inputs, "name": physical, "arn": arn}
+
+    def _capacity_provider(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        provider = inputs["autoScalingGroupProvider"]
+        scaling = provider["managedScaling"]
+        arn = self.client("ecs").create_capacity_provider(
+            name=physical,
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": provider["autoScalingGroupArn"],
+                "managedScaling": {
+                    "status": scaling["status"],
+                    "targetCapacity": int(scaling["targetCapacity"]),
+                    "minimumScalingStepSize": int(scaling["minimumScalingStepSize"]),
+                    "maximumScalingStepSize": int(scaling["maximumScalingStepSize"]),
+                },
+                "managedTerminationProtection": provider["managedTerminationProtection"],
+            },
+        )["capacityProvider"]["capacityProviderArn"]
+        return arn, {**inputs, "name": physical, "arn": arn}
+
+    def _cluster_capacity_providers(self, name: str, inputs: dict) -> tuple[str, dict]:
+        self.client("ecs").put_cluster_capacity_providers(
+            cluster=inputs["clusterName"],
+            capacityProviders=inputs["capacityProviders"],
+            defaultCapacityProviderStrategy=[
+                {"capacityProvider": s["capacityProvider"], "weight": int(s.get("weight", 0))}
+                for s in inputs.get("defaultCapacityProviderStrategies", [])
+            ],
+        )
+        return inputs["clusterName"], inputs
+
+    def _task_definition(self, name: str, inputs: dict) -> tuple[str, dict]:
+        definition = self.client("ecs").register_task_definition(
+            family=inputs["family"],
+            containerDefinitions=json.loads(inputs["containerDefinitions"]),
+            networkMode=inputs["networkMode"],
+            requiresCompatibilities=inputs["requiresCompatibilities"],
+            executionRoleArn=inputs["executionRoleArn"],
+            taskRoleArn=inputs["taskRoleArn"],
+        )["taskDefinition"]
+        return inputs["family"], {
+            **inputs,
+            "arn": definition["taskDefinitionArn"],
+            "revision": definition["revision"],
+        }
+
+    def _ecs_service(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or self.autoname(name)
+        request: dict[str, Any] = {
+            "cluster": inputs["cluster"],
+            "serviceName": physical,
+            "taskDefinition": inputs["taskDefinition"],
+            "schedulingStrategy": inputs.get("schedulingStrategy", "REPLICA"),
+            "tags": _ecs_tags(self._all_tags(inputs)),
+        }
+        if request["schedulingStrategy"] == "REPLICA":
+            request["desiredCount"] = int(inputs["desiredCount"])
+        if inputs.get("launchType"):
+            request["launchType"] = inputs["launchType"]
+        service = self.client("ecs").create_service(**request)["service"]
+        return service["serviceArn"], {**inputs, "name": physical}
+
+    def _dns_namespace(self, name: str, inputs: dict) -> tuple[str, dict]:
+        """Kept when it exists: Cloud Map refuses a second namespace of the same name in a VPC
+        (ConflictingDomainExists), and a second deployment here stands for an update."""
+        discovery = self.client("servicediscovery")
+        if not self._namespace(inputs["name"]):
+            discovery.create_private_dns_namespace(Name=inputs["name"], Vpc=inputs["vpc"])
+        namespace = self._namespace(inputs["name"])
+        return namespace["Id"], {**inputs, "arn": namespace["Arn"]}
+
+    def _namespace(self, name: str) -> dict | None:
+        found = [n for n in self.client("servicediscovery").list_namespaces()["Namespaces"] if n["Name"] == name]
+        return found[0] if found else None
+
+    def _discovery_service(self, name: str, inputs: dict) -> tuple[str, dict]:
+        dns = inputs["dnsConfig"]
+        discovery = self.client("servicediscovery")
+        existing = [
+            s
+            for s in discovery.list_services()["Services"]
+            if s["Name"] == inputs["name"] and s.get("NamespaceId", dns["namespaceId"]) == dns["namespaceId"]
+        ]
+        service = (
+            existing[0]
+            if existing
+            else discovery.create_service(
+                Name=inputs["name"],
+                NamespaceId=dns["namespaceId"],
+                DnsConfig={
+                    "RoutingPolicy": dns["routingPolicy"],
+                    "DnsRecords": [{"Type": r["type"], "TTL": int(r["ttl"])} for r in dns["dnsRecords"]],
+                },
+                HealthCheckCustomConfig={},
+            )["Service"]
+        )
+        return service["Id"], {**inputs, "arn": service["Arn"]}
+
 
 def _compute_resources(given: dict) -> dict:
     """The provider's compute_resources as CreateComputeEnvironment takes them (botocore's ComputeResource)."""
@@ -560,3 +674,7 @@ def _compute_resources(given: dict) -> dict:
         if key in resources:
             resources[key] = int(resources[key])
     return resources
+
+
+def _ecs_tags(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in mapping.items()]

@@ -1,5 +1,5 @@
 """What an AWS account holds before spotyard is deployed, built in moto: Amazon's public
-Amazon Linux 2023 AMIs, the user's own tagged AMIs, target groups, Elastic IPs.
+Amazon Linux 2023 AMIs (plain and ECS-optimized), the user's own tagged AMIs, target groups, Elastic IPs.
 
 moto ships the public SSM parameters for Amazon Linux but not the AMIs they name, and its
 RegisterImage ignores the architecture; those two gaps are filled through moto's backend."""
@@ -15,6 +15,10 @@ from moto.ec2.models.amis import Ami
 
 AMAZON_OWNER = "137112412989"
 AMAZON_LINUX = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+ECS_OPTIMIZED = {
+    "x86_64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+    "arm64": "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+}
 
 
 class World:
@@ -26,12 +30,20 @@ class World:
 
     def seed(self) -> World:
         ssm = boto3.client("ssm", region_name=self.region)
-        for arch in ("x86_64", "arm64"):
-            image_id = ssm.get_parameter(Name=AMAZON_LINUX.format(arch=arch))["Parameter"]["Value"]
+        public = [
+            (arch, name, parameter)
+            for arch in ("x86_64", "arm64")
+            for name, parameter in (
+                (f"al2023-ami-2023.9-kernel-6.1-{arch}", AMAZON_LINUX.format(arch=arch)),
+                (f"al2023-ami-ecs-hvm-2023.0-kernel-6.1-{arch}", ECS_OPTIMIZED[arch]),
+            )
+        ]
+        for arch, name, parameter in public:
+            image_id = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
             self._backend.amis[image_id] = Ami(
                 self._backend,
                 image_id,
-                name=f"al2023-ami-2023.9-kernel-6.1-{arch}",
+                name=name,
                 architecture=arch,
                 root_device_name="/dev/xvda",
                 owner_id=AMAZON_OWNER,
