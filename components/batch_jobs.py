@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
+from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
 
 from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow, policy_document, stack_role
@@ -66,7 +66,7 @@ class BatchJobArgs:
     )  # variable -> SSM parameter (name or ARN) or secret ARN
     fargate: bool | None = False
     schedule_expression: str | None = None
-    schedule_timezone: str | None = "UTC"
+    schedule_timezone: str | None = DEFAULT_TIMEZONE
     results_bucket_arn: pulumi.Input[str] | None = None
 
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spotyard_lambda.names import DEFAULT_MESSAGES_PER_INSTANCE, DEFAULT_ROLE_PATH, DEFAULT_TTL_SECONDS, stack_tag_value
+from spotyard_lambda.names import (
+    DEFAULT_MESSAGES_PER_INSTANCE,
+    DEFAULT_ROLE_PATH,
+    DEFAULT_TIMEZONE,
+    DEFAULT_TTL_SECONDS,
+    stack_tag_value,
+)
 
 from spotyard import config_rules as rules
 from spotyard.config_jobs import BatchConfig, JobConfig, load_batch, load_jobs
@@ -56,7 +62,6 @@ DEFAULT_ALLOCATION_STRATEGY = "price-capacity-optimized"
 DEFAULT_KEPT_IMAGES = 3
 DEFAULT_POSIX_ID = 1000  # ec2-user on Amazon Linux
 DEFAULT_SSH_USER = "ec2-user"
-DEFAULT_TIMEZONE = "UTC"
 DEFAULT_SCALE_IN_COOLDOWN_SECONDS = 300
 DEFAULT_BOOT_SECONDS = 120
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spotyard_lambda.names import JOB_STREAK_LIMIT, MAX_SUCCESS_WITHIN_HOURS
+from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_STREAK_LIMIT, MAX_SUCCESS_WITHIN_HOURS
 
 from spotyard import config_rules as rules
 from spotyard.config_reader import Section
@@ -99,7 +99,7 @@ class JobAlertsConfig:
 @dataclass(frozen=True)
 class JobScheduleConfig:
     expression: str
-    timezone: str = "UTC"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -289,11 +289,11 @@ def _schedule(s: Section | None) -> JobScheduleConfig | None:
     if s is None:
         return None
     expression = s.text("expression", required=True, check=rules.schedule_expression)
-    timezone = s.text("timezone", "UTC", check=rules.time_zone)
+    timezone = s.text("timezone", DEFAULT_TIMEZONE, check=rules.time_zone)
     s.close()
     if expression is None:
         return None
-    return JobScheduleConfig(expression=expression, timezone=timezone or "UTC")
+    return JobScheduleConfig(expression=expression, timezone=timezone)
 
 
 def _alerts(s: Section | None) -> JobAlertsConfig | None:

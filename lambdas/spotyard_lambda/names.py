@@ -46,6 +46,7 @@ PROXY_SERVICE = "proxy"  # SERVICE_TAG of the TLS proxy in front of them (not a 
 DEFAULT_TTL_SECONDS = 60  # dns.ttl
 DEFAULT_MESSAGES_PER_INSTANCE = 10  # queue.messagesPerInstance
 DEFAULT_ROLE_PATH = "/"  # iam.path: the IAM path of every role the stack creates
+DEFAULT_TIMEZONE = "UTC"  # the time zone of every schedule (fleet schedules, warm-ups, jobs)
 DEFAULT_SERVICE_CPU_UNITS = 128  # services.<name>.cpu (the least ECS takes on EC2)
 DEFAULT_SERVICE_MEMORY_MIB = 128  # services.<name>.memoryMiB
 DEFAULT_SERVICE_DESIRED_COUNT = 1  # services.<name>.desiredCount
