@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
 
 from components.args import AccountArgs, RoleArgs, as_args
-from components.iam import allow, policy_document, stack_role
+from components.iam import allow, policy_document, secret_resources, stack_role
 from components.results_bucket import results_access
 
 # Retry after a Spot reclaim, and only then. "If evaluateOnExit is specified, but none of the retry
@@ -303,7 +303,7 @@ class BatchJobs(pulumi.ComponentResource):
             self._parameter_arn(source) for source in job.secrets.values() if ":secretsmanager:" not in source
         ]
         secrets = [
-            arn for source in job.secrets.values() if ":secretsmanager:" in source for arn in _secret_arns(source)
+            arn for source in job.secrets.values() if ":secretsmanager:" in source for arn in secret_resources(source)
         ]
         # Batch user guide, "Specifying sensitive data": ssm:GetParameters and
         # secretsmanager:GetSecretValue for the execution role. A SecureString under a customer
@@ -452,16 +452,6 @@ class BatchJobs(pulumi.ComponentResource):
 
 
 SUBMIT_JOB_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
-
-
-def _secret_arns(value_from: str) -> list[str]:
-    """The secret a Secrets Manager `valueFrom` reads, as IAM names it. ECS takes `<secret ARN>` or
-    `<secret ARN>:<json-key>:<version-stage>:<version-id>` (ECS developer guide, "Pass Secrets
-    Manager secrets through Amazon ECS environment variables"); a secret's full ARN ends in `-` and
-    six random characters, which a partial ARN lacks: `-??????` matches them (Secrets Manager user
-    guide, "Permissions policy examples")."""
-    arn = ":".join(value_from.split(":")[:7])
-    return [arn] if re.search(r"-[A-Za-z0-9]{6}$", arn) else [arn, f"{arn}-??????"]
 
 
 def retry_on_spot_reclaim(fargate: bool) -> list[dict[str, str]]:

@@ -1,6 +1,7 @@
 """IAM policy documents built from statements whose values may be Pulumi outputs."""
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -49,3 +50,13 @@ def stack_role(
         permissions_boundary=iam.permissions_boundary,
         opts=opts,
     )
+
+
+def secret_resources(value_from: str) -> list[str]:
+    """The secret a Secrets Manager `valueFrom` reads, as IAM names it. ECS takes `<secret ARN>` or
+    `<secret ARN>:<json-key>:<version-stage>:<version-id>` (ECS developer guide, "Pass Secrets
+    Manager secrets through Amazon ECS environment variables"); a secret's full ARN ends in `-` and
+    six random characters, which a partial ARN lacks: `-??????` matches them (Secrets Manager user
+    guide, "Permissions policy examples")."""
+    arn = ":".join(value_from.split(":")[:7])
+    return [arn] if re.search(r"-[A-Za-z0-9]{6}$", arn) else [arn, f"{arn}-??????"]

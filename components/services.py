@@ -39,7 +39,7 @@ from spotyard_lambda.names import (
 
 from components.args import AccountArgs, RoleArgs, SubnetArgs, as_args
 from components.home_volume import HomeVolume, HomeVolumeArgs
-from components.iam import allow, policy_document, stack_role
+from components.iam import allow, policy_document, secret_resources, stack_role
 from components.proxy_config import DATA_DIRECTORY, ProxyRoute, render_caddyfile
 
 PROXY_IMAGE = "caddy:2"
@@ -226,7 +226,7 @@ class Services(pulumi.ComponentResource):
             )
         ]
         parameters = [arn for arn in secret_arns if arn.split(":")[2] == "ssm"]
-        secrets = [_secret_resource(arn) for arn in secret_arns if arn not in parameters]
+        secrets = [resource for arn in secret_arns if arn not in parameters for resource in secret_resources(arn)]
         # ECS developer guide, "Pass sensitive data to an Amazon ECS container": the execution role
         # needs ssm:GetParameters / secretsmanager:GetSecretValue on the referenced ones (and
         # kms:Decrypt only for a customer managed key, which the user adds).
@@ -437,9 +437,3 @@ def _health_check(port: int, path: str | None) -> dict | None:
         "retries": 3,
         "startPeriod": 30,
     }
-
-
-def _secret_resource(arn: str) -> str:
-    """A Secrets Manager reference `arn:...:secret:name-AbCdEf[:json-key:stage:version]` as the
-    secret's own ARN (IAM names the secret, not the key within it)."""
-    return ":".join(arn.split(":")[:7])
