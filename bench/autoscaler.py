@@ -18,8 +18,10 @@ Prints, per trace and policy, the p50 and p95 wait of a job (minutes from arriva
 and the instance-minutes paid (from launch to removal, boot included), until the fleet has
 scaled in after the last job (at most 30 minutes after it).
 
-Also: the nightly burst with a `queue.warmUp`, the spikes with `minCapacity: 1` (an instance
-always warm), and the spikes under other `scaleInCooldownSeconds`.
+Also: the spikes trace drawn with SEEDS other seeds, spotyard against the rule without
+cooldown on each (one seed is one trace: how often, and by how much, either is ahead); the
+nightly burst with a `queue.warmUp`, the spikes with `minCapacity: 1` (an instance always
+warm), and the spikes under other `scaleInCooldownSeconds`.
 
 Then the delay a Spot interruption adds to the jobs the interrupted worker holds: without the
 requeue hook a held message comes back after the visibility timeout; with it
@@ -48,6 +50,7 @@ JOB_SECONDS = 6
 VISIBILITY_TIMEOUT = 300  # the queue's default visibilityTimeoutSeconds
 NOTICE_SECONDS = 120
 TRAILING_SECONDS = 30 * 60
+SEEDS = 40
 decide = load("queue_autoscaler", "decide")
 DEFAULTS = decide.Policy(
     messages_per_instance=DEFAULT_MESSAGES_PER_INSTANCE,
@@ -90,7 +93,12 @@ def spotyard_policy(policy=DEFAULTS, warm_up: tuple[int, int, int] | None = None
         if warm_up and run.now == warm_up[0]:
             memory = decide.warmed(memory, warm_up[1], run.now, warm_up[2])
         decision = decide.decide(
-            decide.FleetCapacity(run.desired, run.on_its_way), run.visible + run.in_flight, run.now, memory, policy
+            decide.FleetCapacity(run.desired, run.on_its_way),
+            run.visible + run.in_flight,
+            run.now,
+            memory,
+            policy,
+            waiting=run.visible,
         )
         memory = decision.memory
         return decision.capacity
@@ -249,6 +257,26 @@ POLICIES = {
 }
 
 
+def print_other_seeds() -> None:
+    """spotyard minus the rule without cooldown on the spikes trace of each seed."""
+    waits, costs = [], []
+    for seed in range(SEEDS):
+        arrivals = random_spikes(seed)
+        ours, theirs = simulate(arrivals, spotyard_policy()), simulate(arrivals, backlog_rule())
+        waits.append((ours.percentile(0.95) - theirs.percentile(0.95)) * 60)
+        costs.append(ours.instance_minutes - theirs.instance_minutes)
+    print(f"random spikes over a trickle, seeds 0..{SEEDS - 1}: spotyard minus the backlog rule without cooldown\n")
+    print("| measure | seeds where spotyard is better | equal | worse | mean | worst |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, deltas, unit in (("p95 wait", waits, "s"), ("instance-minutes", costs, "")):
+        better, worse = sum(d < -1e-9 for d in deltas), sum(d > 1e-9 for d in deltas)
+        print(
+            f"| {label} | {better} | {len(deltas) - better - worse} | {worse} | "
+            f"{sum(deltas) / len(deltas):+.1f}{unit} | {max(deltas):+.1f}{unit} |"
+        )
+    print()
+
+
 def main() -> None:
     print("| trace | policy | p50 wait (min) | p95 wait (min) | instance-minutes |")
     print("| --- | --- | ---: | ---: | ---: |")
@@ -267,6 +295,7 @@ def main() -> None:
         f"{DEFAULTS.boot_seconds}; instances boot in {BOOT_SECONDS} s and work one {JOB_SECONDS}-s job at a "
         "time; one deterministic run per row.\n"
     )
+    print_other_seeds()
     warm = simulate(nightly_burst(), spotyard_policy(warm_up=(3600 - BOOT_SECONDS, 10, 15 * 60)))
     print(
         f"nightly burst with queue.warmUp (capacity 10, 15 minutes, {BOOT_SECONDS} s before it): p50 "

@@ -24,14 +24,15 @@ def test_minimum_capacity_holds_with_an_empty_queue():
     assert decide.decide(decide.FleetCapacity(2), 0, 900, decide.Memory(empty_since=0), policy).capacity == 2
 
 
-def replay(backlogs, capacity=0, on_its_way=(), policy=POLICY, memory=None):
+def replay(backlogs, capacity=0, on_its_way=(), policy=POLICY, memory=None, waiting=None):
     """Run the decision once a minute over `backlogs` (one per minute), with the capacity it
-    sets and, per minute, how much of it is on its way (0 when not given), from `memory` (none
-    by default); returns the capacities and the reasons."""
+    sets and, per minute, how much of it is on its way (0 when not given) and how much of the
+    backlog waits (all of it when not given), from `memory` (none by default); returns the
+    capacities and the reasons."""
     memory, capacities, reasons = memory or decide.Memory(), [], []
     for minute, backlog in enumerate(backlogs):
         fleet = decide.FleetCapacity(capacity, on_its_way[minute] if minute < len(on_its_way) else 0)
-        decision = decide.decide(fleet, backlog, minute * 60, memory, policy)
+        decision = decide.decide(fleet, backlog, minute * 60, memory, policy, waiting and waiting[minute])
         capacity, memory = decision.capacity, decision.memory
         capacities.append(capacity)
         reasons.append(decision.reason)
@@ -42,7 +43,7 @@ def test_scale_out_is_immediate_and_cancels_a_dip():
     window = decide.Memory(lower_since=0, peak=1)
     decision = decide.decide(decide.FleetCapacity(2), 40, 100, window, POLICY)
     assert (decision.capacity, decision.reason) == (4, "scale-out")
-    assert decision.memory == decide.Memory(ordered_for=40, gaps=(100,))  # the dip's gap: needed again after 100 s
+    assert decision.memory == decide.Memory(ordered_for=40, ordered_at=100, gaps=(100,))  # the dip's gap: 100 s
 
 
 def test_a_one_minute_dip_never_removes_a_needed_worker():
@@ -63,11 +64,13 @@ def no_cooldown(backlogs):
 
 def test_a_trickle_denser_than_a_relaunch_does_not_flap_between_zero_and_one():
     """One job every 2 minutes: the queue stays empty 60 s between jobs. Keeping the instance
-    costs 60 idle seconds a gap, releasing it a relaunch (120 s of boot) a gap: it is kept."""
+    costs 60 idle seconds a gap, releasing it a relaunch (120 s of boot) a gap: once the first
+    gap is learned, it is kept."""
     trickle = [1 if minute % 2 == 0 else 0 for minute in range(40)]
     capacities, reasons = replay(trickle + [0] * 3)
-    assert capacities[:40] == [1] * 40  # launched once, kept through every gap
-    assert reasons[1] == "last instance kept"
+    assert capacities[:2] == [1, 0] and reasons[1] == "scale-in"  # no history: nothing says more is coming
+    assert capacities[2:40] == [1] * 38  # relaunched once, then kept through every gap
+    assert reasons[3] == "last instance kept"
     # the last job at minute 38, the queue empty from 39: kept for the learned hold (60 s), no longer
     assert capacities[40:] == [0] * 3 and reasons[40] == "scale-in"
 
@@ -75,23 +78,34 @@ def test_a_trickle_denser_than_a_relaunch_does_not_flap_between_zero_and_one():
 def test_a_trickle_sparser_than_a_relaunch_is_served_like_the_rule_without_cooldown():
     """One job every 4 minutes: the queue stays empty 180 s between jobs. Keeping the instance
     would cost 180 idle seconds a gap, releasing it a relaunch (120 s of boot) a gap: once one
-    gap is seen, the fleet releases at once, as the backlog rule without any cooldown does (same
-    waits, same cost)."""
+    gap is seen, the fleet keeps releasing at once, as the backlog rule without any cooldown does
+    (same waits, same cost)."""
     trickle = [1 if minute % 4 == 0 else 0 for minute in range(40)]
     capacities, reasons = replay(trickle)
-    assert capacities[:4] == [1, 1, 1, 0]  # no history yet: kept for bootSeconds
-    assert capacities[4:] == no_cooldown(trickle)[4:]  # then a relaunch per job, as it is cheaper
-    assert reasons[5] == "scale-in"
+    assert capacities == no_cooldown(trickle)  # a relaunch per job, as it is cheaper
+    assert reasons[5] == "scale-in" and 0 in capacities
 
 
 def test_a_burst_does_not_leave_idle_surplus_for_the_cooldown():
-    capacities, reasons = replay([50, 50, 40, 0, 0, 0, 0, 0, 0, 0], capacity=0)
+    burst = [50, 50, 40, 0, 0, 0, 0, 0]
+    capacities, reasons = replay(burst)
     assert capacities[0] == 5
-    assert capacities[3] == 1 and reasons[3] == "surplus released"  # the queue is empty: one is left
-    assert capacities[3:] == [1, 1, 0, 0, 0, 0, 0]  # no history: the last one for bootSeconds, not 300 s
+    assert capacities[3:] == [0] * 5 and reasons[3] == "scale-in"  # no history: all of it at once
+    # a fleet whose gaps were short keeps one instance for the learned hold (60 s), not 300 s
+    capacities, reasons = replay(burst, memory=decide.Memory(gaps=(60, 60, 60)))
+    assert capacities[3:] == [1, 0, 0, 0, 0] and reasons[3] == "surplus released"
     # after an empty queue that lasted longer than a relaunch, nothing is kept at all
     capacities, _ = replay([0, 0, 0, 50, 50, 40, 0, 0])
     assert capacities[6:] == [0, 0]
+
+
+def test_surplus_goes_once_nothing_waits_down_to_the_workers_in_a_job():
+    # 50 messages: 5 instances; a minute later 12 are left, all in workers' hands
+    capacities, reasons = replay([50, 50, 12], waiting=[50, 30, 0])
+    assert capacities == [5, 5, 2] and reasons[2] == "surplus released"
+    # the same backlog with messages still waiting is a dip: held
+    capacities, reasons = replay([50, 50, 12])
+    assert capacities == [5, 5, 5] and reasons[2] == "dip"
 
 
 @pytest.mark.parametrize(
@@ -118,9 +132,9 @@ def test_the_hold_is_shorter_than_the_cooldown():
 
 def test_learning_follows_the_trickle_when_it_becomes_denser():
     sparse = [1 if minute % 6 == 0 else 0 for minute in range(60)]  # gaps of 300 s: released at once
-    dense = [1 if minute % 2 == 0 else 0 for minute in range(60)]  # gaps of 60 s
+    dense = [1 if minute % 2 == 0 else 0 for minute in range(4 * decide.GAPS_KEPT)]  # gaps of 60 s
     capacities, _ = replay(sparse + dense)
-    relaunches = [m for m in range(1, 120) if capacities[m - 1] == 0 and capacities[m] == 1]
+    relaunches = [m for m in range(1, len(capacities)) if capacities[m - 1] == 0 and capacities[m] == 1]
     assert relaunches[-1] < 60 + 2 * decide.GAPS_KEPT  # within GAPS_KEPT dense gaps it stops flapping
     assert capacities[-2 * decide.GAPS_KEPT :] == [1] * 2 * decide.GAPS_KEPT
 
@@ -131,11 +145,13 @@ def test_one_minute_dips_teach_a_fleet_that_released_at_once_to_hold_them():
     seconds against a 120-s relaunch). Once those gaps weigh more than the old ones, the dips
     are held and the fleet stops flapping."""
     history = decide.Memory(gaps=(300,) * decide.GAPS_KEPT)
-    capacities, _ = replay([30, 10] * 20, capacity=3, memory=history)
-    releases = [m for m in range(1, 40) if capacities[m] < capacities[m - 1]]
-    # 60 + 180 idle seconds per short and per old gap beat 120 s of relaunch each after 9 short ones
-    assert len(releases) == 9 and releases == list(range(1, 18, 2))
-    assert capacities[18:] == [3] * 22
+    capacities, _ = replay([30, 10] * decide.GAPS_KEPT, capacity=3, memory=history)
+    releases = [m for m in range(1, len(capacities)) if capacities[m] < capacities[m - 1]]
+    # k short gaps of 60 s and GAPS_KEPT - k old ones: holding 60 s costs 60 k + 180 (GAPS_KEPT - k),
+    # releasing 120 GAPS_KEPT; holding is cheaper once k > GAPS_KEPT / 2
+    short_gaps = decide.GAPS_KEPT // 2 + 1
+    assert releases == list(range(1, 2 * short_gaps, 2))
+    assert capacities[2 * short_gaps :] == [3] * (len(capacities) - 2 * short_gaps)
 
 
 def test_a_dip_longer_than_a_relaunch_teaches_the_fleet_to_release_at_once():
@@ -148,14 +164,18 @@ def test_a_dip_longer_than_a_relaunch_teaches_the_fleet_to_release_at_once():
     assert capacities[5:7] == [3, 1] and reasons[6] == "scale-in"  # then released at once
 
 
-def test_capacity_on_its_way_is_counted_against_the_backlog_it_will_work():
-    # 15 messages: 2 instances launched; while they boot the queue grows to 30, then 45.
-    capacities, reasons = replay([15, 30, 45], on_its_way=[0, 2, 2])
-    assert capacities == [2, 2, 3] and reasons[1] == "capacity on its way"
-    # the growth beyond what is on its way (10 messages per instance) still scales out at once
-    assert replay([15, 60], on_its_way=[0, 2])[0] == [2, 4]
+def test_capacity_on_its_way_takes_what_piles_up_slower_than_it_works():
+    # 15 messages: 2 instances launched; while they boot 10 more arrive a minute, 20 per boot
+    # time (120 s): no more than 10 for each instance on its way, so they are left to them
+    capacities, reasons = replay([15, 25, 35], on_its_way=[0, 2, 2])
+    assert capacities == [2, 2, 2] and reasons[1:] == ["capacity on its way"] * 2
+    # 11 more a minute (22 per boot time) outrun them: the whole backlog counts, at once
+    assert replay([15, 26], on_its_way=[0, 2])[0] == [2, 3]
     # once the instances work, the backlog counts in full again
-    assert replay([15, 30], on_its_way=[0, 0])[0] == [2, 3]
+    assert replay([15, 25], on_its_way=[0, 0])[0] == [2, 3]
+    # a memory recorded before the order's time was kept: the whole backlog counts
+    old = decide.decide(decide.FleetCapacity(2, 2), 25, 60, decide.Memory(ordered_for=15), POLICY)
+    assert (old.capacity, old.reason) == (3, "scale-out")
 
 
 def test_a_warm_up_holds_its_capacity_until_it_ends_then_the_usual_rules_apply():

@@ -70,7 +70,7 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
     ("fleet", "steps"),
     [
         ("batch", [(0, 15)]),  # Auto Scaling group, scale-out 0 -> 2
-        ("batch", [(0, 15), (1, None), (7, 0)]),  # Auto Scaling group, scale-in 2 -> 0 after the hold
+        ("batch", [(0, 15), (1, None)]),  # Auto Scaling group, scale-in 2 -> 0 once the queue is empty
         ("workers", [(0, 15)]),  # Spot Fleet request, scale-out 0 -> 2
     ],
     ids=["asg-out", "asg-in", "spot-fleet-out"],

@@ -166,7 +166,7 @@ def test_capacity_on_its_way_is_counted_against_the_backlog(stack, scaler, engin
     autoscaler = scaler(fleet)
     send(stack, fleet, 10)
     assert autoscaler.invoke(at(0))["to"] == 1
-    send(stack, fleet, 10)  # the queue grows while the instance boots: it will work these
+    send(stack, fleet, 5)  # the queue grows while the instance boots, slower than it works: left to it
     result = autoscaler.invoke(at(1))
     assert (result["reason"], result["onItsWay"], capacity(stack, fleet)) == ("capacity on its way", 1, 1)
     booted(stack, fleet, aws)  # it works now, and the backlog still asks for two
@@ -187,7 +187,7 @@ def test_a_group_member_still_pending_is_on_its_way(stack, scaler, aws):
     group = stack.one("aws:autoscaling/group:Group", "batch-group").id
     (member,) = autoscaling_backends[DEFAULT_ACCOUNT_ID][aws.region].autoscaling_groups[group].instance_states
     member.lifecycle_state = "Pending:Wait"  # ... still held by a launch lifecycle hook
-    send(stack, "batch", 10)
+    send(stack, "batch", 5)
     result = autoscaler.invoke(at(1))
     assert (result["onItsWay"], result["to"]) == (1, 1)
 
@@ -209,7 +209,7 @@ def test_minimum_capacity_is_kept_with_an_empty_queue(deploy, config, lambda_of)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_hold(stack, scaler, engine, aws):
+def test_surplus_leaves_once_nothing_waits_and_the_last_instance_after_the_hold(stack, scaler, engine, aws):
     fleet = ENGINES[engine]
     autoscaler = scaler(fleet)
     send(stack, fleet, 30)
@@ -218,9 +218,11 @@ def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_
         tag_spot_instances(stack, aws)
     booted(stack, fleet, aws)
     drain(stack, fleet)
+    send(stack, fleet, 5)
+    take(stack, fleet, 5)  # nothing waits: the last 5 jobs are in one worker's hands
     assert autoscaler.invoke(at(1)) == {
         "fleet": fleet,
-        "backlog": 0,
+        "backlog": 5,
         "from": 3,
         "to": 1,
         "reason": "surplus released",
@@ -228,16 +230,22 @@ def test_surplus_leaves_once_the_queue_is_empty_and_the_last_instance_after_the_
         "onDemand": 0,
     }
     assert capacity(stack, fleet) == 1
+    boto3.client("sqs").purge_queue(QueueUrl=queue_url(stack, fleet))  # the jobs are done
     # every run is a fresh import: the memory is kept in SSM
-    assert autoscaler.invoke(at(2))["reason"] == "last instance kept"
-    assert capacity(stack, fleet) == 1
-    assert autoscaler.invoke(at(3))["to"] == 0  # no history of gaps: bootSeconds (120 s) after the queue emptied
-    assert capacity(stack, fleet) == 0
+    result = autoscaler.invoke(at(2))  # no history of gaps: nothing says more work is coming
+    assert (result["reason"], capacity(stack, fleet)) == ("scale-in", 0)
     send(stack, fleet, 5)
-    autoscaler.invoke(at(9))  # the queue stayed empty 480 s: the gap is learned (at most the cooldown)
+    assert autoscaler.invoke(at(3))["to"] == 1  # needed again 60 s after the queue emptied: learned
+    booted(stack, fleet, aws)
+    drain(stack, fleet)
+    assert autoscaler.invoke(at(4))["reason"] == "last instance kept"  # for the learned hold, 60 s
+    assert capacity(stack, fleet) == 1
+    assert autoscaler.invoke(at(5))["to"] == 0
+    send(stack, fleet, 5)
+    autoscaler.invoke(at(13))  # the queue stayed empty 480 s: the gap is learned (at most the cooldown)
     parameter = QueueAutoscalerSettings.from_environment(autoscaler.environment).state_parameter
     state = json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
-    assert state["memory"]["gaps"] == [300]
+    assert state["memory"]["gaps"] == [60, 300]
 
 
 def test_a_memory_record_written_before_the_learned_hold_still_loads(stack, scaler, aws):

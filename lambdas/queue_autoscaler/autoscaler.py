@@ -70,12 +70,12 @@ class State:
         aws.client("ssm").put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True)
 
 
-def backlog(queue_url: str) -> int:
-    """Visible plus in-flight messages: work waiting and work being done."""
+def backlog(queue_url: str) -> tuple[int, int]:
+    """Visible and in-flight messages: work waiting and work being done."""
     attributes = aws.client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def run(config: QueueAutoscalerSettings, now: float, warm_up: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -87,13 +87,14 @@ def run(config: QueueAutoscalerSettings, now: float, warm_up: tuple[int, int] | 
     if warm_up is not None:
         capacity, seconds = warm_up
         memory = warmed(memory, capacity, now, seconds)
-    demand = backlog(config.queue_url)
+    waiting, in_flight = backlog(config.queue_url)
+    demand = waiting + in_flight
     view = fleet.read()
     if state.unpublished and state.unpublished.previous != view.desired:  # made by a run that then failed
         _publish(config, state.unpublished, view.desired)
     moment, boot = datetime.fromtimestamp(now, tz=UTC), timedelta(seconds=config.boot_seconds)
     on_its_way = fleet.on_its_way(view.desired, moment, boot)
-    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, policy_of(config))
+    decision = decide(FleetCapacity(view.desired, on_its_way), demand, now, memory, policy_of(config), waiting)
     capacity = view.desired
     if decision.capacity != view.desired:
         change = Change(previous=view.desired, wanted=decision.capacity, reason=decision.reason, backlog=demand)
