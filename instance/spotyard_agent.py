@@ -110,6 +110,10 @@ class Fleet:
         raise RuntimeError(f"no active Spot Fleet request of fleet {wanted['spotyard:fleet']}")
 
     def mark_busy(self, busy: bool) -> None:
+        """Keep the fleet's autoscaler off this instance (only a fleet with a queue has one, and
+        only its instance role may set the mark; elsewhere the local count is what matters)."""
+        if not self.env.get("SPOTYARD_QUEUE_URL"):
+            return
         if self.engine == "asg":
             self.session.client("autoscaling").set_instance_protection(
                 InstanceIds=[self.instance], AutoScalingGroupName=self.group(), ProtectedFromScaleIn=busy

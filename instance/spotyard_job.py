@@ -3,7 +3,9 @@
 reported (stdlib and boto3 only; installed by the bootstrap beside spotyard_agent.py).
 
 spotyard-job <name> [--results DIR] [--stop-when-done] -- <command> [args...]
-    Runs the command with its output also written to a log file, uploads DIR (and the log)
+    Runs the command, kept busy as `spotyard-busy` keeps a job (the idle stop waits for it;
+    on a fleet with a queue, scale-in too), with its output also written to a log file,
+    uploads DIR (and the log)
     to the fleet's results bucket (on S3, or on an S3-compatible endpoint with credentials
     read at run time from SSM Parameter Store or Secrets Manager) under `<name>/<start time>/`,
     puts a "spotyard Job Run Finished" event on the default event bus (its format:
@@ -156,10 +158,13 @@ def job(
     results: Path | None = None,
     stop_when_done: bool = False,
     log_dir: Path = LOG_DIR,
+    state_dir: Path = spotyard_agent.STATE_DIR,
 ) -> int:
     run_id = str(uuid.uuid4())
     log_path = log_dir / name / f"{run_id}.log"
-    outcome = run_command(command, log_path)
+    fleet = spotyard_agent.Fleet(env, instance, session=session)
+    with spotyard_agent.kept_busy(fleet, state_dir):
+        outcome = run_command(command, log_path)
     reason = "" if outcome.exit_code == 0 else outcome.reason
     log = f"{log_path} on {instance} (gone with the instance)"
     bucket = env.get("SPOTYARD_RESULTS_BUCKET")
@@ -178,7 +183,7 @@ def job(
     answer = session.client("events").put_events(Entries=[entry])
     if answer.get("FailedEntryCount"):
         raise RuntimeError(f"the run's event was refused: {answer['Entries']}")
-    if stop_when_done and not spotyard_agent.Fleet(env, instance, session=session).leave():
+    if stop_when_done and not fleet.leave():
         print(json.dumps({"message": "kept at minCapacity"}))
     return outcome.exit_code if outcome.exit_code or not reason else 1
 

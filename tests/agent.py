@@ -29,6 +29,7 @@ class OnInstance:
             "SPOTYARD_REGION": REGION,
             "SPOTYARD_FLEET": fleet,
             "SPOTYARD_STACK": "spotyard/dev",
+            "SPOTYARD_QUEUE_URL": run.outputs["fleets"][fleet].get("queueUrl", ""),  # as the bootstrap writes it
         }
         self.fleet = agent.Fleet(env, instance_id, session=session)
         self.role_fleet = fleet

@@ -159,6 +159,19 @@ def test_an_idle_spot_fleet_instance_lowers_the_target_then_terminates_itself(st
     assert instance.refused() == []
 
 
+def test_a_busy_job_on_a_fleet_without_a_queue_is_counted_on_the_box_only(stack, tmp_path):
+    """No autoscaler to keep off, and no grant for the mark: the idle check's count is all."""
+    group = stack.one("aws:autoscaling/group:Group", "workbench-group").id
+    (member,) = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ][0]["Instances"]
+    instance = OnInstance(stack, "workbench", "asg", member["InstanceId"])
+    with agent.kept_busy(instance.fleet, state_dir=tmp_path):
+        assert agent.busy_jobs(tmp_path) == 1
+    assert agent.busy_jobs(tmp_path) == 0
+    assert instance.recorder.calls == []
+
+
 def test_the_instance_role_may_not_act_on_another_fleet(stack, aws):
     """workbench's role, used on a workers instance: refused by the tag conditions."""
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id

@@ -107,6 +107,7 @@ class Box:
             instance=agent.instance_id(self.imds.url),  # from the fake IMDSv2
             session=self.session,
             log_dir=tmp_path / "log",
+            state_dir=tmp_path / "run",
             **options,
         )
         (put,) = [c for c in self.recorder.calls[before:] if c.action == "events:PutEvents"]
@@ -185,6 +186,19 @@ def test_two_failed_nights_cross_the_alarm_a_success_resets_the_streak(stack, bo
     assert code == 0 and json.loads(entry["Detail"])["status"] == "SUCCEEDED"
     (result,) = deliver(stack, reporter, events.delivered(entry, region=REGION))
     assert result["streak"] == 0 and result["succeeded"] is True
+
+
+def test_the_box_is_busy_while_the_job_runs(stack, box, tmp_path):
+    """The idle check counts the job (a low-CPU job is not stopped mid-run); on this fleet,
+    which works a queue, the autoscaler's scale-in leaves the box too (the busy tag)."""
+    before = len(box.recorder.calls)
+    count = tmp_path / "run" / "busy.json"
+    code, entry = box.job(tmp_path, f"grep -q '\"jobs\": 1' {count}")
+    assert code == 0 and json.loads(entry["Detail"])["status"] == "SUCCEEDED"  # it saw itself counted
+    assert agent.busy_jobs(tmp_path / "run") == 0  # and the count is back once it ended
+    marks = [c.action for c in box.recorder.calls[before:] if c.action in ("ec2:CreateTags", "ec2:DeleteTags")]
+    assert marks == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert box.refused() == []
 
 
 def test_a_run_whose_results_cannot_be_uploaded_fails(stack, box, tmp_path):
