@@ -28,13 +28,16 @@ from components.results_bucket import results_access
 # strategies match, then the job is retried. For jobs that don't match to exit, add a final entry
 # that exits for any reason" (Batch user guide, Automated job retries,
 # https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html). A reclaimed host ends the
-# attempt with the status reason "Host EC2 (instance i-...) terminated." (same guide's example:
-# onStatusReason "Host EC2*"). Patterns may only end in `*` (API reference, EvaluateOnExit). The
+# attempt with the status reason "Host EC2 (instance i-...) terminated." (AWS workshop
+# awslabs/ec2-spot-workshops, rendering-with-batch/aws-fis; AWS CDK aws_batch
+# Reason.SPOT_INSTANCE_RECLAIMED = onStatusReason "Host EC2*": the user guide itself has no such
+# example). Patterns may only end in `*` (API reference, EvaluateOnExit). The
 # catch-alls cover each field, because a failure may lack a reason or an exit code.
 SPOT_RECLAIM_RETRY = [{"onStatusReason": "Host EC2*", "action": "RETRY"}]
-# ECS's stopped reason of a Fargate Spot task taken back (re:Post knowledge center,
-# fargate-spot-termination-notice). That Batch passes it on as the job's status reason is not
-# documented: a Fargate Spot reclaim that Batch words otherwise fails the job instead of retrying.
+# ECS's stopped reason of a Fargate Spot task taken back (ECS developer guide, "Fargate capacity
+# providers": "stoppedReason": "Your Spot Task was interrupted."). That Batch passes it on as the
+# job's status reason is not documented: a Fargate Spot reclaim that Batch words otherwise fails
+# the job instead of retrying.
 FARGATE_SPOT_RECLAIM_RETRY = [{"onStatusReason": "Your Spot Task was interrupted*", "action": "RETRY"}]
 EXIT_OTHERWISE = [
     {"onReason": "*", "action": "EXIT"},

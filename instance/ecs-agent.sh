@@ -14,8 +14,7 @@ ECS_ENABLE_SPOT_INSTANCE_DRAINING=true
 ECS_ENABLE_TASK_IAM_ROLE=true
 ECS_DYNAMIC_HOST_PORT_RANGE=${SPOTYARD_ECS_PORT_RANGE}
 ECS_EOF
-# Containers in the bridge network mode must not borrow the instance role through IMDS (hop limit 2):
-# they get their task role from the agent instead (ECS developer guide, "Amazon ECS container
-# instance IAM role", blocking container access to instance metadata).
-iptables --insert FORWARD 1 --in-interface docker+ --destination 169.254.169.254/32 --jump DROP
+# Containers in the bridge network mode must not borrow the instance role through IMDS (hop limit
+# 2): the rule (spotyard-imds-block) is applied now and at every boot before Docker starts.
+systemctl enable --now spotyard-imds-block.service
 log "ECS cluster ${SPOTYARD_ECS_CLUSTER}, Spot draining on"

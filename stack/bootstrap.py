@@ -28,6 +28,8 @@ INSTALLED_FILES = (
     ("spotyard_job.py", "/usr/local/lib/spotyard/spotyard_job.py", "0755"),
     ("spotyard-job", "/usr/local/bin/spotyard-job", "0755"),
     ("ecs-agent.sh", "/usr/local/lib/spotyard/ecs-agent.sh", "0644"),
+    ("imds-block.sh", "/usr/local/sbin/spotyard-imds-block", "0755"),
+    ("spotyard-imds-block.service", "/etc/systemd/system/spotyard-imds-block.service", "0644"),
 )
 
 

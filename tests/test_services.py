@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 from typing import Any
 
 import boto3
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 from components.services import DYNAMIC_HOST_PORTS
 from spotyard.cli import main
 from stack.images import ECS_OPTIMIZED_PARAMETER
-from tests.conftest import REGION
+from tests.conftest import REGION, ROOT
 from tests.shell import check_shell
 from tests.user_data import bootstrap
 
@@ -108,6 +110,48 @@ def test_hosting_fleet_boots_the_ecs_ami_and_joins_the_cluster(run, aws, tmp_pat
         if a.inputs["role"] == run.one("aws:iam/role:Role", "web-instance-role").outputs["name"]
     ]
     assert "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role" in attached
+
+
+FAKE_IPTABLES = """#!/bin/bash
+# iptables as the IMDS block sees it: records each call; DOCKER-USER exists once created, and
+# --check finds the rule once it was inserted.
+echo "$*" >> "$IPTABLES_LOG"
+case "$1" in
+  --new-chain) [ ! -e "$IPTABLES_STATE/chain" ] && touch "$IPTABLES_STATE/chain" ;;
+  --check) [ -e "$IPTABLES_STATE/rule" ] ;;
+  --insert) [ -e "$IPTABLES_STATE/chain" ] && touch "$IPTABLES_STATE/rule" ;;
+esac
+"""
+
+
+def test_containers_are_kept_off_imds_at_every_boot_before_docker(run, tmp_path):
+    """The ECS guide's rule, in DOCKER-USER (Docker's own FORWARD rules go above any of ours),
+    applied by a unit that runs before Docker at every boot, and idempotent."""
+    script = bootstrap(run, "web")
+    assert "systemctl enable --now spotyard-imds-block.service" in script
+    unit = (ROOT / "instance" / "spotyard-imds-block.service").read_text()
+    assert "Before=docker.service ecs.service" in unit and "WantedBy=multi-user.target" in unit
+    assert "ExecStart=/usr/local/sbin/spotyard-imds-block" in unit
+    assert "cat > /usr/local/sbin/spotyard-imds-block <<'SPOTYARD_EOF'" in script
+    block = ROOT / "instance" / "imds-block.sh"
+    check_shell(block.read_text(), tmp_path, "spotyard-imds-block")
+    fake = tmp_path / "bin" / "iptables"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_IPTABLES)
+    fake.chmod(0o755)
+    log, state = tmp_path / "iptables.log", tmp_path / "state"
+    state.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{fake.parent}:{os.environ['PATH']}",
+        "IPTABLES_LOG": str(log),
+        "IPTABLES_STATE": str(state),
+    }
+    for _ in range(2):  # applied again (the unit at a boot, or the bootstrap run again): no duplicate
+        subprocess.run(["bash", str(block)], env=env, check=True)
+    rule = "--in-interface docker+ --destination 169.254.169.254/32 --jump DROP"
+    inserts = [line for line in log.read_text().splitlines() if line.startswith("--insert")]
+    assert inserts == [f"--insert DOCKER-USER 1 {rule}"]  # once, at the top of DOCKER-USER
 
 
 def test_task_definition_carries_the_service_settings(run):
