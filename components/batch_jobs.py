@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
 
 from components.args import AccountArgs, RoleArgs, as_args
-from components.iam import allow, policy_document, secret_resources, stack_role
+from components.iam import allow, ecs_execution_role, ecs_task_role, policy_document, secret_resources, stack_role
 from components.results_bucket import results_access
 
 # Retry after a Spot reclaim, and only then. "If evaluateOnExit is specified, but none of the retry
@@ -234,11 +234,10 @@ class BatchJobs(pulumi.ComponentResource):
 
     def _job(self, job: BatchJobArgs, queue: aws.batch.JobQueue) -> dict[str, pulumi.Output[str]]:
         name, args = f"{self._name}-job-{job.name}", self._args  # never a shared child's name
-        job_role = stack_role(
+        job_role = ecs_task_role(
             f"{name}-role",
-            service="ecs-tasks.amazonaws.com",
             description=f"spotyard Batch job {job.name}",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
+            account_id=args.account.account_id,
             iam=args.iam,
             opts=self._child,
         )
@@ -334,11 +333,9 @@ class BatchJobs(pulumi.ComponentResource):
                 ]
         if not statements:
             return None
-        role = stack_role(
+        role = ecs_execution_role(
             f"{name}-execution-role",
-            service="ecs-tasks.amazonaws.com",
             description=f"spotyard Batch job {job.name}: starts its container",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
             iam=args.iam,
             opts=self._child,
         )

@@ -52,6 +52,36 @@ def stack_role(
     )
 
 
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+def ecs_task_role(
+    name: str, *, description: str, account_id: str, iam: RoleArgs, opts: pulumi.ResourceOptions | None = None
+) -> aws.iam.Role:
+    """The role a task's containers act as. Only tasks of this account may assume it: ECS
+    developer guide, "Amazon ECS task IAM role": "it is recommended that you use the
+    aws:SourceAccount or aws:SourceArn condition keys ... in the trust relationship" (the
+    confused deputy problem)."""
+    return stack_role(
+        name,
+        service=ECS_TASKS,
+        description=description,
+        conditions={"StringEquals": {"aws:SourceAccount": account_id}},
+        iam=iam,
+        opts=opts,
+    )
+
+
+def ecs_execution_role(
+    name: str, *, description: str, iam: RoleArgs, opts: pulumi.ResourceOptions | None = None
+) -> aws.iam.Role:
+    """The role ECS starts a task with (its image, its logs, its secrets). ECS developer guide,
+    "Amazon ECS task execution IAM role", gives its trust policy without conditions, and a
+    condition ECS does not meet when it assumes the role would stop every task from starting:
+    none here (a role cannot be passed to a service of another account anyway)."""
+    return stack_role(name, service=ECS_TASKS, description=description, iam=iam, opts=opts)
+
+
 def secret_resources(value_from: str) -> list[str]:
     """The secret a Secrets Manager `valueFrom` reads, as IAM names it. ECS takes `<secret ARN>` or
     `<secret ARN>:<json-key>:<version-stage>:<version-id>` (ECS developer guide, "Pass Secrets

@@ -39,7 +39,7 @@ from spotyard_lambda.names import (
 
 from components.args import AccountArgs, RoleArgs, SubnetArgs, as_args
 from components.home_volume import HomeVolume, HomeVolumeArgs
-from components.iam import allow, policy_document, secret_resources, stack_role
+from components.iam import allow, ecs_execution_role, ecs_task_role, policy_document, secret_resources
 from components.proxy_config import DATA_DIRECTORY, ProxyRoute, render_caddyfile
 
 PROXY_IMAGE = "caddy:2"
@@ -211,9 +211,8 @@ class Services(pulumi.ComponentResource):
         """The execution role (the agent: logs, the service's own secrets) and the task role (the
         containers: nothing unless added; its ARN is an output, to grant in resource policies)."""
         child = pulumi.ResourceOptions(parent=self)
-        execution = stack_role(
+        execution = ecs_execution_role(
             f"{name}-{service}-execution-role",
-            service="ecs-tasks.amazonaws.com",
             description=f"spotyard service {service}: ECS agent",
             iam=args.iam,
             opts=child,
@@ -237,10 +236,10 @@ class Services(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-{service}-execution", role=execution.name, policy=policy_document(statements), opts=child
         )
-        task = stack_role(
+        task = ecs_task_role(
             f"{name}-{service}-task-role",
-            service="ecs-tasks.amazonaws.com",
             description=f"spotyard service {service}: containers",
+            account_id=args.account.account_id,
             iam=args.iam,
             opts=child,
         )

@@ -184,9 +184,11 @@ def test_execution_role_reads_only_the_services_own_secrets(run):
     assert set(statements) == {"Logs", "ReadOwnParameters", "ReadOwnSecrets"}
     assert {s["Sid"] for s in policy(run, "services-wiki-execution")["Statement"]} == {"Logs"}
     task_role = run.one("aws:iam/role:Role", "services-whoami-task-role")
-    assert json.loads(task_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "ecs-tasks.amazonaws.com"
-    }
+    trust = json.loads(task_role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}  # confused deputy
+    execution_role = run.one("aws:iam/role:Role", "services-whoami-execution-role")
+    assert "Condition" not in json.loads(execution_role.inputs["assumeRolePolicy"])["Statement"][0]
     assert not [
         p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == task_role.outputs["name"]
     ]
