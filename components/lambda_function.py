@@ -29,6 +29,9 @@ PLATFORM_SID_PREFIX = "Platform"
 # Lambda's advice for a queue that feeds a function: a visibility timeout of at least six
 # times the function's timeout (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
 VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
+# "The total size of the set can be no more than 4 KB" (Lambda developer guide, environment
+# variables; Lambda quotas: 4 KB for all of a function's environment variables, combined).
+ENVIRONMENT_LIMIT_BYTES = 4096
 
 
 @dataclass
@@ -75,11 +78,20 @@ class LambdaFunctionArgs:
     iam: RoleArgs = RoleArgs()  # the role's path and permissions boundary (spotyard:iam)
 
 
-def _encode(settings: LambdaSettings, stack: str) -> str:
-    """SPOTYARD_SETTINGS; the settings' stack is the one SPOTYARD_STACK names."""
+def _encode(function: str, settings: LambdaSettings, stack: str, other_variables: dict[str, str]) -> str:
+    """SPOTYARD_SETTINGS; the settings' stack is the one SPOTYARD_STACK names, and with the other
+    variables it fits Lambda's 4 KB (a clear error at deploy, before Lambda refuses it)."""
     if settings.stack != stack:
         raise pulumi.RunError(f"{type(settings).__name__} of stack {settings.stack} given to a Lambda of {stack}")
-    return settings.encode()
+    encoded = settings.encode()
+    variables = {**other_variables, SETTINGS_VARIABLE: encoded}
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in variables.items())
+    if size > ENVIRONMENT_LIMIT_BYTES:
+        raise pulumi.RunError(
+            f"the {function} Lambda's settings take {size} bytes of environment, more than Lambda's "
+            f"{ENVIRONMENT_LIMIT_BYTES}: split the stack (fewer fleets or jobs per stack)"
+        )
+    return encoded
 
 
 def bundle(source: str) -> pulumi.AssetArchive:
@@ -146,6 +158,7 @@ class LambdaFunction(pulumi.ComponentResource):
             f"{name}-policy", role=role.id, policy=policy_document(args.statements + platform), opts=child
         )
 
+        plain_variables = {STACK_VARIABLE: stack, **args.variables}
         self.function = aws.lambda_.Function(
             f"{name}-function",
             description=args.description,
@@ -158,17 +171,16 @@ class LambdaFunction(pulumi.ComponentResource):
             memory_size=args.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(
                 variables={
-                    STACK_VARIABLE: stack,
+                    **plain_variables,
                     **(
                         {
-                            SETTINGS_VARIABLE: pulumi.Output.from_input(args.settings).apply(
-                                lambda settings: _encode(settings, stack)
+                            SETTINGS_VARIABLE: pulumi.Output.all(args.settings, plain_variables).apply(
+                                lambda resolved: _encode(name, resolved[0], stack, resolved[1])
                             )
                         }
                         if args.settings is not None
                         else {}
                     ),
-                    **args.variables,
                 }
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(

@@ -284,3 +284,18 @@ def test_triggers_without_a_queue_make_no_queue(probe):
     assert not probe.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
     policy = json.loads(probe.one("aws:iam/rolePolicy:RolePolicy", "probe-policy").inputs["policy"])
     assert "PlatformReadTriggerQueues" not in {s["Sid"] for s in policy["Statement"]}
+
+
+def test_settings_beyond_lambdas_4_kb_of_environment_fail_the_deploy_naming_the_function():
+    from spotyard_lambda.settings import DnsRegistrarSettings, NamedFleet
+
+    def settings(fleets: int) -> DnsRegistrarSettings:
+        named = {f"fleet-{n:03}": NamedFleet(elastic_ip=f"eipalloc-{n:017}") for n in range(fleets)}
+        return DnsRegistrarSettings(stack="spotyard/dev", fleets=named, zone=None)
+
+    others = {"SPOTYARD_STACK": "spotyard/dev", "TOPIC_ARN": "arn:aws:sns:ap-northeast-1:123456789012:alerts"}
+    assert lambda_function._encode("dns", settings(10), "spotyard/dev", others) == settings(10).encode()
+    with pytest.raises(pulumi.RunError, match=r"the dns Lambda's settings take (\d+) bytes of environment") as error:
+        lambda_function._encode("dns", settings(100), "spotyard/dev", others)
+    every = {**others, "SPOTYARD_SETTINGS": settings(100).encode()}  # names and values, all counted
+    assert f"take {sum(len(k) + len(v) for k, v in every.items())} bytes" in str(error.value)
