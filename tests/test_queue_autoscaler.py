@@ -460,10 +460,26 @@ def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfille
     request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
     assert modified == [{"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 1}]
     assert kept
+    # The On-Demand Instance Spot Fleet launches for that part (moto launches none): listed by
+    # DescribeSpotFleetInstances without a Spot request, tagged as the fleet's template tags it.
+    (on_demand,) = aws.fleet_instances("workers", 1)
+    aws.launched_ago(on_demand, 10)
+    member = {"InstanceId": on_demand, "InstanceType": "m5.large", "InstanceHealth": "healthy"}
+    listed = ("after-call.ec2.DescribeSpotFleetInstances", lambda parsed, **_: parsed["ActiveInstances"].append(member))
     for minute in (4, 5):
-        assert autoscaler.invoke(at(minute), hooks=history(False))["onDemand"] == 1
-    assert autoscaler.invoke(at(6), hooks=(*history(False), sent))["onDemand"] == 0  # Spot part fulfilled 3 runs
+        assert autoscaler.invoke(at(minute), hooks=(*history(False), listed))["onDemand"] == 1
+    assert state_of(on_demand) == "running"  # the part it was launched for still stands
+    result = autoscaler.invoke(at(6), hooks=(*history(False), sent, listed))
+    assert result["onDemand"] == 0  # Spot part fulfilled 3 runs
     assert modified[-1] == {"SpotFleetRequestId": request, "TargetCapacity": 2, "OnDemandTargetCapacity": 0}
+    # Lowering the part terminates no On-Demand Instance on AWS: the idle one goes here, and the
+    # fleet, which maintains its target, launches a Spot Instance in its place.
+    assert state_of(on_demand) == "terminated" and state_of(kept) == "running"
+
+
+def state_of(instance_id: str) -> str:
+    (reservation,) = boto3.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservation["Instances"][0]["State"]["Name"]
 
 
 def warm_up_event(run, fleet: str, minute: float) -> dict:

@@ -118,17 +118,31 @@ class SpotFleetRequest:
         config = request["SpotFleetRequestConfig"]
         return FleetView(desired=int(config["TargetCapacity"]), on_demand=int(config.get("OnDemandTargetCapacity", 0)))
 
-    def _active(self, spot_only: bool = False) -> list[str]:
+    def _active(self, spot: bool | None = None) -> list[str]:
+        """The fleet's active instances; only its Spot (or only its On-Demand) ones when `spot` is
+        True (False): an On-Demand Instance has no Spot request."""
         pages = self.client.get_paginator("describe_spot_fleet_instances").paginate(SpotFleetRequestId=self.id)
         return [
             i["InstanceId"]
             for page in pages
             for i in page["ActiveInstances"]
-            if not spot_only or i.get("SpotInstanceRequestId")
+            if spot is None or bool(i.get("SpotInstanceRequestId")) == spot
         ]
 
+    def _idle_newest_first(self, instance_ids: list[str], count: int) -> list[Instance]:
+        """Up to `count` of these instances that run no job (not tagged spotyard:busy), newest first."""
+        if count <= 0 or not instance_ids:
+            return []
+        reservations = self.client.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        instances = [Instance.from_api(i) for r in reservations for i in r["Instances"]]
+        return sorted(
+            (i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
+            key=lambda i: (i.launch_time, i.id),
+            reverse=True,
+        )[:count]
+
     def spot_in_service(self) -> int:
-        return len(self._active(spot_only=True))
+        return len(self._active(spot=True))
 
     def on_its_way(self, desired: int, now: datetime, boot: timedelta) -> int:
         """Capacity not yet working: active instances still pending or launched less than `boot`
@@ -146,15 +160,7 @@ class SpotFleetRequest:
             return capacity
         active = self._active()
         needed = max(0, len(active) - capacity)
-        idle = []
-        if needed:
-            reservations = self.client.describe_instances(InstanceIds=active)["Reservations"]
-            instances = [Instance.from_api(i) for r in reservations for i in r["Instances"]]
-            idle = sorted(
-                (i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
-                key=lambda i: (i.launch_time, i.id),
-                reverse=True,
-            )[:needed]
+        idle = self._idle_newest_first(active, needed)
         target = capacity + needed - len(idle)
         self.client.modify_spot_fleet_request(
             SpotFleetRequestId=self.id, TargetCapacity=target, ExcessCapacityTerminationPolicy="noTermination"
@@ -166,10 +172,20 @@ class SpotFleetRequest:
         return target
 
     def set_on_demand(self, count: int, capacity: int) -> None:
-        """The on-demand part of the (unchanged) total capacity."""
+        """The on-demand part of the (unchanged) total capacity. A larger part launches On-Demand
+        Instances; a smaller one terminates none, as the fleet already has its target's size (EC2
+        user guide, "Modify a Spot Fleet request": lowering capacity terminates Spot Instances
+        only). So the idle On-Demand Instances beyond the part are terminated here, newest first,
+        and the fleet, which maintains its target, replaces them with Spot Instances; busy ones
+        stay until a later run finds them idle."""
         self.client.modify_spot_fleet_request(
             SpotFleetRequestId=self.id, TargetCapacity=capacity, OnDemandTargetCapacity=count
         )
+        on_demand = self._active(spot=False)
+        surplus = self._idle_newest_first(on_demand, len(on_demand) - count)
+        if surplus:
+            self.client.terminate_instances(InstanceIds=[i.id for i in surplus])
+            log.info("autoscaler.on_demand_replaced", fleet_request=self.id, instances=[i.id for i in surplus])
 
     def capacity_failures(self, since: datetime) -> bool:
         history = self.client.describe_spot_fleet_request_history(SpotFleetRequestId=self.id, StartTime=since)
