@@ -46,6 +46,12 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
         for minute, messages in steps[:-1]:
             _feed(run, fleet, messages)
             function.invoke(at(minute))
+            requests = [
+                r for r in run.of_type("aws:ec2/spotFleetRequest:SpotFleetRequest") if r.name == f"{fleet}-request"
+            ]
+            if requests:  # moto leaves Spot Fleet instances untagged; AWS applies the template's tags
+                template = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{fleet}-template").id
+                world.scale_spot_fleet(requests[0].id, capacity(run, fleet), template)
         inbox()
         minute, messages = steps[-1]
         _feed(run, fleet, messages)
@@ -54,8 +60,15 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
             state = boto3.client("ssm").get_parameter(
                 Name=QueueAutoscalerSettings.from_environment(function.environment).state_parameter
             )
+            running = boto3.client("ec2").describe_instances(
+                Filters=[
+                    {"Name": "tag:spotyard:fleet", "Values": [fleet]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                ]
+            )["Reservations"]
             return {
                 "capacity": capacity(run, fleet),
+                "instances": sum(len(r["Instances"]) for r in running),
                 "state": json.loads(state["Parameter"]["Value"]),
                 "notifications": sorted({(m["Subject"], m["Message"]) for m in inbox()}),
             }
@@ -72,8 +85,11 @@ def _autoscaler_scenario(config, tmp_path, fleet: str, steps: list[tuple[float, 
         ("batch", [(0, 15)]),  # Auto Scaling group, scale-out 0 -> 2
         ("batch", [(0, 15), (1, None)]),  # Auto Scaling group, scale-in 2 -> 0 once the queue is empty
         ("workers", [(0, 15)]),  # Spot Fleet request, scale-out 0 -> 2
+        # Spot Fleet request, scale-in 2 -> 0: the target is lowered (noTermination), then the
+        # idle instances are terminated; a run failing in between leaves the retry to end them
+        ("workers", [(0, 15), (1, None)]),
     ],
-    ids=["asg-out", "asg-in", "spot-fleet-out"],
+    ids=["asg-out", "asg-in", "spot-fleet-out", "spot-fleet-in"],
 )
 def test_every_capacity_change_is_published_whatever_call_fails(aws, autoscaler_config, tmp_path, kind, fleet, steps):
     expected, wrong = prove_exactly_once(

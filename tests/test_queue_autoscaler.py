@@ -477,6 +477,29 @@ def test_spot_fleet_falls_back_to_on_demand_and_hands_back_when_spot_is_fulfille
     assert state_of(on_demand) == "terminated" and state_of(kept) == "running"
 
 
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_instances_a_spot_fleet_keeps_beyond_its_target_are_ended(stack, scaler, aws, interrupted):
+    """A scale-in lowered the target with noTermination, then failed before terminating: the next
+    steady run ends the idle surplus, but never counts one under an interruption notice."""
+    autoscaler = scaler("workers")
+    send(stack, "workers", 20)
+    assert autoscaler.invoke(at(0))["to"] == 2
+    older, newer = tag_spot_instances(stack, aws)
+    booted(stack, "workers", aws)
+    aws.launched_ago(older, 5)  # so that "newest" is `newer`
+    drain(stack, "workers")
+    send(stack, "workers", 10)  # one worker's worth left: the demand is one instance
+    request = stack.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    ec2 = boto3.client("ec2")
+    ec2.modify_spot_fleet_request(
+        SpotFleetRequestId=request, TargetCapacity=1, ExcessCapacityTerminationPolicy="noTermination"
+    )
+    if interrupted:
+        ec2.create_tags(Resources=[older], Tags=[{"Key": "spotyard:interrupted", "Value": "2026-12-02T00:00:00Z"}])
+    assert autoscaler.invoke(at(1))["reason"] == "steady"
+    assert (state_of(older), state_of(newer)) == (("running", "running") if interrupted else ("running", "terminated"))
+
+
 def state_of(instance_id: str) -> str:
     (reservation,) = boto3.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
     return reservation["Instances"][0]["State"]["Name"]

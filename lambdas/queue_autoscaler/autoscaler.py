@@ -103,6 +103,8 @@ def run(config: QueueAutoscalerSettings, now: float, warm_up: tuple[int, int] | 
         replace(state, memory=decision.memory, unpublished=change).save(config.state_parameter)
         capacity = fleet.set_capacity(view.desired, decision.capacity)
         _publish(config, change, capacity)
+    else:
+        fleet.settle(view.desired)
     fallback = state.fallback
     if config.on_demand_fallback:
         since = datetime.fromtimestamp(state.last_run or now - 120, tz=UTC)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from spotyard_lambda import aws, log
 from spotyard_lambda.instances import Instance
-from spotyard_lambda.names import BUSY_TAG
+from spotyard_lambda.names import BUSY_TAG, INTERRUPTED_TAG
 
 # Why a Spot launch fails when the capacity is not there (Auto Scaling activity messages).
 CAPACITY_REASONS = (
@@ -98,6 +98,9 @@ class AutoScalingGroup:
             },
         )
 
+    def settle(self, target: int) -> None:
+        """Nothing: Auto Scaling itself terminates instances beyond the desired capacity."""
+
     def capacity_failures(self, since: datetime) -> bool:
         activities = self.client.describe_scaling_activities(AutoScalingGroupName=self.name, MaxRecords=20)
         return any(
@@ -129,14 +132,18 @@ class SpotFleetRequest:
             if spot is None or bool(i.get("SpotInstanceRequestId")) == spot
         ]
 
-    def _idle_newest_first(self, instance_ids: list[str], count: int) -> list[Instance]:
-        """Up to `count` of these instances that run no job (not tagged spotyard:busy), newest first."""
-        if count <= 0 or not instance_ids:
+    def _described(self, instance_ids: list[str]) -> list[Instance]:
+        if not instance_ids:
             return []
         reservations = self.client.describe_instances(InstanceIds=instance_ids)["Reservations"]
-        instances = [Instance.from_api(i) for r in reservations for i in r["Instances"]]
+        return [Instance.from_api(i) for r in reservations for i in r["Instances"]]
+
+    def _idle_newest_first(self, instance_ids: list[str], count: int) -> list[Instance]:
+        """Up to `count` of these instances that run no job (not tagged spotyard:busy), newest first."""
+        if count <= 0:
+            return []
         return sorted(
-            (i for i in instances if BUSY_TAG not in i.tags and i.state == "running"),
+            (i for i in self._described(instance_ids) if BUSY_TAG not in i.tags and i.state == "running"),
             key=lambda i: (i.launch_time, i.id),
             reverse=True,
         )[:count]
@@ -170,6 +177,23 @@ class SpotFleetRequest:
         if target > capacity:
             log.info("autoscaler.busy_kept", fleet_request=self.id, busy=target - capacity)
         return target
+
+    def settle(self, target: int) -> None:
+        """Instances the fleet keeps beyond its target: a scale-in lowers the target with
+        `noTermination`, then terminates; a run that failed in between leaves its retry a target
+        already lowered, and the surplus would run until the next scale-in. The idle ones beyond
+        the target go, newest first, counting only live instances under no interruption notice
+        (the instance list is refreshed periodically; an interrupted one is being replaced)."""
+        active = self._active()
+        if len(active) <= target:
+            return
+        live = [
+            i.id for i in self._described(active) if i.state in ("pending", "running") and INTERRUPTED_TAG not in i.tags
+        ]
+        surplus = self._idle_newest_first(live, len(live) - target)
+        if surplus:
+            self.client.terminate_instances(InstanceIds=[i.id for i in surplus])
+            log.info("autoscaler.surplus_terminated", fleet_request=self.id, instances=[i.id for i in surplus])
 
     def set_on_demand(self, count: int, capacity: int) -> None:
         """The on-demand part of the (unchanged) total capacity. A larger part launches On-Demand
