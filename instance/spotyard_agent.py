@@ -124,8 +124,8 @@ class Fleet:
             self.session.client("ec2").delete_tags(Resources=[self.instance], Tags=[{"Key": BUSY_TAG}])
 
     def leave(self) -> bool:
-        """Leave the fleet, one less capacity, and terminate; False when an `asg` fleet is at its
-        minimum, which keeps the instance."""
+        """Leave the fleet, one less capacity, and terminate; False when the fleet is at its
+        minimum (`minCapacity`), which keeps the instance."""
         if self.engine == "asg":
             autoscaling = self.session.client("autoscaling")
             try:
@@ -144,6 +144,8 @@ class Fleet:
         request_id = self.spot_fleet_request()
         (request,) = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
         target = int(request["SpotFleetRequestConfig"]["TargetCapacity"])
+        if target <= int(self.env.get("SPOTYARD_MIN_CAPACITY") or 0):  # Spot Fleet has no minimum of its own
+            return False
         ec2.modify_spot_fleet_request(
             SpotFleetRequestId=request_id,
             TargetCapacity=max(0, target - 1),

@@ -52,6 +52,7 @@ def instance_environment(stack_tag: str, region: str, fleet: FleetConfig) -> dic
         "SPOTYARD_RESULTS_BUCKET": "",
         **results_environment(fleet),
         "SPOTYARD_IDLE_STOP_MINUTES": str(fleet.idle_stop_minutes or ""),
+        "SPOTYARD_MIN_CAPACITY": str(fleet.min_capacity),
         "SPOTYARD_ECS_CLUSTER": "",
         "SPOTYARD_ECS_PORT_RANGE": "",
     }

@@ -8,6 +8,7 @@ import pytest
 
 from tests.agent import OnInstance, agent
 from tests.conftest import ROOT, dev_config
+from tests.user_data import bootstrap
 
 RECORDED = ROOT / "tests" / "fixtures" / "instance"
 
@@ -170,6 +171,25 @@ def test_a_busy_job_on_a_fleet_without_a_queue_is_counted_on_the_box_only(stack,
         assert agent.busy_jobs(tmp_path) == 1
     assert agent.busy_jobs(tmp_path) == 0
     assert instance.recorder.calls == []
+
+
+def test_an_idle_spot_fleet_instance_at_the_minimum_stays(deploy, aws):
+    """Spot Fleet has no minimum: the agent reads minCapacity from /etc/spotyard/env."""
+    config = dev_config()
+    config["spotyard:fleets"]["workers"].update(idleStopMinutes=30, minCapacity=2, capacity=2)
+    run = deploy(config)
+    assert "SPOTYARD_MIN_CAPACITY=2" in bootstrap(run, "workers")
+    request = run.one("aws:ec2/spotFleetRequest:SpotFleetRequest", "workers-request").id
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", "workers-template").id
+    idle, _ = sorted(aws.scale_spot_fleet(request, 2, template))
+    instance = OnInstance(run, "workers", "spot-fleet", idle)
+    instance.fleet.env["SPOTYARD_MIN_CAPACITY"] = "2"  # as the bootstrap wrote it
+    assert instance.fleet.leave() is False
+    ec2 = boto3.client("ec2")
+    config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request])["SpotFleetRequestConfigs"][0]
+    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 2
+    state = ec2.describe_instances(InstanceIds=[idle])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "running"
 
 
 def test_the_instance_role_may_not_act_on_another_fleet(stack, aws):
