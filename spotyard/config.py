@@ -368,8 +368,8 @@ def _fleets(root: Section, project_dir: Path) -> tuple[FleetConfig, ...]:
     raw = root.mapping("fleets")
     key = root.key_of("fleets")
     if raw is None:
-        if not root.has("fleets"):
-            root.problems.add(key, "is required: at least one fleet")
+        if not root.has("fleets") and not root.has("jobs"):  # a stack of Batch jobs needs no fleet
+            root.problems.add(key, "is required: at least one fleet (or a job in spotyard:jobs)")
         return ()
     if not raw:
         root.problems.add(key, "must name at least one fleet")

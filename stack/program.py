@@ -119,20 +119,21 @@ def build_stack(config: StackConfig) -> dict[str, object]:
         zone_name=registrar.zone_name if registrar else None,
     )
     fleets = {fleet.name: build_fleet(shared, fleet) for fleet in config.fleets}
-    InterruptionHandler(
-        "interruptions",
-        InterruptionHandlerArgs(
-            stack_tag=config.stack_tag,
-            account=environment.account,
-            fleets=[built.interrupted for built in fleets.values()],
-            zone_id=registrar.zone_id if registrar else None,
-            zone_name=shared.zone_name,
-            ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS,
-            topic_arn=topic_arn,
-            iam=environment.iam,
-        ),
-        opts=with_provider,
-    )
+    if fleets:  # a stack of Batch jobs alone has no instance of its own (Batch retries its jobs)
+        InterruptionHandler(
+            "interruptions",
+            InterruptionHandlerArgs(
+                stack_tag=config.stack_tag,
+                account=environment.account,
+                fleets=[built.interrupted for built in fleets.values()],
+                zone_id=registrar.zone_id if registrar else None,
+                zone_name=shared.zone_name,
+                ttl=config.dns.ttl if config.dns else DEFAULT_TTL_SECONDS,
+                topic_arn=topic_arn,
+                iam=environment.iam,
+            ),
+            opts=with_provider,
+        )
     kept_fleets = [built.kept for built in fleets.values() if built.kept]
     if kept_fleets:
         ImageKeeper(

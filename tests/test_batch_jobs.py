@@ -441,3 +441,14 @@ def test_routine_changes_replace_neither_the_compute_environment_nor_the_job_def
     old_target = before.one(SCHEDULE, "jobs-job-nightly-report-schedule").inputs["target"]
     new_target = after.one(SCHEDULE, "jobs-job-nightly-report-schedule").inputs["target"]
     assert renames.translate(old_target["input"]) == new_target["input"]
+
+
+def test_a_stack_of_batch_jobs_alone_needs_no_fleet(deploy):
+    config = {key: value for key, value in with_jobs().items() if key not in ("spotyard:fleets", "spotyard:dns")}
+    config["spotyard:jobs"] = {name: job for name, job in config["spotyard:jobs"].items() if "image" in job}
+    run = deploy(config)
+    assert run.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    assert set(run.outputs["jobs"]) == set(config["spotyard:jobs"])
+    assert run.outputs["fleets"] == {}
+    # no instance of its own, so no interruption handler (Batch retries its reclaimed jobs)
+    assert not [r for r in run.resources if r.type == "spotyard:index:InterruptionHandler"]

@@ -293,6 +293,13 @@ BAD_STACK = [
 ]
 
 
+def test_a_stack_needs_a_fleet_or_a_job():
+    report = problems_of({"aws:region": "ap-northeast-1"})
+    assert "- spotyard:fleets: is required: at least one fleet (or a job in spotyard:jobs)" in report
+    jobs_only = load({"aws:region": "ap-northeast-1", "spotyard:jobs": {"nightly": {"image": "busybox:1.36"}}})
+    assert jobs_only.fleets == () and [job.name for job in jobs_only.jobs] == ["nightly"]
+
+
 @pytest.mark.parametrize(("values", "key", "text"), BAD_STACK, ids=[case[1] + ":" + case[2] for case in BAD_STACK])
 def test_bad_stack_value_is_named_by_its_full_key(values, key, text):
     report = problems_of({**BASE, **values})
