@@ -263,16 +263,7 @@ class Services(pulumi.ComponentResource):
             "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(service.secret_arns.items())],
             "healthCheck": _health_check(service.container_port, service.health_check_path),
         }
-        definition = aws.ecs.TaskDefinition(
-            f"{name}-{service.name}-task",
-            family=f"{_family(args.stack_tag)}-{service.name}",
-            network_mode="bridge",
-            requires_compatibilities=["EC2"],
-            execution_role_arn=execution.arn,
-            task_role_arn=task.arn,
-            container_definitions=_containers(container, self.log_group.name, args.account.region, service.name),
-            opts=child,
-        )
+        definition = self._task_definition(name, service.name, args, (execution, task), container)
         discovery = aws.servicediscovery.Service(
             f"{name}-{service.name}-discovery",
             name=service.name,
@@ -314,6 +305,30 @@ class Services(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
 
+    def _task_definition(
+        self,
+        name: str,
+        service: str,
+        args: ServicesArgs,
+        roles: tuple[aws.iam.Role, aws.iam.Role],
+        container: dict,
+        volumes: list[aws.ecs.TaskDefinitionVolumeArgs] | None = None,
+    ) -> aws.ecs.TaskDefinition:
+        """`service`'s task definition: one container, bridge network mode on the EC2 capacity,
+        in the stack's family, logging to the services' log group; `roles` (execution, task)."""
+        execution, task = roles
+        return aws.ecs.TaskDefinition(
+            f"{name}-{service}-task",
+            family=f"{_family(args.stack_tag)}-{service}",
+            network_mode="bridge",
+            requires_compatibilities=["EC2"],
+            execution_role_arn=execution.arn,
+            task_role_arn=task.arn,
+            container_definitions=_containers(container, self.log_group.name, args.account.region, service),
+            volumes=volumes,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _proxy(self, name: str, args: ServicesArgs) -> aws.ecs.Service:
         child = pulumi.ResourceOptions(parent=self)
         execution, task = self._roles(name, PROXY_SERVICE, args, [])
@@ -353,14 +368,12 @@ class Services(pulumi.ComponentResource):
             ],
             "mountPoints": [{"sourceVolume": "data", "containerPath": DATA_DIRECTORY}],
         }
-        definition = aws.ecs.TaskDefinition(
-            f"{name}-proxy-task",
-            family=f"{_family(args.stack_tag)}-{PROXY_SERVICE}",
-            network_mode="bridge",
-            requires_compatibilities=["EC2"],
-            execution_role_arn=execution.arn,
-            task_role_arn=task.arn,
-            container_definitions=_containers(container, self.log_group.name, args.account.region, PROXY_SERVICE),
+        definition = self._task_definition(
+            name,
+            PROXY_SERVICE,
+            args,
+            (execution, task),
+            container,
             volumes=[
                 aws.ecs.TaskDefinitionVolumeArgs(
                     name="data",
@@ -373,7 +386,6 @@ class Services(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=child,
         )
         # One proxy on every instance of the fleet (DAEMON: "exactly one task on each active container
         # instance", API reference Service.schedulingStrategy), so that the one holding the Elastic IP
