@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.args import RoleArgs
+from components.args import AccountArgs, RoleArgs
 from components.iam import allow, policy_document, stack_role
 
 
@@ -20,7 +20,7 @@ class FleetScheduleArgs:
     engine: str  # asg | spot-fleet
     capacity_target: pulumi.Input[str]  # group name or Spot Fleet request id
     capacity_target_arn: pulumi.Input[str]
-    account_id: str  # the only account whose Scheduler may assume the schedules' role
+    account: AccountArgs  # only this account's Scheduler may assume the schedules' role
     timezone: str  # IANA name the expressions are read in
     capacity: int  # set at start
     min_capacity: int  # an asg group's MinSize at start (0 at stop)
@@ -65,7 +65,7 @@ class FleetSchedule(pulumi.ComponentResource):
             f"{name}-role",
             description=f"spotyard: schedules of fleet {args.fleet}",
             service="scheduler.amazonaws.com",
-            conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
+            conditions={"StringEquals": {"aws:SourceAccount": args.account.account_id}},
             iam=args.iam,
             opts=child,
         )

@@ -315,7 +315,7 @@ def build_fleet(shared: Shared, fleet: FleetConfig) -> BuiltFleet:
                 engine=fleet.engine,
                 capacity_target=target,
                 capacity_target_arn=target_arn,
-                account_id=environment.account.account_id,
+                account=environment.account,
                 timezone=fleet.schedule.timezone,
                 capacity=fleet.capacity,
                 min_capacity=fleet.min_capacity,
