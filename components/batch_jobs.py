@@ -18,7 +18,14 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_QUEUE_TAG, JOB_SCHEDULE_GROUP_TAG, JOB_TAG
+from spotyard_lambda.names import (
+    DEFAULT_BATCH_INSTANCE_TYPES,
+    DEFAULT_BATCH_MAX_VCPUS,
+    DEFAULT_TIMEZONE,
+    JOB_QUEUE_TAG,
+    JOB_SCHEDULE_GROUP_TAG,
+    JOB_TAG,
+)
 
 from components.args import AccountArgs, RoleArgs, as_args
 from components.iam import allow, ecs_execution_role, ecs_task_role, policy_document, secret_resources, stack_role
@@ -79,8 +86,8 @@ class BatchJobsArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: list[pulumi.Input[str]]
     account: AccountArgs
-    instance_types: list[str]  # types, families or Batch's bundles (default_x86_64, ...)
-    max_vcpus: int
+    instance_types: list[str] | None = field(default_factory=lambda: list(DEFAULT_BATCH_INSTANCE_TYPES))
+    max_vcpus: int | None = DEFAULT_BATCH_MAX_VCPUS  # of the EC2 Spot compute environment
     instance_tags: dict[str, pulumi.Input[str]] | None = field(default_factory=dict)  # on the instances Batch starts
     log_retention_days: int | None = LOG_RETENTION_DAYS
     # What the compute environment must wait for (the account's Spot service-linked role, when made here).

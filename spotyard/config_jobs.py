@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spotyard_lambda.names import DEFAULT_TIMEZONE, JOB_STREAK_LIMIT, MAX_SUCCESS_WITHIN_HOURS
+from spotyard_lambda.names import (
+    DEFAULT_BATCH_INSTANCE_TYPES,
+    DEFAULT_BATCH_MAX_VCPUS,
+    DEFAULT_TIMEZONE,
+    JOB_STREAK_LIMIT,
+    MAX_SUCCESS_WITHIN_HOURS,
+)
 
 from spotyard import config_rules as rules
 from spotyard.config_reader import Section
@@ -24,8 +30,6 @@ from spotyard.config_reader import Section
 # instanceTypes). spotyard's default is default_x86_64: current generations that AWS keeps current,
 # x86 so that public images run, four families of every size for Spot to choose from.
 BATCH_INSTANCE_BUNDLES = ("default_x86_64", "default_arm64", "optimal")
-DEFAULT_BATCH_INSTANCE_TYPES = ("default_x86_64",)
-DEFAULT_MAX_VCPUS = 16
 INT32_MAX = 2_147_483_647  # Batch's `Integer` (maxvCpus, vcpus, memory, attempts)
 
 # Batch API reference, RegisterJobDefinition / ResourceRequirement: "the minimum value for the
@@ -84,7 +88,7 @@ class BatchConfig:
     """`spotyard:batch`: the managed Spot compute environment of the image jobs."""
 
     instance_types: tuple[str, ...] = DEFAULT_BATCH_INSTANCE_TYPES
-    max_vcpus: int = DEFAULT_MAX_VCPUS
+    max_vcpus: int = DEFAULT_BATCH_MAX_VCPUS
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,11 @@ def load_batch(section: Section | None) -> BatchConfig | None:
     types = section.texts("instanceTypes", item=_batch_instance_type)
     if section.raw("instanceTypes") == []:
         section.problem("instanceTypes", "must not be empty (leave it out for the default)")
-    max_vcpus = section.integer("maxVcpus", DEFAULT_MAX_VCPUS, minimum=1, maximum=INT32_MAX)
+    max_vcpus = section.integer("maxVcpus", DEFAULT_BATCH_MAX_VCPUS, minimum=1, maximum=INT32_MAX)
     section.close()
-    return BatchConfig(instance_types=types or DEFAULT_BATCH_INSTANCE_TYPES, max_vcpus=max_vcpus or DEFAULT_MAX_VCPUS)
+    return BatchConfig(
+        instance_types=types or DEFAULT_BATCH_INSTANCE_TYPES, max_vcpus=max_vcpus or DEFAULT_BATCH_MAX_VCPUS
+    )
 
 
 def load_jobs(root: Section, fleet_names: tuple[str, ...], batch: BatchConfig | None) -> tuple[JobConfig, ...]:

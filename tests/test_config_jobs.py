@@ -12,7 +12,7 @@ from spotyard_lambda.names import JOB_STREAK_LIMIT
 from spotyard.config_jobs import (
     DEFAULT_AFTER_FAILURES,
     DEFAULT_BATCH_INSTANCE_TYPES,
-    DEFAULT_MAX_VCPUS,
+    DEFAULT_BATCH_MAX_VCPUS,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     BatchConfig,
@@ -55,7 +55,7 @@ def test_an_image_job_gets_the_documented_defaults():
     )
     assert (job.command, job.schedule, job.results, job.fargate, job.alerts) == ((), None, None, False, None)
     assert job.on_batch
-    assert config.batch == BatchConfig(instance_types=DEFAULT_BATCH_INSTANCE_TYPES, max_vcpus=DEFAULT_MAX_VCPUS)
+    assert config.batch == BatchConfig(instance_types=DEFAULT_BATCH_INSTANCE_TYPES, max_vcpus=DEFAULT_BATCH_MAX_VCPUS)
 
 
 def test_every_job_key_is_read_into_the_typed_config():
@@ -224,3 +224,12 @@ def test_the_dev_stack_has_one_scheduled_batch_job():
     (job,) = load(dev_config()).jobs
     assert (job.name, job.on_batch, job.fargate) == ("nightly-report", True, False)
     assert job.schedule == JobScheduleConfig("cron(0 2 * * ? *)", "Asia/Tokyo")
+
+
+def test_the_component_defaults_are_the_configurations():
+    """A program building BatchJobs itself gets the compute environment `spotyard:batch` defaults to."""
+    from components.args import AccountArgs
+    from components.batch_jobs import BatchJobsArgs
+
+    args = BatchJobsArgs(jobs=[], vpc_id="vpc-1", subnet_ids=[], account=AccountArgs("ap-northeast-1", "123456789012"))
+    assert (tuple(args.instance_types), args.max_vcpus) == (BatchConfig().instance_types, BatchConfig().max_vcpus)

@@ -50,6 +50,8 @@ DEFAULT_TIMEZONE = "UTC"  # the time zone of every schedule (fleet schedules, wa
 DEFAULT_SERVICE_CPU_UNITS = 128  # services.<name>.cpu (the least ECS takes on EC2)
 DEFAULT_SERVICE_MEMORY_MIB = 128  # services.<name>.memoryMiB
 DEFAULT_SERVICE_DESIRED_COUNT = 1  # services.<name>.desiredCount
+DEFAULT_BATCH_INSTANCE_TYPES = ("default_x86_64",)  # batch.instanceTypes (why: spotyard/config_jobs.py)
+DEFAULT_BATCH_MAX_VCPUS = 16  # batch.maxVcpus
 
 
 def stack_tag_value(project: str, stack: str) -> str:
