@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import runpy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,14 +67,27 @@ class StackRun:
 
 
 class RecordingMonitor(MockMonitor):
-    """The mock monitor, keeping the resource options tests assert on."""
+    """The mock monitor, keeping the resource options tests assert on. The SDK calls it from
+    several executor threads at once, and moto's backends are not thread-safe (two security
+    groups created at once: "dictionary changed size during iteration" in moto's EC2 backend):
+    the calls that reach moto are made one at a time."""
 
     def __init__(self, mocks: MotoCloud) -> None:
         super().__init__(mocks)
         self.recorded: list[Resource] = []
+        self._moto = threading.RLock()
+
+    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+        with self._moto:
+            return super().Invoke(request)
+
+    def ReadResource(self, request):  # noqa: N802 (gRPC method name)
+        with self._moto:
+            return super().ReadResource(request)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        with self._moto:
+            response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
             self.recorded.append(
