@@ -119,15 +119,21 @@ def deployed(config: dict[str, Any], function: str, region: str, workdir: Path) 
 
 
 def prove_exactly_once(
-    build: Callable[[World], Scenario], region: str, kinds: tuple[str, ...] = KINDS
+    build: Callable[[World], Scenario],
+    region: str,
+    kinds: tuple[str, ...] = KINDS,
+    from_call: str | None = None,
 ) -> tuple[Any, list[Trial]]:
-    """(the clean run's state, the trials that ended in another state)."""
+    """(the clean run's state, the trials that ended in another state). With `from_call`, faults
+    are injected from the clean run's first call of that operation on: the calls before it are
+    reads that another scenario of the same run already faults."""
     clean, counter = build(fresh_account(region)), Fault(KINDS[0], at=0)
     clean.function.invoke(clean.event, hooks=counter.hooks())
     calls, expected = counter.seen, clean.observe()
+    first = calls.index(from_call) + 1 if from_call else 1
     wrong = []
     for kind in kinds:
-        for at in range(1, len(calls) + 1):
+        for at in range(first, len(calls) + 1):
             scenario = build(fresh_account(region))
             fault = Fault(kind, at)
             failed = ""
